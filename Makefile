@@ -1,0 +1,41 @@
+# Two commands, each enough on a fresh machine:
+#   make demo   install into .venv, build both datasets from the bundled sample into out/demo
+#   make test   install into .venv, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+# torch first, pinned: 2.13.0 is a CPU build on this machine's disk; anything
+# else would pull gigabytes of CUDA wheels.
+TORCH  ?= torch==2.13.0
+OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: demo test install install-dev clean
+
+$(VENV)/.torch:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.torch setup.cfg pyproject.toml
+	$(PIP) install -q .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.torch setup.cfg pyproject.toml
+	$(PIP) install -q ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(OFFLINE) $(VENV)/bin/imb demo --out out/demo
+	@echo "Datasets: out/demo/qa and out/demo/mcqa (load with: imb_qa.load('out/demo/qa'))"
+
+test: install-dev
+	$(PIP) install -q --no-deps --force-reinstall ".[dev]"
+	$(OFFLINE) $(VENV)/bin/pytest -q tests
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

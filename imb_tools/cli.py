@@ -1,0 +1,67 @@
+"""The `imb` command: one entry point, one subcommand per capability.
+
+Each capability lives in its own module with a `register(subparsers)`
+function; heavy libraries are imported inside the handlers, so `imb --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from imb_tools import __version__
+from imb_tools.errors import ImbError
+
+# Modules that add subcommands, in the order they appear in `imb --help`.
+COMMAND_MODULES = [
+    "imb_tools.data.commands",
+    "imb_tools.hub.commands",
+    "imb_tools.lm_eval_commands",
+    "imb_tools.preprocess.commands",
+    "imb_tools.rag.commands",
+    "imb_tools.finetune.commands",
+    "imb_tools.leaderboard.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imb",
+        description="IMB, the Italian Medical Benchmark: build, evaluate, publish.",
+    )
+    parser.add_argument("--version", action="version", version=f"imb {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # TODO(dev): remove once every module exists
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except ImbError as exc:
+        print(f"imb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imb: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`imb build` and `imb stats`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    build = sub.add_parser("build", help="build IMB-QA or IMB-MCQA from raw files",
+                           description="Validate, quarantine, split and write a dataset folder: "
+                                       "Parquet per split, README card, report.json, quarantine.jsonl.")
+    kinds = build.add_subparsers(dest="kind", metavar="{qa,mcqa}", required=True)
+    qa = kinds.add_parser("qa", help="IMB-QA (forum Q/A)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _common(qa, "IMB-QA JSON array, JSON Lines or CSV")
+    qa.add_argument("--test-fraction", type=float, default=0.025, help="share of records in test")
+    qa.add_argument("--validation-fraction", type=float, default=0.01, help="share of records in validation")
+    mc = kinds.add_parser("mcqa", help="IMB-MCQA (exam questions)",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    _common(mc, "IMB-MCQA JSON object keyed by category")
+    mc.add_argument("--dev-fraction", type=float, default=0.02, help="share of records in dev (few-shot)")
+    build.set_defaults(func=_build)
+
+    demo = sub.add_parser("demo", help="build both datasets from the bundled sample",
+                          description="Build IMB-QA and IMB-MCQA from the bundled test sample (written "
+                                      "by the project, not IMB data) into OUT/qa and OUT/mcqa.")
+    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    demo.set_defaults(func=_demo)
+
+    stats = sub.add_parser("stats", help="the paper's Tables 4 and 5 for a built dataset",
+                           description="Counts, categories, tokens (spaCy's Italian tokenizer), "
+                                       "lengths in characters, and records per macro-category.")
+    stats.add_argument("built_dir", metavar="DIR", help="folder made by 'imb build', or a Hub repo id")
+    stats.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    stats.add_argument("--batch-size", type=int, default=1000, help="texts per spaCy batch")
+    stats.set_defaults(func=_stats)
+
+
+def _common(p, what: str) -> None:
+    p.add_argument("--raw", default="hub", metavar="PATH|hub|sample",
+                   help=f"{what}; 'hub' fetches the gated praiselab-picuslab/IMB file with your token; "
+                        f"'sample' uses the bundled test sample")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _build(args) -> int:
+    from imb_tools.data.prepare import summary_line
+
+    if args.kind == "qa":
+        import imb_qa as module
+
+        fractions = {"test": args.test_fraction, "validation": args.validation_fraction}
+    else:
+        import imb_mcqa as module
+
+        fractions = {"dev": args.dev_fraction}
+    raw = args.raw
+    if raw == "hub":
+        raw = None
+    elif raw == "sample":
+        from imb_tools import sample_data
+
+        raw = str(sample_data.QA_SAMPLE if args.kind == "qa" else sample_data.MCQA_SAMPLE)
+    report = module.build(raw, args.out, fractions, progress=not args.no_progress)
+    print(summary_line(report))
+    empty = [s for s, n in report["records_out"].items() if n == 0]
+    if empty:
+        print(f"warning: no records in split(s) {', '.join(empty)}; raise their fractions for a small file")
+    print(f"written to {args.out} (report.json, quarantine.jsonl, data/*.parquet, README.md)")
+    return 0
+
+
+def _demo(args) -> int:
+    from imb_tools.data.prepare import summary_line
+    from imb_tools.demo import run_demo
+
+    reports = run_demo(args.out)
+    for name, report in reports.items():
+        print(summary_line(report))
+        print(f"  -> {args.out}/{name}  (report.json, quarantine.jsonl, data/*.parquet, README.md)")
+    return 0
+
+
+def _stats(args) -> int:
+    import json
+
+    from imb_tools.data.stats import compute_stats, format_stats
+
+    stats = compute_stats(args.built_dir, batch_size=args.batch_size)
+    print(format_stats(stats))
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0

@@ -1,0 +1,42 @@
+"""Where a built dataset keeps its files, and how to load one from a folder or the Hub."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imb_tools.errors import ImbError
+
+PARQUET_PATTERN = "data/{split}-00000-of-00001.parquet"
+
+
+def built_split_files(folder: str | Path) -> dict[str, str]:
+    """split name -> Parquet path of a built dataset folder."""
+    folder = Path(folder)
+    files = sorted((folder / "data").glob("*-00000-of-*.parquet"))
+    return {f.name.split("-00000-of-")[0]: str(f) for f in files}
+
+
+def load_built(path_or_repo_id: str | Path, split: str | None = None):
+    """A built IMB dataset as a DatasetDict (or one split): a local build folder or a Hub repo id."""
+    import datasets
+
+    path = Path(path_or_repo_id)
+    if path.exists():
+        files = built_split_files(path)
+        if not files:
+            raise ImbError(f"{path}: no data/<split>-00000-of-00001.parquet files; "
+                           f"is it a folder made by 'imb build'?")
+        dsd = datasets.load_dataset("parquet", data_files=files)
+    else:
+        if str(path_or_repo_id).count("/") != 1:
+            raise ImbError(f"{path_or_repo_id}: no such folder, and not a Hub repo id (ORG/NAME)")
+        try:
+            dsd = datasets.load_dataset(str(path_or_repo_id))
+        except Exception as exc:  # the Hub's errors vary by cause; say it in one line
+            raise ImbError(f"cannot load {path_or_repo_id} from the Hub: "
+                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if split is not None:
+        if split not in dsd:
+            raise ImbError(f"{path_or_repo_id}: no split '{split}' (has {', '.join(dsd)})")
+        return dsd[split]
+    return dsd

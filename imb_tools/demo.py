@@ -1,0 +1,24 @@
+"""`imb demo`: build both datasets from the bundled sample into one folder.
+
+The sample is small (about 75 Q/A and 75 MCQs), so the demo uses larger
+evaluation fractions than a real build, to give every split some records.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO_QA_FRACTIONS = {"test": 0.3, "validation": 0.1}
+DEMO_MCQA_FRACTIONS = {"dev": 0.25}
+
+
+def run_demo(out: str | Path, progress: bool = False) -> dict[str, dict]:
+    import imb_mcqa
+    import imb_qa
+    from imb_tools import sample_data
+
+    out = Path(out)
+    return {
+        "qa": imb_qa.build(str(sample_data.QA_SAMPLE), out / "qa", DEMO_QA_FRACTIONS, progress),
+        "mcqa": imb_mcqa.build(str(sample_data.MCQA_SAMPLE), out / "mcqa", DEMO_MCQA_FRACTIONS, progress),
+    }

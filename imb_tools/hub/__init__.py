@@ -1,0 +1,1 @@
+"""Publishing built datasets and results to the Hugging Face Hub."""

@@ -1,0 +1,73 @@
+"""Publish a built dataset folder to a Hub dataset repo (or stage it for a dry run).
+
+The staged folder is exactly what is uploaded: Parquet shards, the card and
+the build report. The quarantine file never leaves the machine (it may hold
+raw text), and a column that must never be released stops the upload.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from imb_tools.data.io import built_split_files
+from imb_tools.data.schema import QA_FORBIDDEN
+from imb_tools.errors import ImbError
+
+
+def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
+    """Copy what would be uploaded into `staging`; return the relative paths."""
+    import pyarrow.parquet as pq
+
+    from imb_tools.hub.card import write_card
+
+    built_dir = Path(built_dir)
+    report_path = built_dir / "report.json"
+    if not report_path.exists():
+        raise ImbError(f"{built_dir}: no report.json; is it a folder made by 'imb build'?")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    files = built_split_files(built_dir)
+    if not files:
+        raise ImbError(f"{built_dir}: no Parquet files under data/")
+    for split, path in files.items():
+        bad = sorted(set(pq.read_schema(path).names) & set(QA_FORBIDDEN))
+        if bad:
+            raise ImbError(f"{path}: refuses to publish columns that must never be released: {', '.join(bad)}")
+    staging.mkdir(parents=True, exist_ok=True)
+    (staging / "data").mkdir(exist_ok=True)
+    for path in files.values():
+        shutil.copyfile(path, staging / "data" / Path(path).name)
+    shutil.copyfile(report_path, staging / "report.json")
+    if report["dataset"] == "imb-qa":
+        from imb_qa import ImbQa as builder_cls
+    else:
+        from imb_mcqa import ImbMcqa as builder_cls
+    write_card(staging, report["dataset"], report, builder_cls, repo_id=repo_id)
+    return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+
+
+def publish(built_dir: str | Path, repo_id: str, private: bool = False,
+            dry_run: str | Path | None = None) -> list[str]:
+    if repo_id.count("/") != 1:
+        raise ImbError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+    if dry_run is not None:
+        return stage(Path(built_dir), Path(dry_run), repo_id)
+
+    import tempfile
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    with tempfile.TemporaryDirectory(prefix="imb-publish-") as tmp:
+        files = stage(Path(built_dir), Path(tmp), repo_id)
+        api = HfApi()  # token from HF_TOKEN or the login cache; never printed
+        try:
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+            api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="dataset",
+                              commit_message="Publish with the IMB toolkit (imb publish)")
+        except HfHubHTTPError as exc:
+            status = getattr(exc.response, "status_code", None)
+            hint = " (log in with 'hf auth login' or set HF_TOKEN with write access)" if status in (401, 403) else ""
+            raise ImbError(f"upload to {repo_id} failed: {str(exc).splitlines()[0]}{hint}") from None
+    return files
