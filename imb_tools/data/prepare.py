@@ -85,7 +85,8 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(desc=f"building {kind.name}", unit=" rec", disable=not progress, mininterval=1.0)
+    # disable=None: no bar when stderr is not a terminal (logs, CI), so errors stay one line.
+    bar = tqdm(desc=f"building {kind.name}", unit=" rec", disable=None if progress else True, mininterval=1.0)
     with quarantine_path.open("w", encoding="utf-8") as quarantine:
 
         def reject(position: int, raw: dict, rejection: Rejection, rec_id=None):

@@ -1,0 +1,139 @@
+"""Benchmark: `imb build qa` against `datasets.load_dataset("json")` + `to_parquet`.
+
+Generates a synthetic raw IMB-QA JSON array with the paper's length
+distribution (Table 4: question 1,056.77 characters on average, max 13,390;
+answer 352.05, max 9,817), then times both pipelines on the same file, each in
+its own subprocess so peak memory (max RSS) is measured separately. Runs at
+N/4 and N. The last line is one JSON object; `ratio` is our throughput over
+the baseline's at N (above 1 means faster).
+
+    python benchmarks/build_qa.py --rows 20000       # a minute
+    python benchmarks/build_qa.py                     # full size, 782,644 rows (~1 GB)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ("dolore paziente medico visita esame sangue pressione farmaco terapia cuore "
+         "stomaco testa febbre tosse giorni settimane anni controllo specialista ecografia "
+         "risonanza analisi valori sintomi diagnosi cura effetti collaterali dosaggio "
+         "è più già perché così però città età attività").split()
+
+
+def lognormal_lengths(rng, n: int, mean: float, maximum: int):
+    sigma = 0.8
+    mu = math.log(mean) - sigma**2 / 2
+    return [max(20, min(maximum, int(rng.lognormvariate(mu, sigma)))) for _ in range(n)]
+
+
+def make_text(rng, length: int) -> str:
+    words = []
+    size = 0
+    while size < length:
+        w = rng.choice(WORDS)
+        words.append(w)
+        size += len(w) + 1
+    return (" ".join(words))[:length].strip() + "."
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    import random
+
+    from imb_tools.data.categories import QA_CATEGORIES
+
+    rng = random.Random(seed)
+    q_len = lognormal_lengths(rng, rows, 1056.77, 13_390)
+    a_len = lognormal_lengths(rng, rows, 352.05, 9_817)
+    with path.open("w", encoding="utf-8") as f:
+        f.write("[\n")
+        for i in range(rows):
+            cat = QA_CATEGORIES[i % len(QA_CATEGORIES)]
+            rec = {
+                "ID": i + 1,
+                "URL": f"https://www.medicitalia.it/consulti/{cat.lower().replace(' ', '-')}/{i + 1}-x.html",
+                "data_domanda": "2023-01-01", "data_risposta": "2023-01-02",
+                "autore_domanda": "utente", "autore_risposta": "Dott. Nome Cognome",
+                "testo_domanda": make_text(rng, q_len[i]),
+                "testo_risposta": make_text(rng, a_len[i]),
+                "testo_risposta_riformulata": make_text(rng, a_len[i]),
+                "categoria": cat,
+            }
+            f.write(("," if i else "") + json.dumps(rec, ensure_ascii=False) + "\n")
+        f.write("]\n")
+
+
+OURS = """
+import sys, imb_qa
+imb_qa.build(sys.argv[1], sys.argv[2], progress=False)
+"""
+BASELINE = """
+import sys, datasets
+datasets.disable_progress_bars()
+ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train", cache_dir=sys.argv[3])
+ds.to_parquet(sys.argv[2] + ".parquet")
+"""
+
+
+def measure(code: str, raw: Path, out: Path, cache: Path) -> dict:
+    """Run in a child of a child so each measurement has its own max RSS."""
+    wrapper = f"""
+import resource, subprocess, sys, time, json
+start = time.perf_counter()
+p = subprocess.run([sys.executable, "-c", {code!r}, *sys.argv[1:]], capture_output=True, text=True)
+if p.returncode: sys.exit(p.stderr[-2000:])
+print(json.dumps({{"seconds": time.perf_counter() - start,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", wrapper, str(raw), str(out), str(cache)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"run failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=782_644, help="rows at full size N (default: the paper's)")
+    parser.add_argument("--workdir", help="where to write the synthetic files (default: a temp folder)")
+    args = parser.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="imb-bench-", dir=args.workdir) as tmp:
+        tmp = Path(tmp)
+        for label, rows in (("quarter", max(1, args.rows // 4)), ("full", args.rows)):
+            raw = tmp / f"IMB-QA.{rows}.json"
+            t0 = time.perf_counter()
+            generate(raw, rows)
+            size_mb = raw.stat().st_size / 1e6
+            print(f"[{label}] generated {rows:,} rows, {size_mb:,.0f} MB in {time.perf_counter() - t0:.0f} s",
+                  flush=True)
+            ours = measure(OURS, raw, tmp / f"ours-{rows}", tmp / "cache-ours")
+            base = measure(BASELINE, raw, tmp / f"base-{rows}", tmp / f"cache-base-{rows}")
+            for name, r in (("imb build", ours), ("load_dataset+to_parquet", base)):
+                r["rows_per_s"] = round(rows / r["seconds"], 1)
+                print(f"[{label}] {name:<24} {r['seconds']:8.1f} s  {r['rows_per_s']:>10,.0f} rows/s  "
+                      f"peak {r['peak_rss_mib']:,.0f} MiB", flush=True)
+            results[label] = {"rows": rows, "mb": round(size_mb, 1), "ours": ours, "baseline": base}
+            raw.unlink()
+    full = results["full"]
+    summary = {
+        "benchmark": "build_qa",
+        "rows": args.rows,
+        "ours_rows_per_s": full["ours"]["rows_per_s"],
+        "baseline_rows_per_s": full["baseline"]["rows_per_s"],
+        "ours_peak_mib": {k: round(v["ours"]["peak_rss_mib"]) for k, v in results.items()},
+        "baseline_peak_mib": {k: round(v["baseline"]["peak_rss_mib"]) for k, v in results.items()},
+        "ratio": round(full["ours"]["rows_per_s"] / full["baseline"]["rows_per_s"], 3),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
