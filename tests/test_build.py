@@ -231,3 +231,42 @@ def test_mcqa_quarantine_reasons(tmp_path):
         "bad_options": 1, "bad_percentage": 1, "empty_question": 1, "id_conflict": 1,
     }
     assert report["records_in"] == 8 and report["records_out_total"] == 1
+
+
+def test_builder_class_used_directly(tmp_path, sample_mcqa_raw):
+    builder = imb_mcqa.ImbMcqa(cache_dir=str(tmp_path / "cache"), raw_path=str(sample_mcqa_raw),
+                               fractions={"dev": 0.25}, progress=False)
+    builder.download_and_prepare()
+    dsd = builder.as_dataset()
+    info = builder.info
+    assert info.license == "CC BY-NC-ND 4.0" and "Romano" in info.citation and info.homepage
+    assert sum(len(d) for d in dsd.values()) == builder.build_report["records_out_total"] == 72
+    assert {r["category"] for r in dsd["test"]} <= set(json.loads(Path(sample_mcqa_raw).read_text()))
+    builder.cleanup_work_dir()
+
+
+def test_bad_fractions_are_one_line_errors(tmp_path, sample_qa_raw):
+    from imb_tools.errors import ImbError
+
+    with pytest.raises(ImbError, match="add up to more than 1"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"test": 0.7, "validation": 0.5}, progress=False)
+    with pytest.raises(ImbError, match="unknown split"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"dev": 0.1}, progress=False)
+
+
+def test_refuses_to_overwrite_a_foreign_folder(tmp_path, sample_qa_raw):
+    from imb_tools.errors import ImbError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    with pytest.raises(ImbError, match="not an IMB build"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "mine", progress=False)
+    assert (tmp_path / "mine" / "thesis.tex").exists()
+
+
+def test_macro_mapping_covers_the_77_categories():
+    from imb_tools.data.categories import MACRO_CATEGORIES
+
+    assert len(QA_CATEGORIES) == 77 and len(MACRO_NAMES) == 10
+    listed = [c for _, cats in MACRO_CATEGORIES.values() for c in cats]
+    assert len(listed) == len(set(listed)) == 77
