@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Table 5 names (English, as published), with a short slug used in task names.
 MACRO_CATEGORIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -109,6 +110,7 @@ def category_key(name: str) -> str:
 _BY_KEY = {category_key(c): c for c in QA_CATEGORIES}
 
 
+@lru_cache(maxsize=4096)  # a few hundred distinct spellings in 782k records
 def canonical_qa_category(name: str) -> str | None:
     """The canonical spelling of an IMB-QA category, or None when it is not one of the 77."""
     return _BY_KEY.get(category_key(name))

@@ -10,7 +10,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from functools import lru_cache
 
 from imb_tools.data.categories import CATEGORY_TO_MACRO, canonical_qa_category
 from imb_tools.data.schema import (
@@ -32,7 +32,10 @@ def clean_text(value) -> str:
     """NFC-normalized text with surrounding whitespace removed; None becomes ''."""
     if value is None:
         return ""
-    return unicodedata.normalize("NFC", str(value)).strip()
+    text = value if isinstance(value, str) else str(value)
+    if not unicodedata.is_normalized("NFC", text):  # the check is much cheaper than normalizing
+        text = unicodedata.normalize("NFC", text)
+    return text.strip()
 
 
 def match_key(text: str) -> str:
@@ -41,11 +44,7 @@ def match_key(text: str) -> str:
 
 
 def content_hash(*parts: str) -> str:
-    h = hashlib.blake2b(digest_size=10)
-    for part in parts:
-        h.update(part.encode("utf-8"))
-        h.update(b"\x1f")
-    return h.hexdigest()
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=10).hexdigest()
 
 
 def _id(value, *content: str) -> str:
@@ -55,8 +54,16 @@ def _id(value, *content: str) -> str:
     return text or "h" + content_hash(*content)[:16]
 
 
-def source_from_url(url: str) -> str:
-    host = (urlparse(url).hostname or "").lower() if url else ""
+_HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)")
+
+
+def source_from_url(url: str | None) -> str:
+    match = _HOST.match(url) if url else None
+    return _source_from_host(match.group(1).lower() if match else "")
+
+
+@lru_cache(maxsize=1024)
+def _source_from_host(host: str) -> str:
     for site in ("medicitalia", "dica33"):
         if host == f"{site}.it" or host.endswith(f".{site}.it"):
             return site

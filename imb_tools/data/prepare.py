@@ -56,7 +56,8 @@ def _encode_columns(features: datasets.Features, rows: list[dict]) -> pa.Table:
     for name, feat in features.items():
         values = [row[name] for row in rows]
         if isinstance(feat, datasets.ClassLabel):
-            values = [feat.str2int(v) for v in values]
+            index = {label: i for i, label in enumerate(feat.names)}
+            values = [index[v] for v in values]
         columns[name] = values
     return pa.Table.from_pydict(columns, schema=features.arrow_schema)
 
