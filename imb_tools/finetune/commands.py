@@ -1,0 +1,172 @@
+"""`imb finetune`: train a LoRA adapter on IMB-QA (default), `eval` it against its base, `merge` it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from imb_tools.errors import ImbError
+
+EPILOG = """\
+examples:
+  imb finetune --model meta-llama/Llama-3.2-1B-Instruct --data out/demo/qa --out out/ft/llama1b
+  imb finetune --model ... --data ... --out ... --curriculum --max-steps 500
+  imb finetune eval --adapter out/ft/llama1b --data out/demo/qa --limit 200
+  imb finetune merge --adapter out/ft/llama1b --out out/ft/llama1b-merged
+  imb eval --model-args pretrained=meta-llama/Llama-3.2-1B-Instruct,peft=out/ft/llama1b/adapter ...
+
+Rerunning the same command after a kill resumes from the last checkpoint in --out.
+Multi-GPU (DDP, one model copy per GPU; unsloth is skipped under DDP):
+  accelerate launch --multi_gpu --num_processes 4 -m imb_tools.cli finetune --model ... --data ... --out ...
+  torchrun --nproc_per_node 4 -m imb_tools.cli finetune ...      (also works on CPU, gloo)
+"""
+
+
+def _positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    """Training options; on both `imb finetune` and `imb finetune train`."""
+    p.add_argument("--model", help="base model: Hub id or local path (required to train)")
+    p.add_argument("--data", help="built IMB-QA folder or Hub id (its `train` split is used)")
+    p.add_argument("--out", help="output folder: checkpoints and the final adapter/ (required to train)")
+    p.add_argument("--epochs", type=_positive(float), default=6.0, help="default 6 (paper)")
+    p.add_argument("--lr", type=_positive(float), default=2.97e-4, help="default 2.97e-4 (paper)")
+    p.add_argument("--lr-scheduler", default="constant",
+                   help="transformers scheduler name; default constant (the paper's fixed rate)")
+    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps (overrides --epochs)")
+    p.add_argument("--batch-size", type=_positive(int), default=4, help="per device (default 4)")
+    p.add_argument("--grad-accum", type=_positive(int), default=4, help="gradient accumulation steps (default 4)")
+    p.add_argument("--max-length", type=_positive(int), default=1024,
+                   help="tokens per example; longer answers are cut at the end (default 1024)")
+    p.add_argument("--lora-r", type=_positive(int), default=16)
+    p.add_argument("--lora-alpha", type=_positive(int), default=32)
+    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--target-modules", default="all-linear",
+                   help="'all-linear' or comma-separated module names (e.g. q_proj,v_proj)")
+    p.add_argument("--save-steps", type=_positive(int), default=200, help="checkpoint every N steps")
+    p.add_argument("--save-total-limit", type=_positive(int), default=2, help="checkpoints kept")
+    p.add_argument("--logging-steps", type=_positive(int), default=10)
+    p.add_argument("--eval-fraction", type=float, default=0.2, help="held-out share of train, by id hash (0.2)")
+    p.add_argument("--max-eval-samples", type=_positive(int), default=200,
+                   help="eval records for the final eval loss (hash order; default 200)")
+    p.add_argument("--curriculum", action="store_true",
+                   help="no shuffling: train easy -> hard by the difficulty index")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start over even if --out holds checkpoints")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--quantization", choices=["auto", "4bit", "none"], default="auto",
+                   help="CUDA only: auto = QLoRA 4-bit when bitsandbytes/unsloth is installed")
+    p.add_argument("--unsloth", choices=["auto", "yes", "no"], default="auto",
+                   help="CUDA only: auto = use unsloth's FastLanguageModel when installed (not under DDP)")
+    p.add_argument("--precision", choices=["auto", "fp16", "bf16", "fp32"], default="auto",
+                   help="auto = fp16 on CUDA (paper), fp32 on CPU")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="less GPU memory, slower")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "finetune",
+        help="fine-tune a small LM on IMB-QA with LoRA/QLoRA; eval; merge",
+        description="Fine-tune on the built IMB-QA train split (80/20 train/eval by id hash, loss on "
+                    "answer tokens only). Without a sub-action it trains.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_train_args(p)
+    p.set_defaults(func=run_train)
+    actions = p.add_subparsers(dest="finetune_action", metavar="ACTION")
+
+    t = actions.add_parser("train", help="train (the default action)")
+    _add_train_args(t)
+    t.set_defaults(func=run_train)
+
+    e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics")
+    e.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
+    e.add_argument("--data", required=True, help="the built IMB-QA folder used for training")
+    e.add_argument("--model", help="base model (default: the one recorded in the adapter)")
+    e.add_argument("--limit", type=_positive(int), default=200, help="eval items, hash order (default 200)")
+    e.add_argument("--max-new-tokens", type=_positive(int), default=256)
+    e.add_argument("--batch-size", type=_positive(int), default=8)
+    e.add_argument("--bertscore-model", default="bert-base-multilingual-cased",
+                   help="paper's model by default; a local path works offline")
+    e.add_argument("--bertscore-layers", type=_positive(int), help="needed for models bert_score does not know")
+    e.add_argument("--report", help="JSON report path (default: next to the adapter, eval_table8.json)")
+    e.set_defaults(func=run_eval)
+
+    m = actions.add_parser("merge", help="fold the adapter into its base model (one plain model folder)")
+    m.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
+    m.add_argument("--out", required=True, help="folder for the merged model")
+    m.add_argument("--model", help="base model (default: the one recorded in the adapter)")
+    m.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
+    m.set_defaults(func=run_merge)
+
+
+def config_from_args(args):
+    from imb_tools.finetune.train import TrainConfig
+
+    missing = [f"--{name}" for name in ("model", "data", "out") if not getattr(args, name)]
+    if missing:
+        raise ImbError(f"imb finetune needs {', '.join(missing)} (see imb finetune --help)")
+    return TrainConfig(
+        model=args.model, data=args.data, out=args.out, epochs=args.epochs, learning_rate=args.lr,
+        lr_scheduler=args.lr_scheduler, warmup_steps=args.warmup_steps, max_steps=args.max_steps,
+        batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
+        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+        target_modules=args.target_modules, save_steps=args.save_steps,
+        save_total_limit=args.save_total_limit, logging_steps=args.logging_steps,
+        eval_fraction=args.eval_fraction, max_eval_samples=args.max_eval_samples,
+        curriculum=args.curriculum, resume=args.resume, seed=args.seed,
+        quantization=args.quantization, unsloth=args.unsloth, precision=args.precision,
+        gradient_checkpointing=args.gradient_checkpointing,
+    )
+
+
+def run_train(args) -> int:
+    from imb_tools.finetune.train import train
+
+    summary = train(config_from_args(args))
+    if int(os.environ.get("RANK", "0")) != 0:  # under DDP, one process reports
+        return 0
+    curve = summary["loss_curve"]
+    data = summary["data"]
+    print(f"trained {summary['global_step']} steps on {data['train_examples']} examples "
+          f"({data['eval_examples']} held out) on {summary['plan']['device']}"
+          + (f", resumed from {summary['resumed_from']}" if summary["resumed_from"] else ""))
+    if "difficulty_source" in data:
+        print(f"curriculum order: {data['difficulty_source']}")
+    if curve:
+        print("loss: " + "  ".join(f"{e['step']}:{e['loss']:.3f}" for e in curve[:: max(1, len(curve) // 10)]))
+    if "eval_loss" in summary["eval"]:
+        print(f"eval loss: {summary['eval']['eval_loss']:.4f}")
+    print(f"adapter: {args.out}/adapter")
+    return 0
+
+
+def run_eval(args) -> int:
+    from imb_tools.finetune.evaluate import evaluate
+
+    result = evaluate(
+        adapter=args.adapter, data=args.data, model=args.model, limit=args.limit,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+        bertscore_model=args.bertscore_model, bertscore_layers=args.bertscore_layers, report=args.report,
+    )
+    print(f"{result['items']} held-out items, BERTScore model {result['bertscore_model']}")
+    print(result["table"])
+    print(f"report: {result['report']}")
+    return 0
+
+
+def run_merge(args) -> int:
+    from imb_tools.finetune.merge import merge
+
+    out = merge(args.adapter, args.out, model=args.model, dtype=args.dtype)
+    print(f"merged model: {out}  (imb eval --model-args pretrained={out} ...)")
+    return 0

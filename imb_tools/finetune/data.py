@@ -1,0 +1,209 @@
+"""Training examples from the built IMB-QA dataset: the 80/20 division, prompts, loss masks, curriculum.
+
+Only the built dataset's `train` split is used, so the benchmark's
+`validation`/`test` items never reach a fine-tuned model. The paper divides
+its fine-tuning data 80/20 into train/eval; here that division is a pure
+function of the record id (like the dataset's own splits), so a record stays
+on its side when the data grows or is rebuilt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from imb_tools.data.splits import bucket, id_hash
+from imb_tools.errors import ImbError
+
+log = logging.getLogger(__name__)
+
+EVAL_FRACTION = 0.2
+# A salt of its own: the dataset's splits already used the plain id hash to carve
+# out `test`/`validation`, so reusing it would make the eval side start where they end.
+_EVAL_SALT = "imb-finetune-eval-v1\x00"
+
+INSTRUCTION = (
+    "Sei un medico che risponde alle domande dei pazienti su un forum medico italiano. "
+    "Rispondi in italiano in modo chiaro e accurato."
+)
+# Used when the tokenizer has no chat template (base models).
+PLAIN_TEMPLATE = "{instruction}\n\nDomanda: {question}\n\nRisposta:"
+
+IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
+
+
+def is_eval_id(record_id: str, fraction: float = EVAL_FRACTION) -> bool:
+    """Whether a record of the built `train` split belongs to the fine-tuning eval side."""
+    return bucket(_EVAL_SALT + record_id) < fraction
+
+
+def train_eval_split(ds, fraction: float = EVAL_FRACTION):
+    """Divide a `datasets.Dataset` into {"train", "eval"}; eval rows come in hash order.
+
+    Hash order lets `--limit N` on the eval side always take the same N records.
+    """
+    import datasets
+
+    if not 0.0 < fraction < 1.0:
+        raise ImbError(f"--eval-fraction must be strictly between 0 and 1, got {fraction}")
+    ids = list(ds["id"])
+    train_idx = [i for i, rid in enumerate(ids) if not is_eval_id(rid, fraction)]
+    eval_idx = sorted(
+        (i for i, rid in enumerate(ids) if is_eval_id(rid, fraction)), key=lambda i: id_hash(ids[i])
+    )
+    return datasets.DatasetDict(train=ds.select(train_idx), eval=ds.select(eval_idx))
+
+
+def load_train_split(data: str):
+    """The built IMB-QA `train` split (folder or Hub id), with a one-line error when unusable."""
+    from imb_tools.data.io import load_built
+
+    dd = load_built(data)
+    if "train" not in dd:
+        raise ImbError(f"{data}: no 'train' split (found {sorted(dd)}); is this a built IMB-QA dataset?")
+    ds = dd["train"]
+    missing = {"id", "question", "answer"} - set(ds.column_names)
+    if missing:
+        raise ImbError(f"{data}: the train split lacks column(s) {sorted(missing)}; is this IMB-QA?")
+    if len(ds) == 0:
+        raise ImbError(f"{data}: the train split is empty")
+    return ds
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def user_messages(question: str) -> list[dict]:
+    # The instruction goes in the user turn: some templates (gemma-2) reject a system role.
+    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{question.strip()}"}]
+
+
+def render_prompt(tokenizer, question: str) -> str:
+    """The text the model sees before its answer, at training and at generation time alike."""
+    if has_chat_template(tokenizer):
+        return tokenizer.apply_chat_template(
+            user_messages(question), add_generation_prompt=True, tokenize=False
+        )
+    return PLAIN_TEMPLATE.format(instruction=INSTRUCTION, question=question.strip())
+
+
+def render_completion(tokenizer, question: str, answer: str, prompt: str) -> str:
+    """The answer as the template writes it after `prompt`, end-of-turn marker included.
+
+    Cutting the full conversation at the prompt keeps each template's own
+    closing tokens (`<|eot_id|>`, `<end_of_turn>`...); a template whose
+    rendering does not start with its own prompt falls back to answer + EOS.
+    """
+    eos = tokenizer.eos_token or ""
+    if has_chat_template(tokenizer):
+        full = tokenizer.apply_chat_template(
+            user_messages(question) + [{"role": "assistant", "content": answer.strip()}],
+            tokenize=False,
+        )
+        if full.startswith(prompt) and len(full) > len(prompt):
+            return full[len(prompt):]
+        return answer.strip() + eos
+    return " " + answer.strip() + eos
+
+
+def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
+    # Chat templates write their own BOS; a plain prompt gets the tokenizer's.
+    return tokenizer(prompt, add_special_tokens=not has_chat_template(tokenizer))["input_ids"]
+
+
+def tokenize_example(tokenizer, question: str, answer: str, max_length: int) -> dict | None:
+    """input_ids / attention_mask / labels with prompt tokens masked, or None if no answer token fits.
+
+    Only answer tokens carry loss: the model learns to answer, not to
+    reproduce patients' questions. Sequences longer than `max_length` lose
+    the end of their answer.
+    """
+    prompt = render_prompt(tokenizer, question)
+    p_ids = prompt_token_ids(tokenizer, prompt)
+    c_ids = tokenizer(render_completion(tokenizer, question, answer, prompt), add_special_tokens=False)[
+        "input_ids"
+    ]
+    room = max_length - len(p_ids)
+    if room <= 0 or not c_ids:
+        return None
+    c_ids = c_ids[:room]
+    ids = p_ids + c_ids
+    return {
+        "input_ids": ids,
+        "attention_mask": [1] * len(ids),
+        "labels": [IGNORE_INDEX] * len(p_ids) + c_ids,
+    }
+
+
+@dataclass
+class PreparedData:
+    """Tokenized train/eval sets plus the counts a user needs to trust them."""
+
+    train: object
+    eval: object
+    stats: dict = field(default_factory=dict)
+
+
+def _tokenize_all(ds, tokenizer, max_length: int, desc: str):
+    """Tokenize a split; records whose prompt alone fills max_length are counted, then left out."""
+
+    def fn(batch):
+        out = {"input_ids": [], "attention_mask": [], "labels": [], "fits": []}
+        for q, a in zip(batch["question"], batch["answer"]):
+            ex = tokenize_example(tokenizer, q, a, max_length)
+            out["fits"].append(ex is not None)
+            ex = ex or {"input_ids": [], "attention_mask": [], "labels": []}
+            for k in ("input_ids", "attention_mask", "labels"):
+                out[k].append(ex[k])
+        return out
+
+    if len(ds) == 0:  # map() on no rows would add no columns
+        import datasets
+
+        return datasets.Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []}), []
+    keep = [c for c in ("id", "difficulty") if c in ds.column_names]
+    tok = ds.map(fn, batched=True, remove_columns=[c for c in ds.column_names if c not in keep], desc=desc)
+    too_long = tok.filter(lambda f: not f, input_columns="fits")
+    fitted = tok.filter(lambda f: f, input_columns="fits").remove_columns("fits")
+    return fitted, list(too_long["id"])
+
+
+def prepare(
+    ds,
+    tokenizer,
+    max_length: int = 1024,
+    eval_fraction: float = EVAL_FRACTION,
+    curriculum: bool = False,
+    max_eval_samples: int | None = None,
+) -> PreparedData:
+    """Split, optionally order easy -> hard, and tokenize the built train split."""
+    from imb_tools.finetune.curriculum import order_by_difficulty
+
+    parts = train_eval_split(ds, eval_fraction)
+    train_raw, eval_raw = parts["train"], parts["eval"]
+    if len(train_raw) == 0:
+        raise ImbError(f"the train side of the {1 - eval_fraction:.0%}/{eval_fraction:.0%} division is empty")
+    stats = {"records": len(ds), "train_records": len(train_raw), "eval_records": len(eval_raw)}
+    if curriculum:
+        train_raw, source = order_by_difficulty(train_raw)
+        stats["difficulty_source"] = source
+    if max_eval_samples is not None:
+        eval_raw = eval_raw.select(range(min(max_eval_samples, len(eval_raw))))
+    train_tok, train_skipped = _tokenize_all(train_raw, tokenizer, max_length, "tokenize train")
+    eval_tok, eval_skipped = _tokenize_all(eval_raw, tokenizer, max_length, "tokenize eval")
+    if train_skipped or eval_skipped:
+        log.warning(
+            "%d train / %d eval records left out: their prompt alone is longer than --max-length %d "
+            "(first ids: %s)", len(train_skipped), len(eval_skipped), max_length,
+            ", ".join((train_skipped + eval_skipped)[:5]),
+        )
+    if len(train_tok) == 0:
+        raise ImbError(f"no training record fits in --max-length {max_length}; raise it")
+    stats.update(
+        train_examples=len(train_tok),
+        eval_examples=len(eval_tok),
+        skipped_too_long={"train": len(train_skipped), "eval": len(eval_skipped),
+                          "first_ids": (train_skipped + eval_skipped)[:20]},
+    )
+    return PreparedData(train=train_tok, eval=eval_tok, stats=stats)

@@ -1,0 +1,167 @@
+"""Base vs fine-tuned answers on the held-out 20%, scored like the paper's Table 8.
+
+One model load: the base answers come from the same PeftModel with its
+adapter disabled, so both rows see identical weights, prompts and decoding.
+Generations are appended to a cache file as they come, so a killed run
+resumes where it stopped. Metrics are `imb_tools.metrics` (the code the
+lm-eval tasks use), never a copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from pathlib import Path
+
+from imb_tools.errors import ImbError
+from imb_tools.finetune.artifacts import RUN_FILE, base_model_of, resolve_adapter, write_json_atomic
+
+COLUMNS = [  # (key, Table 8 header)
+    ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"), ("bleu", "BLEU"),
+    ("meteor", "METEOR"), ("bertscore_precision", "BERTScore P"), ("bertscore_recall", "BERTScore R"),
+    ("bertscore_f1", "BERTScore F1"),
+]
+ROWS = [("base", "No"), ("finetuned", "Yes")]  # (key, Table 8 "Fine-Tuned")
+
+
+def generate(model, tok, questions: list[str], max_new_tokens: int, batch_size: int, desc: str) -> list[str]:
+    """Greedy answers to `questions` with the training prompt (left padding, new tokens only)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from imb_tools.finetune.data import has_chat_template, render_prompt
+
+    tok.padding_side = "left"
+    device = next(model.parameters()).device
+    answers: list[str] = []
+    for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
+        prompts = [render_prompt(tok, q) for q in questions[start:start + batch_size]]
+        enc = tok(prompts, return_tensors="pt", padding=True,
+                  add_special_tokens=not has_chat_template(tok)).to(device)
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tok.pad_token_id)
+        new = out[:, enc["input_ids"].shape[1]:]
+        answers.extend(t.strip() for t in tok.batch_decode(new, skip_special_tokens=True))
+    return answers
+
+
+def score(preds: list[str], refs: list[str], bertscore_model: str, bertscore_layers: int | None) -> dict:
+    """The eight Table 8 columns for one model's answers."""
+    from imb_tools.metrics import bertscore, text
+
+    out = {**text.rouge(preds, refs), **text.bleu(preds, refs), **text.meteor(preds, refs)}
+    bs = bertscore.score(preds, refs, model=bertscore_model, num_layers=bertscore_layers)
+    out.update(bertscore_precision=bs["precision"], bertscore_recall=bs["recall"], bertscore_f1=bs["f1"])
+    return out
+
+
+def format_table(scores: dict[str, dict], model_name: str) -> str:
+    """A plain-text table with Table 8's columns, one row per model (base first)."""
+    headers = ["Model", "Fine-Tuned"] + [h for _, h in COLUMNS]
+    rows = [[model_name if i == 0 else "", flag] + [f"{scores[key][k]:.4f}" for k, _ in COLUMNS]
+            for i, (key, flag) in enumerate(ROWS)]
+    widths = [max(len(r[c]) for r in [headers] + rows) for c in range(len(headers))]
+    line = lambda r: "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+class GenerationCache:
+    """Answers already generated, one JSON line each, valid only for the same settings."""
+
+    def __init__(self, path: Path, fingerprint: str):
+        self.path, self.fingerprint = path, fingerprint
+        self.done: dict[tuple[str, str], str] = {}
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a kill
+                    continue
+                if rec.get("fingerprint") == fingerprint:
+                    self.done[(rec["model"], rec["id"])] = rec["prediction"]
+
+    def add(self, model: str, ids: list[str], preds: list[str]) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            for rid, pred in zip(ids, preds):
+                self.done[(model, rid)] = pred
+                fh.write(json.dumps({"fingerprint": self.fingerprint, "model": model, "id": rid,
+                                     "prediction": pred}, ensure_ascii=False) + "\n")
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=8).hexdigest()
+
+
+def evaluate(
+    adapter: str,
+    data: str,
+    model: str | None = None,
+    limit: int | None = 200,
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    bertscore_model: str = "bert-base-multilingual-cased",
+    bertscore_layers: int | None = None,
+    report: str | None = None,
+    dataset=None,
+) -> dict:
+    """Generate with base and fine-tuned model on the eval side, score both, write the report."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from imb_tools.finetune.data import EVAL_FRACTION, load_train_split, train_eval_split
+
+    adapter_dir = resolve_adapter(adapter)
+    base = model or base_model_of(adapter_dir)
+    run_file = adapter_dir / RUN_FILE
+    run = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
+    fraction = run.get("config", {}).get("eval_fraction", EVAL_FRACTION)
+    eval_ds = train_eval_split(dataset if dataset is not None else load_train_split(data), fraction)["eval"]
+    if limit is not None:
+        eval_ds = eval_ds.select(range(min(limit, len(eval_ds))))
+    if len(eval_ds) == 0:
+        raise ImbError(f"{data}: the fine-tuning eval side ({fraction:.0%} of train by id hash) is empty")
+    ids, questions, refs = list(eval_ds["id"]), list(eval_ds["question"]), list(eval_ds["answer"])
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    try:
+        tok = AutoTokenizer.from_pretrained(adapter_dir)
+        base_model = AutoModelForCausalLM.from_pretrained(base, dtype=dtype).to(device)
+    except OSError as exc:
+        raise ImbError(f"cannot load '{base}' / '{adapter_dir}': {str(exc).splitlines()[0]}") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    peft_model = PeftModel.from_pretrained(base_model, adapter_dir).eval()
+
+    report_path = Path(report) if report else adapter_dir.parent / "eval_table8.json"
+    weights = adapter_dir / "adapter_model.safetensors"
+    stamp = weights.stat().st_mtime_ns if weights.is_file() else None
+    cache = GenerationCache(report_path.with_suffix(".generations.jsonl"),
+                            _fingerprint(base, str(adapter_dir), stamp, max_new_tokens))
+
+    preds: dict[str, list[str]] = {}
+    for key, _ in ROWS:
+        todo = [i for i, rid in enumerate(ids) if (key, rid) not in cache.done]
+        for start in range(0, len(todo), batch_size * 8):  # flush to the cache every few batches
+            chunk = todo[start:start + batch_size * 8]
+            qs = [questions[i] for i in chunk]
+            with peft_model.disable_adapter() if key == "base" else contextlib.nullcontext():
+                out = generate(peft_model, tok, qs, max_new_tokens, batch_size, f"{key} answers")
+            cache.add(key, [ids[i] for i in chunk], out)
+        preds[key] = [cache.done[(key, rid)] for rid in ids]
+
+    scores = {key: score(preds[key], refs, bertscore_model, bertscore_layers) for key, _ in ROWS}
+    result = {
+        "base_model": base, "adapter": str(adapter_dir), "items": len(ids),
+        "bertscore_model": bertscore_model, "bertscore_layers": bertscore_layers,
+        "max_new_tokens": max_new_tokens, "scores": scores,
+        "table": format_table(scores, Path(base).name),
+        "examples": [{"id": ids[i], "question": questions[i], "reference": refs[i],
+                      **{k: preds[k][i] for k, _ in ROWS}} for i in range(min(5, len(ids)))],
+    }
+    write_json_atomic(report_path, result)
+    result["report"] = str(report_path)
+    return result

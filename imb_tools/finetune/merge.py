@@ -1,0 +1,37 @@
+"""Fold a LoRA adapter into its base model, for tools that cannot load peft adapters.
+
+lm-eval can load the adapter as it is (`--model-args pretrained=BASE,peft=ADAPTER`);
+merging gives one plain transformers folder (for vLLM, the Hub, `imb eval
+--model-args pretrained=MERGED`). A QLoRA adapter is merged into the base in
+full precision, never into 4-bit weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imb_tools.errors import ImbError
+from imb_tools.finetune.artifacts import atomic_dir, base_model_of, resolve_adapter
+
+
+def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto") -> Path:
+    """Write base + adapter as one model folder at `out` (atomically) and return it."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from imb_tools.finetune.train import torch_dtype
+
+    adapter_dir = resolve_adapter(adapter)
+    base = model or base_model_of(adapter_dir)
+    try:
+        base_model = AutoModelForCausalLM.from_pretrained(
+            base, dtype="auto" if dtype == "auto" else torch_dtype(dtype)
+        )
+    except OSError as exc:
+        raise ImbError(f"cannot load base model '{base}': {str(exc).splitlines()[0]}") from None
+    merged = PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()
+    tok = AutoTokenizer.from_pretrained(adapter_dir)
+    with atomic_dir(out) as tmp:
+        merged.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+    return Path(out)

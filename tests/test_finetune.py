@@ -1,0 +1,285 @@
+"""Fine-tuning on CPU with the tiny Llama: masking, split, curriculum, loss, adapter, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("peft")
+
+QUESTIONS = [
+    "Ho mal di testa da tre giorni, cosa devo fare?",
+    "Mio figlio ha la febbre alta e tosse secca da ieri sera.",
+    "Dopo la corsa sento un dolore al ginocchio destro.",
+    "Il medico mi ha prescritto un antibiotico ma ho nausea.",
+    "Ho una macchia sulla pelle che prude da settimane.",
+    "Soffro di insonnia e ansia, posso prendere una camomilla?",
+    "La pressione arteriosa è 150/95, devo preoccuparmi?",
+    "Ho dolore toracico quando salgo le scale.",
+    "Da un mese ho bruciore di stomaco dopo i pasti.",
+    "La vista si è abbassata e vedo delle mosche volanti.",
+    "Ho il ciclo irregolare da alcuni mesi.",
+    "Sento formicolio alle mani di notte.",
+]
+ANSWERS = [
+    "Gentile utente, le consiglio di rivolgersi al suo medico curante.",
+    "Gentile utente, la febbre va controllata; senta il pediatra.",
+    "Potrebbe essere un sovraccarico: riposo e ghiaccio, poi una visita ortopedica.",
+    "Prenda il farmaco a stomaco pieno e ne parli con il medico curante.",
+    "Serve una visita dermatologica per valutare la lesione.",
+    "Una camomilla non fa male, ma l'ansia va valutata da uno specialista.",
+    "Valori da ricontrollare: misuri la pressione per una settimana e senta il medico.",
+    "Il dolore toracico da sforzo richiede una visita cardiologica.",
+    "Può trattarsi di reflusso: eviti pasti abbondanti e senta il gastroenterologo.",
+    "Le mosche volanti sono spesso benigne, ma serve un controllo oculistico.",
+    "Un ciclo irregolare va valutato dal ginecologo con esami ormonali.",
+    "Il formicolio notturno può dipendere dal tunnel carpale: senta un neurologo.",
+]
+
+
+@pytest.fixture()
+def qa_ds():
+    """Rows shaped like the built IMB-QA train split; ids chosen so 3 of 12 fall on the eval side."""
+    import datasets
+
+    return datasets.Dataset.from_dict(
+        {"id": [f"imb-qa-{i}" for i in range(len(QUESTIONS))], "question": QUESTIONS, "answer": ANSWERS}
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Two CPU threads on a loaded 2-core machine make each tiny step ~10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_it(tmp_path_factory):
+    """The tiny Llama with a tokenizer that knows these texts (short sequences) and a 10x
+    embedding scale: at the default init (std 0.02) a 32-wide model's logits stay near
+    uniform whatever LoRA does, so the loss could barely move."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from imb_tools.finetune.data import INSTRUCTION
+    from imb_tools.tiny_model import make_tiny_llama
+
+    texts = (QUESTIONS + ANSWERS + [INSTRUCTION]) * 10
+    path = make_tiny_llama(tmp_path_factory.mktemp("ft") / "tiny-it", texts=texts)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(10.0)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def tok(tiny_llama):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_llama)
+
+
+def _cfg(model, out, **kw):
+    from imb_tools.finetune.train import TrainConfig
+
+    base = dict(model=str(model), out=str(out), batch_size=4, grad_accum=1, learning_rate=1e-2,
+                logging_steps=1, save_steps=100, max_length=512, max_eval_samples=4, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_eval_division_is_a_function_of_the_id(qa_ds):
+    from imb_tools.finetune.data import is_eval_id, train_eval_split
+
+    parts = train_eval_split(qa_ds)
+    train_ids, eval_ids = set(parts["train"]["id"]), set(parts["eval"]["id"])
+    assert train_ids.isdisjoint(eval_ids) and train_ids | eval_ids == set(qa_ds["id"])
+    shuffled = train_eval_split(qa_ds.shuffle(seed=1))
+    assert set(shuffled["eval"]["id"]) == eval_ids and list(shuffled["eval"]["id"]) == list(parts["eval"]["id"])
+    share = sum(is_eval_id(f"rec-{i}") for i in range(4000)) / 4000
+    assert 0.18 < share < 0.22
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_only_answer_tokens_carry_loss(tok, chat):
+    from imb_tools.finetune.data import IGNORE_INDEX, prompt_token_ids, render_prompt, tokenize_example
+
+    if not chat:
+        tok.chat_template = None
+    q, a = QUESTIONS[0], ANSWERS[0]
+    prompt = render_prompt(tok, q)
+    assert ("<|assistant|>" in prompt) == chat and ("Domanda:" in prompt) != chat
+    n_prompt = len(prompt_token_ids(tok, prompt))
+    ex = tokenize_example(tok, q, a, max_length=512)
+    labels, ids = ex["labels"], ex["input_ids"]
+    assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert labels[n_prompt:] == ids[n_prompt:] and IGNORE_INDEX not in labels[n_prompt:]
+    answer_text = tok.decode(labels[n_prompt:])
+    assert answer_text.strip().startswith(a) and tok.eos_token in answer_text
+    assert tok.decode(ids[:n_prompt]) == prompt or not chat
+    # too long: the answer's end is cut; a prompt that fills max_length leaves no example
+    cut = tokenize_example(tok, q, a, max_length=n_prompt + 3)
+    assert len(cut["input_ids"]) == n_prompt + 3 and sum(x != IGNORE_INDEX for x in cut["labels"]) == 3
+    assert tokenize_example(tok, q, a, max_length=n_prompt) is None
+
+
+def test_curriculum_follows_difficulty_without_shuffling(tiny_it, qa_ds, tmp_path):
+    from torch.utils.data import SequentialSampler
+
+    from imb_tools.finetune.train import build_trainer
+
+    scores = [float((7 * i) % len(qa_ds)) for i in range(len(qa_ds))]  # a scrambled order
+    ds = qa_ds.add_column("difficulty", scores)
+    trainer, prepared, _ = build_trainer(_cfg(tiny_it, tmp_path, curriculum=True, batch_size=1), ds)
+    order = list(prepared.train["difficulty"])
+    assert order == sorted(order) and len(set(order)) == len(order) > 5
+    assert prepared.stats["difficulty_source"] == "the dataset's difficulty column"
+    assert isinstance(trainer._get_train_sampler(), SequentialSampler)
+    seen = [batch["input_ids"][0].tolist() for batch in trainer.get_train_dataloader()]
+    assert seen == list(prepared.train["input_ids"])
+
+
+def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch):
+    import sys
+
+    from imb_tools.finetune.curriculum import LENGTH_PROXY, order_by_difficulty
+    from imb_tools.preprocess.difficulty import text_difficulty
+
+    ordered, source = order_by_difficulty(qa_ds)
+    assert "text_difficulty" in source
+    index = dict(zip(qa_ds["id"], text_difficulty(list(qa_ds["question"]))["difficulty_index"]))
+    assert [index[i] for i in ordered["id"]] == sorted(index.values())
+    assert list(ordered["difficulty"]) == sorted(index.values())
+
+    # without the index module: the documented length proxy, easy (short) first
+    monkeypatch.setitem(sys.modules, "imb_tools.preprocess.difficulty", None)
+    ordered, source = order_by_difficulty(qa_ds)
+    assert source == LENGTH_PROXY
+    lengths = [len(q) + len(a) for q, a in zip(ordered["question"], ordered["answer"])]
+    assert lengths == sorted(lengths)
+
+
+def test_loss_falls_and_adapter_saves_and_loads(tiny_it, qa_ds, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from imb_tools.finetune.data import tokenize_example
+    from imb_tools.finetune.train import train
+
+    out = tmp_path / "run"
+    handful = qa_ds.select([0, 1, 2, 7])  # 3 to train on (one full batch per step), 1 held out
+    summary = train(_cfg(tiny_it, out, max_steps=30), handful)
+    assert summary["data"]["train_examples"] == 3 and summary["data"]["eval_examples"] == 1
+    losses = [e["loss"] for e in summary["loss_curve"]]
+    assert len(losses) == 30
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+
+    adapter = out / "adapter"
+    run = json.loads((adapter / "run.json").read_text())
+    assert run["global_step"] == 30 and run["loss_curve"] == summary["loss_curve"]
+    assert "eval_loss" in run["eval"]
+    tok = AutoTokenizer.from_pretrained(adapter)
+    ex = tokenize_example(tok, QUESTIONS[0], ANSWERS[0], 512)
+    batch = {k: torch.tensor([v]) for k, v in ex.items()}
+    base = AutoModelForCausalLM.from_pretrained(tiny_it)
+    with torch.no_grad():
+        base_loss = base(**batch).loss.item()
+        tuned = PeftModel.from_pretrained(base, adapter).eval()
+        tuned_loss = tuned(**batch).loss.item()
+    assert tuned_loss < base_loss - 0.5
+
+
+class _KillAt:
+    """Stands in for a kill: raises once training reaches `step`."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __getattr__(self, name):  # every other TrainerCallback hook: no-op
+        return lambda *a, **k: None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("killed")
+
+
+class _Steps:
+    def __init__(self):
+        self.steps = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
+
+
+def test_resume_continues_from_the_checkpoint(tiny_it, qa_ds, tmp_path):
+    from imb_tools.finetune.train import train
+
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(tiny_it, out, max_steps=4, save_steps=2), qa_ds, callbacks=[_KillAt(3)])
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert not (out / "adapter").exists()
+
+    steps = _Steps()
+    summary = train(_cfg(tiny_it, out, max_steps=6, save_steps=2), qa_ds, callbacks=[steps])
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    assert steps.steps == [3, 4, 5, 6] and summary["global_step"] == 6
+    assert [e["step"] for e in summary["loss_curve"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_cli_train_eval_merge(tiny_it, built_qa, minilm_path, tmp_path, capsys):
+    """The built demo dataset end to end: train (curriculum), Table 8 eval, merge."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from imb_tools.cli import main
+
+    data, out, merged = built_qa, tmp_path / "ft", tmp_path / "merged"
+    assert main(["finetune", "--model", str(tiny_it), "--data", str(data), "--out", str(out),
+                 "--max-steps", "3", "--batch-size", "2", "--grad-accum", "1", "--lr", "1e-2",
+                 "--logging-steps", "1", "--max-length", "256", "--curriculum"]) == 0
+    text = capsys.readouterr().out
+    assert "trained 3 steps" in text and "curriculum order: imb_tools.preprocess.difficulty" in text
+    run = json.loads((out / "adapter" / "run.json").read_text())
+    assert run["data"]["train_records"] + run["data"]["eval_records"] == run["data"]["records"]
+
+    assert main(["finetune", "eval", "--adapter", str(out), "--data", str(data), "--limit", "2",
+                 "--max-new-tokens", "6", "--bertscore-model", str(minilm_path),
+                 "--bertscore-layers", "6"]) == 0
+    text = capsys.readouterr().out
+    assert "BERTScore F1" in text and "Yes" in text and "No" in text
+    report = json.loads((out / "eval_table8.json").read_text())
+    assert report["items"] == 2
+    for row in ("base", "finetuned"):
+        assert set(report["scores"][row]) >= {"rouge1", "rouge2", "rougeL", "bleu", "meteor", "bertscore_f1"}
+        assert -1.0 <= report["scores"][row]["bertscore_f1"] <= 1.0
+
+    assert main(["finetune", "merge", "--adapter", str(out), "--out", str(merged)]) == 0
+    ids = torch.tensor([[1, 40, 41, 42, 43]])
+    with torch.no_grad():
+        want = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_it), out / "adapter")(ids).logits
+        got = AutoModelForCausalLM.from_pretrained(merged)(ids).logits
+    assert torch.allclose(want, got, atol=1e-4)
+
+
+def test_cli_bad_input_is_one_line_error(tiny_llama, tmp_path, capsys):
+    from imb_tools.cli import main
+
+    assert main(["finetune", "--model", str(tiny_llama), "--data", str(tmp_path / "nope"),
+                 "--out", str(tmp_path / "o")]) == 2
+    assert main(["finetune", "--data", str(tmp_path)]) == 2
+    assert main(["finetune", "eval", "--adapter", str(tmp_path), "--data", str(tmp_path)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("imb: error:")]
+    assert len(errors) == 3 and "nope" in errors[0] and "--model" in errors[1] and "adapter" in errors[2]
