@@ -89,7 +89,8 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
         ]
 
     def _generate_tables(self, arrow_path):
-        with pa.memory_map(arrow_path) as source:
+        # Plain reads, not a memory map: each batch is freed once written.
+        with pa.OSFile(arrow_path) as source:
             reader = pa.ipc.open_stream(source)
             for i, batch in enumerate(reader):
                 yield Key(0, i), pa.Table.from_batches([batch])
@@ -101,13 +102,14 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
 
 
 def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir: str | Path,
-                    fractions: dict[str, float] | None = None, progress: bool = True) -> dict:
+                    fractions: dict[str, float] | None = None, progress: bool = True,
+                    max_shard_size: str | int = "500MB") -> dict:
     """Build a dataset into `out_dir` (Parquet per split, card, report, quarantine); return the report.
 
     Everything is made in a sibling temporary folder and swapped in at the end,
     so an interrupted build never leaves a half-written dataset behind.
     """
-    from imb_tools.data.io import PARQUET_PATTERN
+    from imb_tools.data.io import SHARD_PATTERN
     from imb_tools.hub.card import write_card
 
     out = Path(out_dir).resolve()
@@ -121,11 +123,18 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     builder = builder_cls(cache_dir=str(cache), raw_path=raw_path, fractions=fractions,
                           report_dir=str(staging), progress=progress)
     try:
-        builder.download_and_prepare(download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
-        dsd = builder.as_dataset()
+        # datasets writes Parquet shards straight from the generated tables:
+        # no Arrow cache copy and no memory-mapped re-read.
+        shards_dir = staging / "shards"
+        builder.download_and_prepare(output_dir=str(shards_dir), file_format="parquet",
+                                     max_shard_size=max_shard_size,
+                                     download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
         (staging / "data").mkdir()
-        for split in dsd:
-            dsd[split].to_parquet(str(staging / PARQUET_PATTERN.format(split=split)))
+        for split in builder.info.splits:
+            files = sorted(shards_dir.glob(f"*-{split}.parquet")) or sorted(shards_dir.glob(f"*-{split}-*.parquet"))
+            for index, file in enumerate(files):
+                file.rename(staging / SHARD_PATTERN.format(split=split, index=index, count=len(files)))
+        shutil.rmtree(shards_dir)
         report = builder.build_report
         write_card(staging, builder.KIND.name, report, builder_cls)
         if out.exists():

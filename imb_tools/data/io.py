@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from imb_tools.errors import ImbError
 
-PARQUET_PATTERN = "data/{split}-00000-of-00001.parquet"
+# Shards of one split: data/train-00000-of-00002.parquet, data/train-00001-of-00002.parquet
+SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
+_SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
-def built_split_files(folder: str | Path) -> dict[str, str]:
-    """split name -> Parquet path of a built dataset folder."""
-    folder = Path(folder)
-    files = sorted((folder / "data").glob("*-00000-of-*.parquet"))
-    return {f.name.split("-00000-of-")[0]: str(f) for f in files}
+def built_split_files(folder: str | Path) -> dict[str, list[str]]:
+    """split name -> its Parquet shard paths, in order, for a built dataset folder."""
+    splits: dict[str, list[str]] = {}
+    for f in sorted((Path(folder) / "data").glob("*.parquet")):
+        match = _SHARD.match(f.name)
+        if match:
+            splits.setdefault(match["split"], []).append(str(f))
+    return splits
 
 
 def load_built(path_or_repo_id: str | Path, split: str | None = None):
@@ -24,7 +30,7 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None):
     if path.exists():
         files = built_split_files(path)
         if not files:
-            raise ImbError(f"{path}: no data/<split>-00000-of-00001.parquet files; "
+            raise ImbError(f"{path}: no data/<split>-NNNNN-of-NNNNN.parquet files; "
                            f"is it a folder made by 'imb build'?")
         dsd = datasets.load_dataset("parquet", data_files=files)
     else:

@@ -47,6 +47,11 @@ def content_hash(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=10).hexdigest()
 
 
+def content_key(*parts: str) -> int:
+    """A 64-bit key of the content, for duplicate detection."""
+    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).digest(), "big")
+
+
 def _id(value, *content: str) -> str:
     text = clean_text(value)
     if text.endswith(".0") and text[:-2].isdigit():  # an integer read as a float
@@ -163,10 +168,10 @@ def normalize_mcqa(category: str, raw: dict):
     return record, None
 
 
-def qa_content_key(record: dict) -> str:
-    return content_hash(record["question"], record["answer"], record["category"], record["url"] or "")
+def qa_content_key(record: dict) -> int:
+    return content_key(record["question"], record["answer"], record["category"], record["url"] or "")
 
 
-def mcqa_content_key(record: dict) -> str:
-    return content_hash(record["category"], record["question"], *record["options"], record["answer"],
+def mcqa_content_key(record: dict) -> int:
+    return content_key(record["category"], record["question"], *record["options"], record["answer"],
                         repr(record["percentage_correct"]))

@@ -30,7 +30,12 @@ def assign_split(record_id: str, fractions: Mapping[str, float], rest: str) -> s
     `fractions` maps split names to fractions of the whole (e.g. test 0.025,
     validation 0.01); whatever is left goes to `rest` (e.g. train).
     """
-    b = bucket(record_id)
+    return split_of_hash(id_hash(record_id), fractions, rest)
+
+
+def split_of_hash(hashed_id: int, fractions: Mapping[str, float], rest: str) -> str:
+    """assign_split for an id already hashed with id_hash."""
+    b = hashed_id / 2**64
     edge = 0.0
     for name, frac in fractions.items():
         edge += frac

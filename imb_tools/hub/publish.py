@@ -30,13 +30,14 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     files = built_split_files(built_dir)
     if not files:
         raise ImbError(f"{built_dir}: no Parquet files under data/")
-    for split, path in files.items():
+    shards = [path for paths in files.values() for path in paths]
+    for path in shards:
         bad = sorted(set(pq.read_schema(path).names) & set(QA_FORBIDDEN))
         if bad:
             raise ImbError(f"{path}: refuses to publish columns that must never be released: {', '.join(bad)}")
     staging.mkdir(parents=True, exist_ok=True)
     (staging / "data").mkdir(exist_ok=True)
-    for path in files.values():
+    for path in shards:
         shutil.copyfile(path, staging / "data" / Path(path).name)
     shutil.copyfile(report_path, staging / "report.json")
     if report["dataset"] == "imb-qa":
