@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except ImbError as exc:
         print(f"imb: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `imb ... | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("imb: interrupted", file=sys.stderr)
         return 130

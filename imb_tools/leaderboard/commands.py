@@ -1,0 +1,149 @@
+"""`imb leaderboard build|plot|push|serve`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from imb_tools.errors import ImbError
+
+
+def _plot_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mcqa-task", default="imb_mcqa",
+                        help="benchmark plotted as Figure 6 (default: imb_mcqa)")
+    parser.add_argument("--mcqa-metric", default="acc", help="its metric (default: acc)")
+    parser.add_argument("--qa-task", default="imb_qa",
+                        help="benchmark plotted as Figure 7 (default: imb_qa)")
+    parser.add_argument("--qa-metric", default=r"bertscore.*(precision|_p$)",
+                        help="its metric, a name or regex (default: BERTScore precision)")
+
+
+def _plot_options(args) -> dict:
+    return {"mcqa": args.mcqa_task, "qa": args.qa_task, "mcqa_metric": args.mcqa_metric,
+            "qa_metric": args.qa_metric}
+
+
+def _report_plots(written, skipped) -> None:
+    for path in written:
+        print(f"plot: {path}")
+    for reason in skipped:
+        print(f"plot skipped: {reason}")
+
+
+def _build(args) -> int:
+    from imb_tools.leaderboard import collect, plots
+
+    out = Path(args.out)
+    table = collect.collect(args.results)
+    existing = None
+    if not args.replace and (out / "results.parquet").is_file():
+        existing = collect.read_table(out)
+    merged = collect.merge_tables(existing, table)
+    collect.write_table(merged, out)
+    before = 0 if existing is None else len(existing)
+    print(f"{len(table)} rows read, {len(merged) - before} new; table: {len(merged)} rows, "
+          f"{merged['model'].nunique()} models -> {out}")
+    if not args.no_plots:
+        _report_plots(*plots.plot_table(merged, out / "plots", **_plot_options(args)))
+    return 0
+
+
+def _plot(args) -> int:
+    from imb_tools.leaderboard import collect, plots
+
+    out = Path(args.out)
+    if args.table:
+        _report_plots(*plots.plot_table(collect.read_table(args.table), out, **_plot_options(args)))
+    if args.qa_data or args.mcqa_data:
+        _report_plots(*plots.plot_datasets(out, qa_data=args.qa_data, mcqa_data=args.mcqa_data))
+    if not (args.table or args.qa_data or args.mcqa_data):
+        raise ImbError("nothing to plot: give --table, --qa-data or --mcqa-data")
+    return 0
+
+
+def _push(args) -> int:
+    from imb_tools.leaderboard import collect, push
+
+    tables = [collect.read_table(args.table)] if args.table else []
+    if args.results:
+        tables.append(collect.collect(args.results))
+    if not tables:
+        raise ImbError("nothing to push: give RESULTS files/folders or --table DIR")
+    result = push.push(collect.merge_tables(*tables), args.repo_id, dry_run=args.dry_run,
+                       private=args.private, plot_options=_plot_options(args))
+    where = f"dry run, files in {args.dry_run}" if args.dry_run else result.get("commit_url",
+                                                                                 "nothing new")
+    print(f"{args.repo_id}: {result['rows_added']} new rows, {result['rows_after']} in all ({where})")
+    if args.space_id:
+        space_dry = Path(args.dry_run) / "space" if args.dry_run else None
+        space = push.push_space(args.space_id, args.repo_id, dry_run=space_dry)
+        print(f"Space {args.space_id}: " + (f"files in {space_dry}" if space_dry
+                                             else space["commit_url"]))
+    return 0
+
+
+def _serve(args) -> int:
+    from imb_tools.leaderboard.serve import serve
+
+    serve(args.table, host=args.host, port=args.port)
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard", help="results tables, plots, Hub push and a page to browse them",
+        description="Collect lm-eval results into a table, plot them, push them to the Hub, "
+                    "and serve a page to browse them.")
+    sub = parser.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
+
+    build = sub.add_parser(
+        "build", help="collect lm-eval results files into a table (Parquet, CSV, Markdown)",
+        description="Read lm-eval results_*.json files (from `imb eval` or `lm_eval "
+                    "--output_path`) into OUT/results.parquet|csv, summary.parquet|csv, "
+                    "leaderboard.md and OUT/plots/. Rows already in OUT are kept; the same run "
+                    "added twice appears once.")
+    build.add_argument("results", nargs="+", help="results files or folders (searched recursively)")
+    build.add_argument("--out", required=True, help="table folder")
+    build.add_argument("--replace", action="store_true",
+                       help="start a new table instead of merging into the one in --out")
+    build.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    _plot_args(build)
+    build.set_defaults(func=_build)
+
+    plot = sub.add_parser(
+        "plot", help="draw the paper's figures from a table and/or built datasets",
+        description="Figures 6 and 7 (scores per model) and per-category heatmaps from a table; "
+                    "Figures 4 and 5 (category distributions) from built datasets.")
+    plot.add_argument("--table", help="table folder made by `imb leaderboard build`")
+    plot.add_argument("--qa-data", help="built IMB-QA folder or Hub id (Figure 4)")
+    plot.add_argument("--mcqa-data", help="built IMB-MCQA folder or Hub id (Figure 5)")
+    plot.add_argument("--out", required=True, help="folder for the PNG files")
+    _plot_args(plot)
+    plot.set_defaults(func=_plot)
+
+    push = sub.add_parser(
+        "push", help="merge the table into a Hub dataset repo (idempotent)",
+        description="Download the repo's table if any, merge by run key, write a dataset card "
+                    "and plots, upload. The token comes from HF_TOKEN or `hf auth login` and is "
+                    "never printed.")
+    push.add_argument("results", nargs="*", help="results files or folders to add")
+    push.add_argument("--table", help="table folder made by `imb leaderboard build` to add")
+    push.add_argument("--repo-id", required=True, help="Hub dataset repo, ORG/NAME")
+    push.add_argument("--dry-run", metavar="FOLDER",
+                      help="write what would be uploaded into FOLDER; no network (merges with a "
+                           "previous dry run's table in FOLDER, as if it were the repo)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--space-id", metavar="ORG/NAME",
+                      help="also create/update a Gradio Space showing the repo (space_app.py as "
+                           "app.py); with --dry-run its files go to FOLDER/space")
+    _plot_args(push)
+    push.set_defaults(func=_push)
+
+    serve = sub.add_parser(
+        "serve", help="start the Gradio page on a table folder",
+        description="Serve the leaderboard page (the same app as space_app.py, deployable as a "
+                    "Hugging Face Space) with filters by task, category, metric and model size.")
+    serve.add_argument("--table", required=True, help="table folder made by `imb leaderboard build`")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    serve.set_defaults(func=_serve)
