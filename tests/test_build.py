@@ -270,3 +270,12 @@ def test_macro_mapping_covers_the_77_categories():
     assert len(QA_CATEGORIES) == 77 and len(MACRO_NAMES) == 10
     listed = [c for _, cats in MACRO_CATEGORIES.values() for c in cats]
     assert len(listed) == len(set(listed)) == 77
+
+
+def test_load_sees_a_rebuild_in_the_same_folder(tmp_path, sample_qa_raw):
+    rows = json.loads(Path(sample_qa_raw).read_text(encoding="utf-8"))
+    out = tmp_path / "qa"
+    for n in (20, 50):
+        raw = write_qa(tmp_path / f"raw{n}.json", rows[:n], "json")
+        report = imb_qa.build(str(raw), out, {"test": 0.3, "validation": 0.1}, progress=False)
+        assert sum(len(d) for d in imb_qa.load(out).values()) == report["records_out_total"]
