@@ -1,0 +1,426 @@
+"""Presidio recognizers for what its Italian set misses in forum answers.
+
+Presidio brings fiscal code, VAT, identity card, passport, driving licence,
+e-mail, IBAN, URL, phone, IP and credit card. Doctors' answers also carry
+their names after a title, their websites written with spaces ("www. sito.
+it"), street addresses, hospitals and the town where they see patients.
+Each recognizer here is a small Presidio `LocalRecognizer` whose regular
+expression marks the sensitive part with a `pii` group, so the context that
+triggered it ("Dott.", "studio a", "nato il") stays in the text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, List, Optional
+
+from presidio_analyzer import LocalRecognizer, Pattern, RecognizerResult
+from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer, UrlRecognizer
+
+from imb_tools.preprocess import anonymize_gazetteer as gaz
+
+# ---------------------------------------------------------------- building blocks
+UPPER = "A-ZÀ-ÖØ-Þ"
+LOWER = "a-zà-öø-ÿ"
+CAP = rf"[{UPPER}][{LOWER}]+(?:['’][{UPPER}][{LOWER}]+)?"  # Rossi, D'Angelo
+PARTICLE = r"(?:De|Di|Del|Della|Dello|Dal|Da|La|Lo|Li|Dell['’]|D['’])"
+NAME_WORD = rf"(?:{PARTICLE}\s?)?{CAP}|[{UPPER}]\."  # De Luca, Dell'Acqua, M.
+NAME_RUN = rf"(?:{NAME_WORD})(?:[ \t]+(?:{NAME_WORD})){{0,3}}"
+TITLE = (
+    r"(?i:dott(?:\.|or)?\s?(?:ssa|essa)\b\.?|dott\.|dott\b|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.|dr\b"
+    r"|prof\.?\s?(?:ssa|essa)\b\.?|prof\.|prof\b|professor(?:e|essa)?\b|sig\.(?:ra|na)?|signor(?:a|ina)?\b"
+    r"|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
+)
+# Words that end a name after a title: specialties and roles in signatures.
+_ROLE = re.compile(
+    r"(?:log[oaie]|iatra|iatri|ista|isti|iste|chirurg[oaih]+|medic[oaih]+|terapeuta|specialist[aie]|"
+    r"ospedale|studio|centro|clinica|casa|responsabile|direttore|direttrice|primario|dirigente|docente|"
+    r"presso|via|ambulatorio|consulente|ordinario|associato|cordiali|cordialmente|distinti|saluti|salve|"
+    r"buongiorno|buonasera|grazie)$",
+    re.IGNORECASE,
+)
+TLDS = r"(?:it|com|net|org|eu|info|biz|edu|gov|ch|de|fr|uk|es|health|clinic|doctor|med|online|studio|care)"
+
+
+def _stopword(word: str) -> bool:
+    """A short function word (Le, Lei, Per, Che...) from spaCy's Italian list, never a name."""
+    from spacy.lang.it.stop_words import STOP_WORDS
+
+    low = word.lower()
+    if len(low) > 6 or low not in STOP_WORDS:
+        return False
+    first, last = gaz.person_names()
+    return low not in first and low not in last
+
+
+class RegexRecognizer(LocalRecognizer):
+    """Regexes whose `pii` group (or whole match) is the entity; `accept` vetoes or trims a span.
+
+    A pattern may come with a gate: a cheap regex that must occur somewhere in
+    the text before the costly one runs (most answers have no "@" or "www").
+    """
+
+    def __init__(
+        self,
+        entity: str,
+        patterns: Iterable[tuple],
+        name: str,
+        accept: Optional[Callable[[str, int, int], Optional[tuple[int, int]]]] = None,
+        flags: int = 0,
+    ):
+        self.patterns = [
+            (re.compile(p[0], flags), p[1], re.compile(p[2], re.IGNORECASE) if len(p) > 2 else None) for p in patterns
+        ]
+        self.accept = accept
+        super().__init__(supported_entities=[entity], supported_language="it", name=name)
+
+    def load(self) -> None:  # noqa: D102 - nothing to load
+        pass
+
+    def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:  # noqa: D102
+        out = []
+        entity = self.supported_entities[0]
+        for regex, score, gate in self.patterns:
+            if gate is not None and not gate.search(text):
+                continue
+            for m in regex.finditer(text):
+                start, end = m.span("pii") if "pii" in regex.groupindex else m.span()
+                if self.accept is not None:
+                    span = self.accept(text, start, end)
+                    if span is None:
+                        continue
+                    start, end = span
+                if end > start:
+                    out.append(RecognizerResult(entity, start, end, score))
+        return out
+
+
+def gated(recognizer: LocalRecognizer, gate: str) -> LocalRecognizer:
+    """Run a Presidio recognizer only on texts where `gate` (a cheap superset of its patterns) occurs.
+
+    Most answers hold no ID number: a quick search for a run of digits skips
+    Presidio's heavier patterns on them (the benchmark's time shares show why).
+    """
+    rx = re.compile(gate, re.IGNORECASE)
+    analyze = recognizer.analyze
+
+    def run(text, entities, nlp_artifacts=None, *args, **kwargs):
+        return analyze(text, entities, nlp_artifacts, *args, **kwargs) if rx.search(text) else []
+
+    recognizer.analyze = run
+    return recognizer
+
+
+DIGITS6 = r"(?:\d[^\w\n]{0,3}){6}"  # six digits, maybe separated: any phone, card or ID number
+FISCAL_CODE_GATE = r"\b[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2}[a-z]"
+
+
+# ---------------------------------------------------------------- names
+def _trim_name(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """Cut a name run at the first stop word or role word; drop eponyms."""
+    kept_end = start
+    for m in re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}", text[start:end]):
+        word = m.group(0)
+        if _stopword(word) or _ROLE.search(word):
+            break
+        kept_end = start + m.end()
+    if kept_end == start or gaz.is_eponym(text, start, kept_end):
+        return None
+    return start, kept_end
+
+
+CAPS_RUN = rf"[{UPPER}][{UPPER}'’]+(?:[ \t]+[{UPPER}][{UPPER}'’]+){{0,2}}\b"  # ROSSI MARIO in signatures
+
+
+def titled_name_recognizer() -> RegexRecognizer:
+    """Names after Dott./Dr.ssa/Prof./Sig.ra...: the title stays, the name goes."""
+    return RegexRecognizer(
+        "PERSON",
+        [(rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85)],
+        name="TitledNameRecognizer",
+        accept=_trim_name,
+    )
+
+
+def practice_name_recognizer() -> RegexRecognizer:
+    """A surname naming a practice: "studio Vitale", "ambulatorio Rossi"."""
+
+    def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+        first, last = gaz.person_names()
+        words = text[start:end].split()
+        known = lambda w: w.lower() in last or w.lower() in first or w.lower() in gaz.COMMON_WORDS  # noqa: E731
+        return (start, end) if all(known(w) for w in words) else None
+
+    return RegexRecognizer(
+        "PERSON",
+        [(rf"(?i:\bstudio|\bambulatorio)(?:\s+(?i:medico|dentistico|odontoiatrico|associato))?[ \t]+(?P<pii>{CAP}(?:[ \t]+{CAP})?)", 0.7)],
+        name="PracticeNameRecognizer",
+        accept=accept,
+    )
+
+
+class GazetteerNameRecognizer(LocalRecognizer):
+    """First name + surname (or a distinctive first name alone) from Faker's it_IT lists.
+
+    A surname alone is never enough (Costa, Ferro, Fontana are words too); a
+    first name that is also a common word (Massimo, Rosa) needs a surname
+    or an unknown capitalized word after it.
+    """
+
+    _run = re.compile(rf"(?<![\w.]){NAME_RUN}")
+
+    def __init__(self):
+        super().__init__(supported_entities=["PERSON"], supported_language="it", name="GazetteerNameRecognizer")
+
+    def load(self) -> None:  # noqa: D102
+        self.first, self.last = gaz.person_names()
+
+    def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:  # noqa: D102
+        out = []
+        for run in self._run.finditer(text):
+            words = [(m.start() + run.start(), m.end() + run.start(), m.group(0)) for m in re.finditer(NAME_WORD, run.group(0))]
+            i = 0
+            while i < len(words):
+                s, e, w = words[i]
+                low = w.lower()
+                if low in self.first and not gaz.is_eponym(text, s, e):
+                    j = i + 1
+                    # extend over further first names and a surname / unknown capitalized word
+                    while j < len(words) and j - i < 4:
+                        nxt = words[j][2]
+                        nlow = nxt.lower()
+                        if _stopword(nxt) or _ROLE.search(nxt) or nlow in gaz.EPONYMS:
+                            break
+                        if nlow in self.first or nlow in self.last or nlow not in gaz.COMMON_WORDS:
+                            j += 1
+                            continue
+                        break
+                    if j > i + 1 or low not in gaz.COMMON_WORDS:
+                        out.append(RecognizerResult("PERSON", s, words[j - 1][1], 0.7 if j > i + 1 else 0.6))
+                    i = max(j, i + 1)
+                    continue
+                if low in self.last and i + 1 < len(words) and words[i + 1][2].lower() in self.first:
+                    # "Rossi Mario": surname then first name
+                    if not gaz.is_eponym(text, s, e):
+                        out.append(RecognizerResult("PERSON", s, words[i + 1][1], 0.7))
+                    i += 2
+                    continue
+                i += 1
+        return out
+
+
+# ---------------------------------------------------------------- web and mail
+_SEP_DOT = r"(?:\s*\.\s*|\s*[\[(]\s*(?:dot|punto)\s*[\])]\s*|\s+punto\s+)"
+_SEP_AT = r"(?:\s*@\s*|\s*[\[(]\s*(?:at|chiocciola)\s*[\])]\s*|\s+chiocciola\s+)"
+
+
+def obfuscated_email_recognizer() -> RegexRecognizer:
+    """mario [dot] rossi [at] gmail [dot] com, mario.rossi @ gmail . com."""
+    local = rf"[a-z0-9_%+-]+(?:{_SEP_DOT}[a-z0-9_%+-]+)*"
+    domain = rf"[a-z0-9-]+(?:{_SEP_DOT}[a-z0-9-]+)*{_SEP_DOT}{TLDS}\b"
+    return RegexRecognizer(
+        "EMAIL_ADDRESS",
+        [(rf"(?<![\w.@]){local}{_SEP_AT}{domain}", 0.8, r"@|[\[(]\s*at\s*[\])]|chiocciola")],
+        name="ObfuscatedEmailRecognizer",
+        flags=re.IGNORECASE,
+    )
+
+
+def spaced_url_recognizer() -> RegexRecognizer:
+    """www. sito. it, www . studio-rossi . it, studiorossi [punto] it, sito punto com."""
+    www = rf"(?:h\s*t\s*t\s*p\s*s?\s*:\s*/\s*/\s*)?w\s?w\s?w{_SEP_DOT}[a-z0-9-]+(?:{_SEP_DOT}[a-z0-9-]+)*{_SEP_DOT}{TLDS}\b(?:/[^\s]*)?"
+    worded = rf"[a-z0-9-]+(?:(?:\s*[\[(]\s*(?:dot|punto)\s*[\])]\s*|\s+punto\s+)[a-z0-9-]+)*(?:\s*[\[(]\s*(?:dot|punto)\s*[\])]\s*|\s+punto\s+){TLDS}\b"
+    return RegexRecognizer(
+        "URL",
+        [(rf"(?<![\w.]){www}", 0.8, r"w\s?w\s?w"), (rf"(?<![\w.]){worded}", 0.7, r"\bpunto\b|[\[(]\s*(?:dot|punto)\s*[\])]")],
+        name="SpacedUrlRecognizer",
+        flags=re.IGNORECASE,
+    )
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer, validating domains with tldextract's bundled suffix list.
+
+    The stock one calls `tldextract.extract`, which tries to download the
+    public suffix list and logs a long traceback when offline.
+    """
+
+    def validate_result(self, pattern_text: str):  # noqa: D102
+        return offline_tldextract()(pattern_text).fqdn != ""
+
+
+_EXTRACTOR = None
+
+
+def offline_tldextract():
+    """A tldextract extractor that never touches the network (bundled snapshot)."""
+    global _EXTRACTOR
+    if _EXTRACTOR is None:
+        import tldextract
+
+        _EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+    return _EXTRACTOR
+
+
+def _presidio_tlds() -> str:
+    """The TLD alternation inside Presidio's URL regex, reused so both know the same TLDs."""
+    return UrlRecognizer.BASE_URL_REGEX.split("[.](?:", 1)[1].rsplit(")(?:/", 1)[0]
+
+
+class ForumUrlRecognizer(UrlRecognizer):
+    """Presidio's URL recognizer with faster patterns and without run-together sentences.
+
+    Presidio's pattern lets `[a-z0-9.-]{1,253}` start at every character and
+    backtrack through ~400 TLDs (about 8 ms on a 500-character answer); here
+    a URL starts at a word start and needs a dot after each label, so most
+    positions fail at once. Forum text also often lacks the space after a
+    full stop ("terapia.Se", "esame.la"), which looks like a domain with the
+    TLD .se or .la: a bare domain (no scheme, no www) counts only with a
+    lower-case TLD from a short list of TLDs that are not Italian words.
+    """
+
+    _domain = rf"(?:www\d{{0,3}}\.)?(?:[a-z0-9-]+\.)+(?:{_presidio_tlds()})\b(?:/[^\s()<>\"']*)?"
+    PATTERNS = [
+        Pattern("Standard Url", rf"(?i)(?<![\w.@-])https?://{_domain}", 0.6),
+        Pattern("Non schema URL", rf"(?i)(?<![\w.@/:-]){_domain}", 0.5),
+    ]
+    _bare_ok = re.compile(rf"\.{TLDS}(?:/|$)")
+
+    def invalidate_result(self, pattern_text: str) -> bool:  # noqa: D102
+        lowered = pattern_text.lower()
+        if "://" in lowered or lowered.startswith("www"):
+            return False
+        return not self._bare_ok.search(pattern_text)
+
+
+def italian_phone_recognizer() -> PhoneRecognizer:
+    """python-phonenumbers validation for Italian numbers, Italian context words."""
+    return gated(PhoneRecognizer(
+        supported_language="it",
+        supported_regions=("IT",),
+        context=["tel", "telefono", "cell", "cellulare", "numero", "chiamare", "chiami", "contattare", "whatsapp", "fax"],
+        leniency=1,
+    ), DIGITS6)
+
+
+def loose_phone_recognizer() -> RegexRecognizer:
+    """Italian numbers phonenumbers' matcher misses: "333 12 34 567", "tel. 02/1234567"."""
+    mobile = r"(?:\+\s?39[\s.-]?)?3\d{2}(?:[\s./-]?\d){6,7}"
+    landline = r"(?:\+\s?39[\s.-]?)?0\d{1,3}[\s./-]?\d(?:[\s./-]?\d){4,7}"
+    cue = r"(?i:tel(?:efono)?\.?|cell(?:ulare)?\.?|fax|whatsapp|numero verde|n\.\s*tel\.?)\s*:?\s*"
+    return RegexRecognizer(
+        "PHONE_NUMBER",
+        [(rf"(?<![\w/.,]){mobile}(?![\w/.,]?\d)", 0.6, DIGITS6), (rf"{cue}(?P<pii>{landline}|{mobile})(?!\d)", 0.8, DIGITS6)],
+        name="ItalianPhoneRecognizer",
+    )
+
+
+# ---------------------------------------------------------------- places and facilities
+_STREET = r"(?i:via|viale|v\.le|piazza|p\.zza|p\.za|piazzale|corso|c\.so|largo|vicolo|contrada|c\.da|strada|lungomare|borgo|localit[àa]|loc\.)"
+_STREET_NAME = rf"(?:(?:[{UPPER}0-9][\w'’.]*|d[ei]|del|della|delle|degli|dei|dello|d['’]\w+)\s*){{1,6}}?"
+
+
+def address_recognizer() -> RegexRecognizer:
+    """Via/Viale/Piazza/Corso + capitalized name + house number (+ CAP and town)."""
+    number = r",?\s*(?:n\.?\s*|n°\s*)?\d{1,4}(?:\s*/?\s*[A-Za-z](?![\w]))?"
+    tail = rf"(?:\s*[,-]?\s*(?:\d{{5}}\s+)?{CAP}(?:\s+{CAP})?(?:\s*\([A-Z]{{2}}\))?)?"
+    return RegexRecognizer(
+        "ADDRESS",
+        [(rf"(?<!\w)(?P<pii>{_STREET}\s+(?=[{UPPER}0-9]){_STREET_NAME}{number}{tail})(?!\w)", 0.8)],
+        name="AddressRecognizer",
+        accept=_trim_address,
+    )
+
+
+_ADDRESS_TAIL = re.compile(rf"\s*[,-]?\s*(?:\d{{5}}\s+)?(?P<town>{CAP}(?:\s+{CAP})?)(?:\s*\([A-Z]{{2}}\))?$")
+
+
+def _trim_address(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """Keep a town after the house number only when it is a known town ("Via Roma 12, Milano")."""
+    m = _ADDRESS_TAIL.search(text, start, end)
+    if m and not re.search(r"\d{5}", m.group(0)) and m.group("town").lower() not in gaz.towns():
+        return start, m.start()
+    return start, end
+
+
+_MONTHS = r"(?i:gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre)"
+_DATE = rf"(?:\d{{1,2}}\s*[/.-]\s*\d{{1,2}}\s*[/.-]\s*(?:19|20)?\d{{2}}|\d{{1,2}}°?\s+{_MONTHS}(?:\s+(?:19|20)\d{{2}})?|(?:19|20)\d{{2}})"
+
+
+def birth_date_recognizer() -> RegexRecognizer:
+    """Dates after "nato il", "nata nel", "data di nascita", "classe"."""
+    cue = r"(?i:\bnat[oaie]\s+(?:a\s+[\w' ]{2,30}?\s+)?(?:il|nel|l['’])|data\s+di\s+nascita\s*:?|\bd\.?\s?d\.?\s?n\.?\s*:?|\bclasse)"
+    gate = r"nat[oaie]\s|nascita|classe|d\.?\s?d\.?\s?n"
+    return RegexRecognizer("BIRTH_DATE", [(rf"{cue}\s*(?P<pii>{_DATE})(?!\d)", 0.85, gate)], name="BirthDateRecognizer")
+
+
+_FACILITY_KW = (
+    r"(?:[Oo]spedal[ei](?:\s+[Rr]iuniti)?|[Pp]oliclinico|[Cc]linica|[Cc]as[ae]\s+di\s+[Cc]ura|[Aa]zienda\s+[Oo]spedaliera(?:\s+[Uu]niversitaria)?"
+    r"|Azienda\s+(?:Sanitaria|USL|ULSS)(?:\s+Locale)?|A\.S\.L\.|ASL|ASST|A\.U\.S\.L\.|AUSL|USL|ULSS|ASP|ATS|IRCCS|I\.R\.C\.C\.S\."
+    r"|Istituto(?!\s+Superiore)"
+    r"|Centro\s+(?:Medico|Diagnostico|Clinico)|Poliambulatorio|Presidio\s+Ospedaliero|Humanitas)"
+)
+_FAC_NAME = rf"(?:(?:di|del|della|dello|dei|degli|delle|San|Santa|Sant['’]|Santo|SS\.|S\.)\s*)?(?:{CAP}|[{UPPER}]{{2,}}\b|\d{{1,2}}\b)"
+
+
+def facility_recognizer() -> RegexRecognizer:
+    """Named hospitals, clinics and health authorities (Ospedale San Raffaele, ASL Roma 1)."""
+    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’])[ \t]+)?{_FAC_NAME}){{0,5}}"
+    return RegexRecognizer(
+        "HEALTH_FACILITY",
+        [(rf"(?<!\w)(?P<pii>{_FACILITY_KW}[ \t]+(?={_FAC_NAME}){name_run})", 0.8)],
+        name="HealthFacilityRecognizer",
+        accept=_trim_facility,
+    )
+
+
+def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """Drop trailing connectors and stop words the name run swallowed."""
+    span = text[start:end]
+    words = span.split()
+    while len(words) > 1 and (_stopword(words[-1]) and words[-1][0].islower() or words[-1].lower() in ("e", "di")):
+        words.pop()
+    if len(words) < 2:
+        return None
+    keep = span.find(words[-1], len(" ".join(words[:-1])) - 1) + len(words[-1])
+    return start, start + keep
+
+
+_PLACE_CUE = (
+    r"(?i:\b(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita\s+privatamente|opero|operiamo|"
+    r"lavoro|lavora|opera|esercito|abito|abita|vivo|vive|residente|residenza|nat[oaie]|sono\s+di|provincia\s+di|comune\s+di|"
+    r"città\s+di|zona\s+di)(?:\s+(?:medico|privato|professionale|anche|solo|principalmente|sia))?\s+(?:a|ad|in|di|presso|tra|fra))"
+)
+_PLACE = rf"{CAP}(?:[ \t]+(?:(?:di|del|sul|sulla|in|d['’])[ \t]*)?{CAP}){{0,2}}"
+
+
+def place_recognizer() -> RegexRecognizer:
+    """Towns that place a person: "studio a Milano", "ricevo a Roma e Latina", "Seregno (MB)"."""
+    return RegexRecognizer(
+        "LOCATION",
+        [
+            (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75),
+            (rf"(?<!\w)(?P<pii>{_PLACE}\s*\((?:{'|'.join(sorted(gaz.province_codes()))})\))", 0.75, r"\([A-Z]{2}\)"),
+            (rf"(?<![\w]){TITLE}[ \t]*{NAME_RUN}\s*[-–,|/]\s*(?P<pii>{_PLACE})", 0.6, r"[-–,|/]\s*[A-Z]"),
+            (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE})", 0.6, _ROLE_GATE),
+        ],
+        name="PlaceRecognizer",
+        accept=_accept_place,
+    )
+
+
+_ROLE_GATE = r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:a|ad|in|di|presso)\s+[A-Z]"
+
+
+def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """Keep a cued place unless it is a stop word; after a signature or a job title
+    ("Dott. Rossi - Milano", "chirurgo a Napoli") it must be a known town."""
+    span = text[start:end]
+    first = span.split()[0].strip("(,")
+    if _stopword(first) or _ROLE.search(first):
+        return None
+    before = text[max(0, start - 12) : start]
+    weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+\w+\s+$", before, re.IGNORECASE)
+    if "(" not in span and weak_cue and span.lower() not in gaz.towns():
+        return None
+    return start, end

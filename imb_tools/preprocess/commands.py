@@ -1,0 +1,94 @@
+"""`imb clean`, `imb anonymize` and the other preprocessing subcommands.
+
+Cleaning and anonymization are registered here; reformulation,
+categorization, difficulty and the `preprocess` chain come from
+`pipeline_commands` when that module is present.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+
+def register(subparsers) -> None:
+    _register_clean(subparsers)
+    _register_anonymize(subparsers)
+    try:
+        more = importlib.import_module("imb_tools.preprocess.pipeline_commands")
+    except ModuleNotFoundError as exc:
+        if exc.name != "imb_tools.preprocess.pipeline_commands":
+            raise
+        return
+    more.register_more(subparsers)
+
+
+def _register_clean(sub) -> None:
+    p = sub.add_parser(
+        "clean",
+        help="strip signatures, salutations, timestamps; quarantine truncated questions",
+        description="Clean forum Q/A records (rules in imb_tools/preprocess/clean.py). Kept rows go to --out "
+        "(every field kept), dropped ones to the quarantine file with a reason; the report counts each rule.",
+    )
+    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
+    p.add_argument("--column-question", default="testo_domanda", help="question column (default: %(default)s)")
+    p.add_argument("--column-answer", default="testo_risposta", help="answer column (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output table; format from the extension")
+    p.add_argument("--report", help="JSON report with counts per rule")
+    p.add_argument("--quarantine", help="JSONL of dropped records (default: <out stem>.quarantine.jsonl)")
+    p.add_argument("--min-words", type=int, default=5, help="shorter questions are quarantined (default: %(default)s)")
+    p.set_defaults(func=_clean)
+
+
+def _clean(args) -> int:
+    from imb_tools.preprocess.clean import clean_table
+
+    report = clean_table(
+        args.in_path, args.column_question, args.column_answer, args.out,
+        report_path=args.report, quarantine_path=args.quarantine, min_words=args.min_words,
+    )
+    stripped = ", ".join(f"{k} {v}" for k, v in report["answer_rules"].items() if v) or "nothing"
+    print(
+        f"cleaned {report['records_in']} records: {report['records_out']} kept, {report['quarantined']} quarantined "
+        f"({report['quarantine']}); answers: {stripped}"
+    )
+    return 0
+
+
+def _register_anonymize(sub) -> None:
+    from imb_tools.preprocess.anonymize import DEFAULT_NER_MODEL, MODES
+
+    p = sub.add_parser(
+        "anonymize",
+        help="replace personal data (names, contacts, IDs, addresses, places) in one text column",
+        description="Find PII with Presidio's Italian recognizers plus the project's (names, spaced-out "
+        "websites, addresses, hospitals, places) and replace it; every other field is kept.",
+    )
+    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
+    p.add_argument("--column", required=True, help="text column to anonymize (replaced in the output)")
+    p.add_argument("--out", required=True, help="output table; format from the extension")
+    p.add_argument("--report", help="JSON report: share of texts with PII before/after, per type")
+    p.add_argument("--mode", choices=MODES, default="placeholder",
+                   help="typed placeholders like [NOME] or realistic Faker it_IT surrogates (default: %(default)s)")
+    p.add_argument("--ner-model", nargs="?", const=DEFAULT_NER_MODEL, default=None,
+                   help=f"also run a token-classification model (Hub id or path; bare flag: {DEFAULT_NER_MODEL})")
+    p.add_argument("--llm-check", metavar="SPEC", default=None,
+                   help="ask an LLM (imb_tools.llm spec) whether flagged names/places are really sensitive")
+    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: %(default)s)")
+    p.set_defaults(func=_anonymize)
+
+
+def _anonymize(args) -> int:
+    from imb_tools.preprocess.anonymize import anonymize_table
+
+    report = anonymize_table(
+        args.in_path, args.column, args.out, report_path=args.report, mode=args.mode,
+        ner_model=args.ner_model, llm_check=args.llm_check, batch_size=args.batch_size,
+    )
+    before, after = report["before"], report["after"]
+    print(
+        f"anonymized {report['texts']} texts ({args.column}, {args.mode}): PII in {before['share']:.1%} before, "
+        f"{after['share']:.1%} after; replaced {json.dumps(report['replaced'], ensure_ascii=False)}"
+        + (f"; report {args.report}" if args.report else "")
+    )
+    return 0

@@ -1,0 +1,154 @@
+"""Read and write the tables the preprocessing steps work on.
+
+One place decides how JSON/JSONL, CSV and Parquet map to `datasets.Dataset`,
+so every step keeps every input field and writes atomically (temp file in the
+same folder, then `os.replace`): a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from imb_tools.errors import ImbError
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def table_format(path: str | os.PathLike) -> str:
+    """The format named by the file extension, or a one-line error."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ImbError(f"{path}: unsupported table format {suffix or '(none)'!r}; use .jsonl, .json, .csv or .parquet")
+    return FORMATS[suffix]
+
+
+def read_table(path: str | os.PathLike):
+    """Load a table as a `datasets.Dataset`, every column kept.
+
+    CSV cells are read as strings and JSON values as Python's json module
+    parses them (no type guessing: a date string stays a string), so ids
+    such as "007", dates and empty cells survive a round trip unchanged.
+    """
+    import datasets
+
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.is_file():
+        raise ImbError(f"{path}: no such file")
+    try:
+        if fmt in ("json", "jsonl"):
+            ds = datasets.Dataset.from_list(_json_records(path, fmt))
+        elif fmt == "csv":
+            import pandas
+
+            frame = pandas.read_csv(path, dtype=str, keep_default_na=False)
+            ds = datasets.Dataset.from_pandas(frame, preserve_index=False)
+        else:
+            ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
+    except ImbError:
+        raise
+    except Exception as exc:  # datasets wraps parser errors in many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImbError(f"{path}: cannot read as {fmt}: {first}") from None
+    return ds
+
+
+def _json_records(path: Path, fmt: str) -> list[dict]:
+    import json
+
+    with open(path, encoding="utf-8") as fh:
+        if fmt == "jsonl":
+            records = [json.loads(line) for line in fh if line.strip()]
+        else:
+            records = json.load(fh)
+    if isinstance(records, dict):
+        raise ImbError(f"{path}: a JSON object, expected an array of records (or JSONL)")
+    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise ImbError(f"{path}: record {bad} is not an object")
+    return records
+
+
+def require_columns(ds, columns: Iterable[str], path: str | os.PathLike) -> None:
+    """Stop with one line naming the file and the missing column."""
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise ImbError(f"{path}: no column {missing[0]!r} (columns: {', '.join(ds.column_names)})")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_table(ds_or_records, path: str | os.PathLike) -> Path:
+    """Write a Dataset or a list of dicts to `path`, atomically; format from the extension."""
+    import datasets
+
+    path = Path(path)
+    fmt = table_format(path)
+    if isinstance(ds_or_records, datasets.Dataset):
+        ds = ds_or_records
+    else:
+        records = list(ds_or_records)
+        if records and not isinstance(records[0], Mapping):
+            raise ImbError(f"{path}: records to write must be mappings")
+        ds = datasets.Dataset.from_list(records)
+    with atomic_path(path) as tmp:
+        if fmt in ("json", "jsonl"):
+            _write_json_rows(ds, tmp, lines=fmt == "jsonl")
+        elif fmt == "csv":
+            ds.to_csv(tmp, index=False)
+        else:
+            ds.to_parquet(tmp)
+    return path
+
+
+def _write_json_rows(ds, tmp: str, lines: bool) -> None:
+    """Rows as plain JSON (no escaped slashes, UTF-8), streamed in batches."""
+    import json
+
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("" if lines else "[\n")
+        first = True
+        for batch in ds.iter(batch_size=1000):
+            keys = list(batch)
+            for values in zip(*(batch[k] for k in keys)):
+                row = json.dumps(dict(zip(keys, values)), ensure_ascii=False, default=str)
+                fh.write(row + "\n" if lines else ("" if first else ",\n") + row)
+                first = False
+        fh.write("" if lines else "\n]\n")
+
+
+def write_jsonl_records(records: Iterable[Mapping], path: str | os.PathLike) -> Path:
+    """Write plain dicts as JSONL atomically (quarantine files, reports of rows)."""
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def write_json(obj, path: str | os.PathLike) -> Path:
+    """Write one JSON document (a report) atomically."""
+    import json
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2)
+        fh.write("\n")
+    return Path(path)

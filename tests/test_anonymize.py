@@ -1,0 +1,188 @@
+"""Anonymization: the project's adversarial PII set, eponyms, untouched clean text, tables, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "pii_cases.jsonl").read_text("utf-8").splitlines() if line.strip()]
+PII_CASES = [c for c in CASES if c["pii"]]
+CLEAN_CASES = [c for c in CASES if not c["pii"]]
+
+
+@pytest.fixture(scope="module")
+def anonymizer():
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    return Anonymizer()
+
+
+def test_every_entity_type_is_covered():
+    from imb_tools.preprocess.anonymize import PLACEHOLDERS
+
+    covered = {label for c in PII_CASES for label in c["pii"]}
+    assert covered == set(PLACEHOLDERS.values())
+
+
+@pytest.mark.parametrize("case", PII_CASES, ids=[c["id"] for c in PII_CASES])
+def test_pii_is_found_and_replaced(anonymizer, case):
+    text = case["text"]
+    found = {(s.label, text[s.start : s.end]) for s in anonymizer.detect(text)}
+    for label, values in case["pii"].items():
+        for value in values:
+            assert (label, value) in found, f"{label} {value!r} not found; got {found}"
+    out = anonymizer.anonymize(text)
+    for label, values in case["pii"].items():
+        assert f"[{label}]" in out
+        for value in values:
+            assert value not in out
+    for kept in case.get("keep", []):
+        assert kept in out, f"{kept!r} lost: {out!r}"
+
+
+@pytest.mark.parametrize("case", CLEAN_CASES, ids=[c["id"] for c in CLEAN_CASES])
+def test_clean_text_is_byte_identical(anonymizer, case):
+    assert anonymizer.detect(case["text"]) == []
+    assert anonymizer.anonymize(case["text"]) == case["text"]
+
+
+def test_placeholder_output_has_no_pii_left(anonymizer):
+    results = anonymizer.anonymize_batch([c["text"] for c in PII_CASES])
+    leftovers = {c["id"]: anonymizer.remaining(r) for c, r in zip(PII_CASES, results)}
+    assert {k: v for k, v in leftovers.items() if v} == {}
+
+
+def test_surrogates_are_consistent_within_a_text():
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    text = "Il Dott. Mario Rossi risponde. Scriva al Dott. Mario Rossi: mario.rossi@gmail.com o mario.rossi@gmail.com."
+    a = Anonymizer(mode="surrogate")
+    result = a.anonymize_batch([text])[0]
+    out = result.text
+    assert "Mario Rossi" not in out and "mario.rossi@gmail.com" not in out
+    assert "[" not in out
+    fakes = [out[s:e] for s, e in result.inserted]
+    assert len(fakes) == 4 and fakes[0] == fakes[1] and fakes[2] == fakes[3] and "@" in fakes[2]
+    assert a.anonymize_batch([text])[0].text == out  # seeded from the text: reproducible
+    assert a.remaining(result) == []  # inserted surrogates are not counted as leftover PII
+
+
+def test_unknown_mode_is_a_one_line_error():
+    from imb_tools.errors import ImbError
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    with pytest.raises(ImbError, match="mode"):
+        Anonymizer(mode="redact")
+
+
+def test_ner_label_mapping():
+    from imb_tools.preprocess.anonymize import ner_label_mapping
+
+    mapping = ner_label_mapping(["O", "B-NOME", "I-NOME", "B-COGNOME", "B-LUOGO", "I-EMAIL", "B-PATOLOGIA", "B-PER", "IBAN"])
+    assert mapping == {
+        "NOME": "PERSON", "COGNOME": "PERSON", "LUOGO": "LOCATION", "EMAIL": "EMAIL_ADDRESS", "PER": "PERSON", "IBAN": "IBAN_CODE",
+    }
+
+
+def test_llm_check_keeps_spans_the_model_calls_not_sensitive(monkeypatch):
+    import imb_tools.llm
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    prompts_seen = []
+
+    class FakeBackend:
+        def generate(self, prompts, max_new_tokens=4, temperature=0.0):
+            prompts_seen.extend(prompts)
+            return ["NO" if "«Bologna»" in p else "SI" for p in prompts]
+
+    monkeypatch.setattr(imb_tools.llm, "make_backend", lambda spec, **kw: FakeBackend())
+    a = Anonymizer(llm_check="fake-model")
+    text = "Ho uno studio a Bologna. Dott. Mario Rossi, tel. 333 1234567."
+    out = a.anonymize(text)
+    assert out == "Ho uno studio a Bologna. Dott. [NOME], tel. [TELEFONO]."
+    assert len(prompts_seen) == 2  # the place and the name; the phone number is never asked about
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_anonymize_table_keeps_fields_and_reports(tmp_path, suffix):
+    from imb_tools.preprocess.anonymize import anonymize_table
+    from imb_tools.preprocess.tabular_io import read_table, write_table
+
+    rows = [
+        {"ID": "007", "data": "2019-07-08", "answer": "Cordiali saluti, Dott. Mario Rossi, tel. 333 1234567", "n": "1"},
+        {"ID": "008", "data": "2020-01-01", "answer": "Il morbo di Parkinson è una malattia neurodegenerativa.", "n": "2"},
+        {"ID": "009", "data": "2021-05-05", "answer": "Scriva a mario.rossi@gmail.com.", "n": "3"},
+        {"ID": "010", "data": "2021-05-06", "answer": None, "n": "4"},
+    ]
+    src = write_table(rows, tmp_path / f"in{suffix}")
+    report = anonymize_table(src, "answer", tmp_path / f"out{suffix}", report_path=tmp_path / "report.json")
+    out = read_table(tmp_path / f"out{suffix}")
+    assert out.column_names == ["ID", "data", "answer", "n"]
+    got = out.to_list()
+    assert [r["ID"] for r in got] == ["007", "008", "009", "010"] and got[0]["data"] == "2019-07-08"
+    assert got[0]["answer"] == "Cordiali saluti, Dott. [NOME], tel. [TELEFONO]"
+    assert got[1]["answer"] == rows[1]["answer"]
+    assert got[3]["answer"] == ("" if suffix == ".csv" else None)  # CSV has no null
+    assert report == json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert report["texts"] == 4 and report["before"]["texts_with_pii"] == 2 and report["before"]["share"] == 0.5
+    assert report["before"]["per_type"]["NOME"] == {"texts": 1, "share": 0.25, "spans": 1}
+    assert report["after"]["texts_with_pii"] == 0 and report["replaced"] == {"NOME": 1, "TELEFONO": 1, "EMAIL": 1}
+
+
+def test_cli_anonymize_missing_column_is_one_line_error(tmp_path, capsys):
+    from imb_tools.cli import main
+    from imb_tools.preprocess.tabular_io import write_table
+
+    src = write_table([{"a": "x"}], tmp_path / "in.jsonl")
+    assert main(["anonymize", "--in", str(src), "--column", "answer", "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imb: error:") and "answer" in err and "\n" not in err
+
+
+def test_no_network_traceback_from_tldextract(anonymizer, caplog):
+    with caplog.at_level("DEBUG"):
+        assert anonymizer.detect("Mi scriva a mario.rossi@gmail.com")[0].label == "EMAIL"
+    assert "Traceback" not in caplog.text and "public_suffix" not in caplog.text.lower()
+
+
+def test_ner_model_detector_runs_offline_with_mapped_labels(tmp_path, monkeypatch):
+    """A tiny random token classifier built on the spot, biased to say B-LUOGO: its spans come back as LUOGO."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch = pytest.importorskip("torch")
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
+
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    text = "Il paziente riceve a Treviso la terapia"
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator([text], trainers.WordPieceTrainer(vocab_size=120, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    labels = ["O", "B-NOME", "B-LUOGO", "I-LUOGO", "B-PATOLOGIA"]
+    config = BertConfig(vocab_size=fast.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                        max_position_embeddings=64, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    torch.manual_seed(0)
+    model = BertForTokenClassification(config)
+    with torch.no_grad():
+        model.classifier.bias[:] = torch.tensor([0.0, 0.0, 50.0, 0.0, 0.0])
+    model.save_pretrained(tmp_path)
+    fast.save_pretrained(tmp_path)
+
+    spans = Anonymizer(ner_model=str(tmp_path)).detect(text)
+    ner = [s for s in spans if s.detector == "NerModelRecognizer"]
+    assert ner and {s.label for s in ner} == {"LUOGO"}
+
+
+def test_llm_check_runs_with_a_real_local_backend(tiny_llama, monkeypatch):
+    """The hook goes through imb_tools.llm.make_backend; identifiers are replaced whatever the model says."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    text = "Ho uno studio a Bologna, tel. 333 1234567."
+    out = Anonymizer(llm_check=str(tiny_llama)).anonymize(text)
+    assert out.endswith("tel. [TELEFONO].")
+    assert out.startswith("Ho uno studio a ")  # the place is kept or replaced, as the model decides
