@@ -1,0 +1,1 @@
+"""IMB-QA generative tasks: imb_qa (one subtask per macro-category)."""
