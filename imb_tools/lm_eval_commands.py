@@ -12,6 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from imb_tools.atomic import write_json_atomic
 from imb_tools.errors import ImbError
 
 
@@ -182,7 +183,7 @@ def _cmd_eval(args) -> int:
     if "groups" in results:
         print(make_table(results, "groups"))
     summary = summarize(results)
-    _write_json(Path(args.output) / "imb_summary.json", summary)
+    write_json_atomic(Path(args.output) / "imb_summary.json", summary)
     for group, figures in summary.items():
         shown = ", ".join(f"{k}={v:.4f}" for k, v in figures.items() if isinstance(v, float))
         print(f"{group}: {shown}")
@@ -211,10 +212,3 @@ def summarize(results: dict) -> dict:
     return summary
 
 
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)

@@ -6,10 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 import yaml
 
 from imb_tools.data.schema import QA_FORBIDDEN

@@ -19,6 +19,7 @@ CONST_TEXT = "Gentile utente, le consiglio di rivolgersi al suo medico curante."
 
 def _register_const_model():
     """A model that always prefers one letter, through lm-eval's own model registry."""
+    import lm_eval.models  # noqa: F401  (lm-eval loads its own models only into an empty registry)
     from lm_eval.api.model import LM
     from lm_eval.api.registry import register_model
 

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 from imb_tools.errors import ImbError
-from imb_tools.finetune.artifacts import RUN_FILE, base_model_of, resolve_adapter, write_json_atomic
+from imb_tools.atomic import write_json_atomic
+from imb_tools.finetune.artifacts import RUN_FILE, base_model_of, resolve_adapter
 
 COLUMNS = [  # (key, Table 8 header)
     ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"), ("bleu", "BLEU"),

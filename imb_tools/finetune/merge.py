@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from imb_tools.errors import ImbError
-from imb_tools.finetune.artifacts import atomic_dir, base_model_of, resolve_adapter
+from imb_tools.atomic import atomic_dir
+from imb_tools.finetune.artifacts import base_model_of, resolve_adapter
 
 
 def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto") -> Path:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from imb_tools.errors import ImbError, require
-from imb_tools.finetune.artifacts import ADAPTER_DIR, RUN_FILE, atomic_dir, write_json_atomic
+from imb_tools.atomic import atomic_dir, write_json_atomic
+from imb_tools.finetune.artifacts import ADAPTER_DIR, RUN_FILE
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,12 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from imb_tools.atomic import atomic_write
 from imb_tools.errors import ImbError
 
 # Column order of the tidy table; KEY_COLUMNS identify one row.
@@ -297,20 +296,6 @@ def _pivot(frame, index: list[str], how: str):
 
 def _column_name(benchmark: str, metric: str, filter_: str) -> str:
     return f"{benchmark}/{metric}" + ("" if filter_ == "none" else f" [{filter_}]")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through `write(tmp_path)` then rename, so a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_table(table, out_dir: str | Path) -> dict[str, Path]:

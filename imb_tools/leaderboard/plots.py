@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from imb_tools.errors import ImbError
-from imb_tools.leaderboard.collect import atomic_write
+from imb_tools.atomic import atomic_write
 
 MCQA_BENCHMARK = "imb_mcqa"
 QA_BENCHMARK = "imb_qa"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from imb_tools.atomic import atomic_write
 from imb_tools.errors import ImbError
 from imb_tools.leaderboard import collect, plots
 
@@ -62,11 +63,11 @@ def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = N
     """Write every file the repo gets into `folder`; returns the relative paths written."""
     folder = Path(folder)
     wide = collect.summary(table)
-    collect.atomic_write(folder / TABLE_IN_REPO, lambda p: table.to_parquet(p, index=False))
-    collect.atomic_write(folder / SUMMARY_IN_REPO, lambda p: wide.to_parquet(p, index=False))
-    collect.atomic_write(folder / "leaderboard.md",
+    atomic_write(folder / TABLE_IN_REPO, lambda p: table.to_parquet(p, index=False))
+    atomic_write(folder / SUMMARY_IN_REPO, lambda p: wide.to_parquet(p, index=False))
+    atomic_write(folder / "leaderboard.md",
                          lambda p: Path(p).write_text(collect.markdown(table, wide), "utf-8"))
-    collect.atomic_write(folder / "README.md",
+    atomic_write(folder / "README.md",
                          lambda p: Path(p).write_text(card_text(table, repo_id), "utf-8"))
     plots.plot_table(table, folder / "plots", **(plot_options or {}))
     written = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file()]
@@ -165,7 +166,7 @@ For a private dataset repo, add a read token as the Space secret `HF_TOKEN`.
     files = {"app.py": app, "requirements.txt": "\n".join(SPACE_REQUIREMENTS) + "\n",
              "README.md": card}
     for name, text in files.items():
-        collect.atomic_write(folder / name, lambda p, text=text: Path(p).write_text(text, "utf-8"))
+        atomic_write(folder / name, lambda p, text=text: Path(p).write_text(text, "utf-8"))
     return sorted(files)
 
 

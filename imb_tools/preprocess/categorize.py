@@ -146,7 +146,8 @@ def categorize_dataset(
     from imb_tools.preprocess.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, macro_of, pick_column,
     )
-    from imb_tools.preprocess.tabular_io import atomic_path, write_json
+    from imb_tools.atomic import atomic_path
+    from imb_tools.preprocess.tabular_io import write_json
 
     column = pick_column(ds, column, TEXT_COLUMNS, source)
     if column is None:

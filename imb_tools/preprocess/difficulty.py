@@ -198,7 +198,7 @@ def plot_shares(table, path: str | Path, title: str, overall: float | None = Non
     """A horizontal bar chart of `share_above_average` per group, written atomically as PNG."""
     import matplotlib
 
-    from imb_tools.preprocess.tabular_io import atomic_path
+    from imb_tools.atomic import atomic_path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -244,7 +244,8 @@ def difficulty(
     from imb_tools.preprocess.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, load_corpus, macro_of, pick_column,
     )
-    from imb_tools.preprocess.tabular_io import atomic_path, write_json, write_table
+    from imb_tools.atomic import atomic_path
+    from imb_tools.preprocess.tabular_io import write_json, write_table
 
     if mode not in ("auto", "text", "accuracy"):
         raise ImbError(f"unknown difficulty mode {mode!r}: use auto, text or accuracy")

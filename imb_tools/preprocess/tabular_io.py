@@ -7,12 +7,11 @@ same folder, then `os.replace`): a killed run never leaves half a file.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from imb_tools.atomic import atomic_path
 from imb_tools.errors import ImbError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -78,21 +77,6 @@ def require_columns(ds, columns: Iterable[str], path: str | os.PathLike) -> None
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
         raise ImbError(f"{path}: no column {missing[0]!r} (columns: {', '.join(ds.column_names)})")
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
-    """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_table(ds_or_records, path: str | os.PathLike) -> Path:
