@@ -18,8 +18,9 @@ $(VENV)/.torch:
 	$(PIP) install -q $(TORCH)
 	touch $@
 
+# The demo also makes a tiny model for trying lm-eval offline, hence the eval extra.
 $(VENV)/.installed: $(VENV)/.torch setup.cfg pyproject.toml
-	$(PIP) install -q .
+	$(PIP) install -q ".[eval]"
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.torch setup.cfg pyproject.toml
@@ -29,12 +30,15 @@ $(VENV)/.installed-dev: $(VENV)/.torch setup.cfg pyproject.toml
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The project itself is reinstalled (without deps) on every run, so both commands
+# always use the checkout's current code, installed as a user would install it.
 demo: install
-	$(OFFLINE) $(VENV)/bin/imb demo --out out/demo
-	@echo "Datasets: out/demo/qa and out/demo/mcqa (load with: imb_qa.load('out/demo/qa'))"
+	$(PIP) install -q --no-deps --force-reinstall .
+	$(OFFLINE) $(VENV)/bin/imb demo --out out/demo --tiny-model
+	@echo "Datasets: out/demo/qa and out/demo/mcqa (load with: imb_qa.load('out/demo/qa')); activate with: . $(VENV)/bin/activate"
 
 test: install-dev
-	$(PIP) install -q --no-deps --force-reinstall ".[dev]"
+	$(PIP) install -q --no-deps --force-reinstall .
 	$(OFFLINE) $(VENV)/bin/pytest -q tests
 
 clean:

@@ -24,6 +24,9 @@ def register(sub) -> None:
                           description="Build IMB-QA and IMB-MCQA from the bundled test sample (written "
                                       "by the project, not IMB data) into OUT/qa and OUT/mcqa.")
     demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    demo.add_argument("--tiny-model", action="store_true",
+                      help="also write OUT/tiny-llama, a tiny random Llama for trying lm-eval, RAG and "
+                           "fine-tuning offline (needs the 'eval' extra); its answers are noise")
     demo.set_defaults(func=_demo)
 
     stats = sub.add_parser("stats", help="the paper's Tables 4 and 5 for a built dataset",
@@ -78,6 +81,16 @@ def _demo(args) -> int:
     for name, report in reports.items():
         print(summary_line(report))
         print(f"  -> {args.out}/{name}  (report.json, quarantine.jsonl, data/*.parquet, README.md)")
+    if args.tiny_model:
+        from pathlib import Path
+
+        from imb_tools.errors import require
+
+        require("transformers", "eval")
+        from imb_tools.tiny_model import make_tiny_llama
+
+        path = make_tiny_llama(Path(args.out) / "tiny-llama")
+        print(f"tiny random Llama (for offline trials, answers are noise) -> {path}")
     return 0
 
 
