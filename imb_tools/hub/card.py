@@ -10,7 +10,7 @@ from pathlib import Path
 
 from imb_tools.data.builder import CITATION
 
-TEMPLATE = Path(__file__).parent / "templates" / "dataset_card.md"
+TEMPLATE = Path(__file__).parent / "dataset_card.md"  # a link to the top-level dataset_card.md
 
 _TASKS = {
     "imb-qa": (["question-answering", "text-generation"], ["open-domain-qa"]),
