@@ -22,8 +22,8 @@ def register(subparsers) -> None:
     tsub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     gen = tsub.add_parser(
         "generate", help="write the task YAMLs for a built dataset's categories",
-        description="Write imb_mcqa (one subtask per category), imb_mcqa_mp, imb_mcqa_cloze and "
-                    "imb_qa (one subtask per macro-category) for a built dataset. With no "
+        description="Write imb_mcqa (one subtask per category), imb_mcqa_mp, imb_mcqa_cloze, "
+                    "imb_qa and imb_qa_rag (one subtask per macro-category) for a built dataset. With no "
                     "--data-dir, regenerate the shipped set from the bundled sample.",
     )
     gen.add_argument("--data-dir", help="built IMB-MCQA/IMB-QA folder, or a parent of qa/ and mcqa/")
@@ -149,7 +149,7 @@ def _cmd_eval(args) -> int:
     unknown = [t for t in tasks if not manager.match_tasks([t])]
     if unknown:
         raise ImbError(f"unknown task '{unknown[0]}' (IMB groups: imb_mcqa, imb_mcqa_mp, "
-                       f"imb_mcqa_cloze, imb_qa)")
+                       f"imb_mcqa_cloze, imb_qa, imb_qa_rag)")
     hub_args = simple_parse_args_string(args.hf_hub_log_args) if args.hf_hub_log_args else {}
     hub_args["output_path"] = args.output
     if os.environ.get("HF_TOKEN"):

@@ -71,14 +71,18 @@ def _category_sizes(demo_dir: Path) -> tuple[dict, dict]:
 def test_shipped_yamls_are_up_to_date(demo_dir):
     rendered = tasks_gen.render_shipped(demo_dir)
     shipped = tasks_gen.shipped_dir()
-    for kind, files in rendered.items():
-        folder = shipped / tasks_gen.GROUP_FILES[kind]
+    assert set(rendered) == {"imb_mcqa", "imb_qa", "imb_qa_rag"}
+    for name, files in rendered.items():
+        folder = shipped / name
         on_disk = {p.name for p in folder.glob("*.yaml")}
         assert on_disk == set(files), f"run `imb tasks generate` ({folder})"
         for name, text in files.items():
             assert (folder / name).read_text(encoding="utf-8") == text, f"stale {name}: run `imb tasks generate`"
-    # The shipped QA group covers all 10 macro-categories of the real data.
-    assert len([n for n in rendered["qa"] if n.startswith("imb_qa_")]) == 10
+    # The shipped QA groups cover all 10 macro-categories of the real data, with the same slugs.
+    plain = sorted(n.removeprefix("imb_qa_") for n in rendered["imb_qa"] if n.startswith("imb_qa_"))
+    rag = sorted(n.removeprefix("imb_qa_rag_") for n in rendered["imb_qa_rag"] if n.startswith("imb_qa_rag_"))
+    assert len(plain) == 10 and rag == plain
+    assert "custom_dataset: !function utils.load_qa_rag\n" in rendered["imb_qa_rag"]["_template.yaml"]
 
 
 def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
@@ -88,7 +92,15 @@ def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
     expected = sorted(tasks_gen._unique_slugs(cats["mcqa"], "imb_mcqa").values())
     assert mcqa_tasks == sorted(expected + ["imb_mcqa_cloze", "imb_mcqa_mp_p1", "imb_mcqa_mp_p2", "imb_mcqa_mp_p3"])
     assert (task_dir / "imb_mcqa" / "utils.py").exists() and (task_dir / "imb_qa" / "utils.py").exists()
-    assert str(demo_dir.resolve()) in (task_dir / "imb_qa" / "_template.yaml").read_text()
+    # imb_qa and imb_qa_rag: exactly the macro-categories of the test split, no empty subtask.
+    from imb_tools.data.categories import MACRO_SLUGS
+
+    for group in ("imb_qa", "imb_qa_rag"):
+        assert (task_dir / group / "utils.py").exists()
+        assert str(demo_dir.resolve()) in (task_dir / group / "_template.yaml").read_text()
+        subtasks = sorted(p.stem for p in (task_dir / group).glob(f"{group}_*.yaml"))
+        assert subtasks == sorted(f"{group}_{MACRO_SLUGS[m]}" for m in cats["qa"])
+    assert len(cats["qa"]) < 10  # the sample lacks some: the shipped set would have empty subtasks
     out = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path"], capture_output=True, text=True)
     assert out.returncode == 0 and Path(out.stdout.strip()) == tasks_gen.shipped_dir()
     bad = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path", "--data-dir", str(demo_dir / "nope")],

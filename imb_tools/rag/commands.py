@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from imb_tools.atomic import write_json_atomic, write_text_atomic
 from imb_tools.rag import DEFAULT_MODEL, DEFAULT_TOP_K
 
 _FMT = argparse.ArgumentDefaultsHelpFormatter
@@ -118,12 +117,10 @@ def _generation_args(p) -> None:
 
 def _load(args, query_model: str | None = None):
     """The index and a matching query embedder (the index's backend unless --backend says otherwise)."""
-    from imb_tools.rag.embed import Embedder
     from imb_tools.rag.index import load_index
 
     index = load_index(args.index, query_model)
-    backend = args.backend or index.manifest.get("backend", "torch")
-    return index, Embedder(index.model, backend, cache_dir=args.cache_dir, batch_size=args.batch_size)
+    return index, index.query_embedder(args.backend, cache_dir=args.cache_dir, batch_size=args.batch_size)
 
 
 def _index(args) -> int:
@@ -201,14 +198,14 @@ def _eval(args) -> int:
     report = evaluate(index, load_built(args.data), embedder, per_macro=args.per_macro, modes=modes)
     report["index"] = {
         "path": str(args.index),
-        "model": index.model,
+        "model": index.manifest["model"],
         "backend": embedder.backend,
         "count": index.manifest["count"],
         "kb_hash": index.manifest["kb_hash"],
     }
     print(format_table(report))
     if args.json_out:
-        _write_json(Path(args.json_out), report)
+        write_json_atomic(Path(args.json_out), report)
     return 0
 
 
@@ -250,7 +247,7 @@ def _answer(args) -> int:
     )
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if args.out:
-        _write_text(Path(args.out), lines)
+        write_text_atomic(Path(args.out), lines)
     elif sys.stdout.isatty():
         for r in records:
             print(
@@ -290,18 +287,6 @@ def _compare(args) -> int:
         "metric": f"BERTScore precision ({args.bertscore_model})",
         "table": table,
     }
-    _write_json(out / "compare.json", report)
+    write_json_atomic(out / "compare.json", report)
     print(format_table(table))
     return 0
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, obj) -> None:
-    _write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

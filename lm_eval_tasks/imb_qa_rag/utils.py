@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 
+from imb_tools.tasks_gen import QA_MAX_GEN_TOKS
 from lm_eval_tasks.imb_qa.utils import (  # noqa: F401  (re-exported for the YAML)
     agg_bertscore_f1,
     agg_bertscore_precision,
@@ -33,20 +34,17 @@ from lm_eval_tasks.imb_qa.utils import (  # noqa: F401  (re-exported for the YAM
     process_results,
 )
 
-MAX_GEN_TOKS = 384  # as in _template.yaml
 DEFAULT_FEWSHOT_ITEMS = 10
 
 
 @functools.lru_cache(maxsize=2)
 def _retriever(index_dir: str, backend: str | None):
     """One loaded index and query embedder per process, shared by the ten subtasks."""
-    from imb_tools.rag.embed import Embedder
     from imb_tools.rag.index import load_index
     from imb_tools.rag.retrieve import Retriever
 
     index = load_index(index_dir)
-    backend = backend or index.manifest.get("backend", "torch")
-    return Retriever.from_index(index, Embedder(index.model, backend, show_progress=False))
+    return Retriever.from_index(index, index.query_embedder(backend, show_progress=False))
 
 
 @functools.lru_cache(maxsize=2)
@@ -62,7 +60,7 @@ def _budget(pretrained: str | None, requested: int | None):
         limit = getattr(transformers.AutoConfig.from_pretrained(pretrained), "max_position_embeddings", None)
     except (OSError, ValueError):  # e.g. an API model name: fall back to the estimate
         return context_budget(requested=requested)
-    return context_budget(tokenizer, limit, MAX_GEN_TOKS, requested)
+    return context_budget(tokenizer, limit, QA_MAX_GEN_TOKS, requested)
 
 
 def _with_context(ds, metadata: dict):
