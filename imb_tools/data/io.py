@@ -32,7 +32,14 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None):
         if not files:
             raise ImbError(f"{path}: no data/<split>-NNNNN-of-NNNNN.parquet files; "
                            f"is it a folder made by 'imb build'?")
-        dsd = datasets.load_dataset("parquet", data_files=files)
+        # Reading local Parquet takes a moment; the per-split "Generating" bars are only noise.
+        was_enabled = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            dsd = datasets.load_dataset("parquet", data_files=files)
+        finally:
+            if was_enabled:
+                datasets.enable_progress_bars()
     else:
         if str(path_or_repo_id).count("/") != 1:
             raise ImbError(f"{path_or_repo_id}: no such folder, and not a Hub repo id (ORG/NAME)")
