@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -48,7 +48,6 @@ class PassResult:
     split_files: dict[str, Path]
     report: dict
     quarantine_path: Path
-    counts: Counter = field(default_factory=Counter)
 
 
 def _encode_columns(features: datasets.Features, rows: list[dict]) -> pa.Table:

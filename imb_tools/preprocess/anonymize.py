@@ -406,7 +406,8 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     """Anonymize one column of a JSONL/CSV/Parquet table; every other field kept. Returns the report."""
     from tqdm.auto import tqdm
 
-    from imb_tools.preprocess.tabular_io import read_table, require_columns, table_format, write_json, write_table
+    from imb_tools.preprocess.tabular_io import read_table, require_columns, table_format, write_table
+    from imb_tools.atomic import write_json_atomic
 
     table_format(out_path)  # a bad output extension fails before any work
     if batch_size < 1:
@@ -447,5 +448,5 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
         "texts_changed": sum(1 for a, b in zip(texts, new_texts) if a != b),
     }
     if report_path:
-        write_json(report, report_path)
+        write_json_atomic(report_path, report)
     return report

@@ -147,7 +147,7 @@ def categorize_dataset(
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, macro_of, pick_column,
     )
     from imb_tools.atomic import atomic_path
-    from imb_tools.preprocess.tabular_io import write_json
+    from imb_tools.atomic import write_json_atomic
 
     column = pick_column(ds, column, TEXT_COLUMNS, source)
     if column is None:
@@ -181,7 +181,7 @@ def categorize_dataset(
     for name, table in tables.items():
         with atomic_path(report_dir / f"contingency_{name}.csv") as tmp:
             table.to_csv(tmp)
-    write_json(report, report_dir / "report.json")
+    write_json_atomic(report_dir / "report.json", report)
 
     for name in ("topic", "topic_label"):
         if name in ds.column_names:

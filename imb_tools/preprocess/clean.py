@@ -167,11 +167,11 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
 
     from tqdm.auto import tqdm
 
+    from imb_tools.atomic import write_json_atomic
     from imb_tools.preprocess.tabular_io import (
         read_table,
         require_columns,
         table_format,
-        write_json,
         write_jsonl_records,
         write_table,
     )
@@ -194,5 +194,5 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
     write_jsonl_records(quarantined, quarantine_path)
     report.update({"input": str(in_path), "output": str(out_path), "quarantine": str(quarantine_path)})
     if report_path:
-        write_json(report, report_path)
+        write_json_atomic(report_path, report)
     return report

@@ -244,8 +244,8 @@ def difficulty(
     from imb_tools.preprocess.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, load_corpus, macro_of, pick_column,
     )
-    from imb_tools.atomic import atomic_path
-    from imb_tools.preprocess.tabular_io import write_json, write_table
+    from imb_tools.atomic import atomic_path, write_json_atomic
+    from imb_tools.preprocess.tabular_io import write_table
 
     if mode not in ("auto", "text", "accuracy"):
         raise ImbError(f"unknown difficulty mode {mode!r}: use auto, text or accuracy")
@@ -301,7 +301,7 @@ def difficulty(
                           f"{name.replace('_', '-')}", overall)
         report["tables"][name] = {"csv": str(csv_path), "png": str(png),
                                   "rows": table.to_dict(orient="records")}
-    write_json(report, report_dir / "report.json")
+    write_json_atomic(report_dir / "report.json", report)
 
     if out_path:
         import pandas as pd

@@ -137,8 +137,9 @@ def preprocess(
 ) -> dict:
     """Run the chosen steps on a JSONL/JSON/CSV/Parquet table; write table, quarantine, report."""
     from imb_tools.preprocess.tabular_io import (
-        read_table, require_columns, write_json, write_jsonl_records, write_table,
+        read_table, require_columns, write_jsonl_records, write_table,
     )
+    from imb_tools.atomic import write_json_atomic
 
     if num_proc < 1 or batch_size < 1:
         raise ImbError("--num-proc and --batch-size must be at least 1")
@@ -202,7 +203,7 @@ def preprocess(
     write_table(ds, out_path)
     write_jsonl_records(quarantined, quarantine_path)
     report_dir.mkdir(parents=True, exist_ok=True)
-    report["report"] = str(write_json(report, report_dir / "preprocess.json"))
+    report["report"] = str(write_json_atomic(report_dir / "preprocess.json", report))
     return report
 
 

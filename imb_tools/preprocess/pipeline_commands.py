@@ -77,9 +77,9 @@ def _reformulate(args) -> int:
         temperature=args.temperature, backend_kwargs=backend_kwargs(args),
     )
     if args.report:
-        from imb_tools.preprocess.tabular_io import write_json
+        from imb_tools.atomic import write_json_atomic
 
-        write_json(report, args.report)
+        write_json_atomic(args.report, report)
     _print_json(report)
     return 0
 

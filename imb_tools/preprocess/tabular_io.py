@@ -126,13 +126,3 @@ def write_jsonl_records(records: Iterable[Mapping], path: str | os.PathLike) -> 
         for rec in records:
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
     return Path(path)
-
-
-def write_json(obj, path: str | os.PathLike) -> Path:
-    """Write one JSON document (a report) atomically."""
-    import json
-
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, ensure_ascii=False, indent=2)
-        fh.write("\n")
-    return Path(path)
