@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import imb_tools
 from imb_tools.atomic import write_text_atomic
 from imb_tools.errors import ImbError
 
@@ -281,10 +282,6 @@ def render_shipped(sample_dir: str | Path) -> dict[str, dict[str, str]]:
     return render_all({"mcqa": cats["mcqa"], "qa": list(MACRO_NAMES)}, None, " from the bundled sample")
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("IMB_CACHE_DIR") or Path.home() / ".cache" / "imb")
-
-
 def tasks_path(data_dir: str | Path | None = None) -> Path:
     """The shipped task folder, or (with data_dir) a task set generated for that dataset.
 
@@ -310,7 +307,7 @@ def tasks_path(data_dir: str | Path | None = None) -> Path:
         if f.is_file() and "__pycache__" not in f.parts:
             st = f.stat()
             key.update(repr((str(f.relative_to(shipped)), st.st_size, st.st_mtime_ns)).encode())
-    target = cache_root() / "lm_eval_tasks" / key.hexdigest()[:16]
+    target = imb_tools.cache_root() / "lm_eval_tasks" / key.hexdigest()[:16]
     if (target / ".complete").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

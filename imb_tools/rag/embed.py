@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,9 +34,10 @@ BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 def default_cache_dir() -> Path:
-    """IMB_CACHE_DIR/embeddings, as the other caches of `imb` (IMB_CACHE: older name)."""
-    root = os.environ.get("IMB_CACHE_DIR") or os.environ.get("IMB_CACHE")
-    return Path(root or Path.home() / ".cache" / "imb") / "embeddings"
+    """<imb cache root>/embeddings, beside the other caches of `imb`."""
+    from imb_tools import cache_root
+
+    return cache_root() / "embeddings"
 
 
 def model_id(model: str) -> str:
