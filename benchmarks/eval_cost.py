@@ -79,7 +79,7 @@ def part_a(size: int, tmp: Path) -> dict:
     from lm_eval.tasks import TaskManager
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from imb_tools.tasks_gen import tasks_path
+    from imb_tools.evaluation.tasks import tasks_path
     from imb_tools.tiny_model import make_tiny_llama
 
     data = make_mcqa_folder(tmp, size)

@@ -59,7 +59,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from imb_tools.llm import make_backend
-    from imb_tools.llm.echo_server import EchoServer
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test fixture server
+    from echo_server import EchoServer
     from imb_tools.tiny_model import make_tiny_llama
 
     texts = sample_answers(args.size)

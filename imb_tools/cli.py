@@ -19,7 +19,8 @@ from imb_tools.errors import ImbError
 COMMAND_MODULES = [
     "imb_tools.data.commands",
     "imb_tools.hub.commands",
-    "imb_tools.lm_eval_commands",
+    "imb_tools.evaluation.commands",
+    "imb_tools.analysis.commands",
     "imb_tools.preprocess.commands",
     "imb_tools.rag.commands",
     "imb_tools.finetune.commands",

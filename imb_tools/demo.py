@@ -13,12 +13,11 @@ DEMO_MCQA_FRACTIONS = {"dev": 0.25}
 
 
 def run_demo(out: str | Path, progress: bool = False) -> dict[str, dict]:
-    import imb_mcqa
-    import imb_qa
     from imb_tools import sample_data
+    from imb_tools.data.kinds import build
 
     out = Path(out)
     return {
-        "qa": imb_qa.build(str(sample_data.QA_SAMPLE), out / "qa", DEMO_QA_FRACTIONS, progress),
-        "mcqa": imb_mcqa.build(str(sample_data.MCQA_SAMPLE), out / "mcqa", DEMO_MCQA_FRACTIONS, progress),
+        "qa": build("qa", str(sample_data.QA_SAMPLE), out / "qa", DEMO_QA_FRACTIONS, progress),
+        "mcqa": build("mcqa", str(sample_data.MCQA_SAMPLE), out / "mcqa", DEMO_MCQA_FRACTIONS, progress),
     }

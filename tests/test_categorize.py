@@ -8,7 +8,7 @@ import random
 import pytest
 
 from imb_tools.errors import ImbError
-from imb_tools.preprocess.categorize import categorize, compare_topics, topic_params
+from imb_tools.analysis.categorize import categorize, compare_topics, topic_params
 
 # Four forum categories with their own vocabulary; questions mix three terms each.
 TOPICS = {

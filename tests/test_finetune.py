@@ -67,10 +67,10 @@ def tiny_it(tmp_path_factory):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from imb_tools.finetune.data import INSTRUCTION
+    from imb_tools.evaluation.prompts import format_prompt
     from imb_tools.tiny_model import make_tiny_llama
 
-    texts = (QUESTIONS + ANSWERS + [INSTRUCTION]) * 10
+    texts = (QUESTIONS + ANSWERS + [format_prompt(q) for q in QUESTIONS]) * 10
     path = make_tiny_llama(tmp_path_factory.mktemp("ft") / "tiny-it", texts=texts)
     model = AutoModelForCausalLM.from_pretrained(path)
     with torch.no_grad():
@@ -114,8 +114,12 @@ def test_only_answer_tokens_carry_loss(tok, chat):
     if not chat:
         tok.chat_template = None
     q, a = QUESTIONS[0], ANSWERS[0]
+    from imb_tools.evaluation.prompts import format_prompt
+
     prompt = render_prompt(tok, q)
-    assert ("<|assistant|>" in prompt) == chat and ("Domanda:" in prompt) != chat
+    # the one IMB-QA prompt, inside the chat template's user turn or alone for a base model
+    assert ("<|assistant|>" in prompt) == chat and (format_prompt(q) in prompt)
+    assert (prompt == format_prompt(q)) != chat
     n_prompt = len(prompt_token_ids(tok, prompt))
     ex = tokenize_example(tok, q, a, max_length=512)
     labels, ids = ex["labels"], ex["input_ids"]
@@ -150,7 +154,7 @@ def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch)
     import sys
 
     from imb_tools.finetune.curriculum import LENGTH_PROXY, order_by_difficulty
-    from imb_tools.preprocess.difficulty import text_difficulty
+    from imb_tools.analysis.difficulty import text_difficulty
 
     ordered, source = order_by_difficulty(qa_ds)
     assert "text_difficulty" in source
@@ -159,7 +163,7 @@ def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch)
     assert list(ordered["difficulty"]) == sorted(index.values())
 
     # without the index module: the documented length proxy, easy (short) first
-    monkeypatch.setitem(sys.modules, "imb_tools.preprocess.difficulty", None)
+    monkeypatch.setitem(sys.modules, "imb_tools.analysis.difficulty", None)
     ordered, source = order_by_difficulty(qa_ds)
     assert source == LENGTH_PROXY
     lengths = [len(q) + len(a) for q, a in zip(ordered["question"], ordered["answer"])]
@@ -251,7 +255,7 @@ def test_cli_train_eval_merge(tiny_it, built_qa, minilm_path, tmp_path, capsys):
                  "--max-steps", "3", "--batch-size", "2", "--grad-accum", "1", "--lr", "1e-2",
                  "--logging-steps", "1", "--max-length", "256", "--curriculum"]) == 0
     text = capsys.readouterr().out
-    assert "trained 3 steps" in text and "curriculum order: imb_tools.preprocess.difficulty" in text
+    assert "trained 3 steps" in text and "curriculum order: imb_tools.analysis.difficulty" in text
     run = json.loads((out / "adapter" / "run.json").read_text())
     assert run["data"]["train_records"] + run["data"]["eval_records"] == run["data"]["records"]
 

@@ -9,7 +9,7 @@ import pytest
 from imb_tools.errors import ImbError
 from imb_tools.llm import Completion, make_backend, parse_openai_spec
 from imb_tools.llm.cache import GenerationCache, cache_key
-from imb_tools.llm.echo_server import EchoServer
+from echo_server import EchoServer
 
 
 def test_parse_openai_spec():

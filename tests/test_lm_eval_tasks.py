@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from imb_tools import tasks_gen
+from imb_tools.evaluation import tasks as tasks_gen
 from imb_tools.data.io import load_built
 from imb_tools.errors import ImbError
 
@@ -109,7 +109,7 @@ def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
 
 
 def test_data_lookup_order_and_errors(demo_dir, tmp_path, monkeypatch):
-    from imb_tools.tasks_data import load_for_tasks, resolve_source
+    from imb_tools.evaluation.task_data import load_for_tasks, resolve_source
 
     monkeypatch.delenv("IMB_DATA_DIR", raising=False)
     assert resolve_source("mcqa", {"data_dir": str(demo_dir)}) == str(demo_dir / "mcqa")
@@ -210,7 +210,7 @@ def test_unknown_task_is_a_one_line_error(demo_dir, tmp_path):
 
 
 def test_letter_tokens_checked_for_the_evaluated_tokenizer(tiny_llama, tmp_path, caplog):
-    from imb_tools.tasks_data import split_letters, warn_if_letters_split
+    from imb_tools.evaluation.task_data import split_letters, warn_if_letters_split
     from imb_tools.tiny_model import make_tiny_llama
 
     assert split_letters(str(tiny_llama)) == ()

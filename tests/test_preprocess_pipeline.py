@@ -50,7 +50,7 @@ def _read_jsonl(path):
 
 
 def test_chain_all_steps_and_resume(forum_dump, tmp_path, tiny_llama, monkeypatch):
-    from imb_tools.preprocess import categorize
+    from imb_tools.analysis import categorize
 
     # BERTopic itself is exercised in test_categorize.py; here only the wiring matters.
     seen = []

@@ -209,7 +209,7 @@ def test_imb_qa_rag_end_to_end_with_tiny_llama(rag_env, demo_dir, tiny_llama, mi
     """`imb eval --tasks imb_qa_rag` on the built sample: the task set generated for it has one
     subtask per macro-category of its test split, each runs, and each prompt holds the
     passages the retriever ranks first for that question."""
-    from imb_tools import tasks_gen
+    from imb_tools.evaluation import tasks as tasks_gen
     from imb_tools.cli import main
     from imb_tools.data.categories import MACRO_SLUGS
     from imb_tools.rag.embed import Embedder

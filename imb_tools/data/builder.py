@@ -21,20 +21,6 @@ from datasets.builder import Key
 from imb_tools.data.prepare import Kind, PassResult, run_pass
 from imb_tools.errors import ImbError
 
-LICENSE = "CC BY-NC-ND 4.0"
-HOMEPAGE = "https://huggingface.co/datasets/praiselab-picuslab/IMB"
-CITATION = """\
-@inproceedings{romano2025imb,
-  title     = {IMB: An Italian Medical Benchmark for Question Answering},
-  author    = {Romano, Antonio and Riccio, Giuseppe and Barone, Mariano and
-               Postiglione, Marco and Moscato, Vincenzo},
-  booktitle = {Proceedings of the Eleventh Italian Conference on Computational Linguistics (CLiC-it 2025)},
-  address   = {Cagliari, Italy},
-  year      = {2025}
-}
-"""
-
-
 @dataclass
 class ImbConfig(datasets.BuilderConfig):
     """raw_path: a local raw file; None fetches the published one from the gated Hub repo.
@@ -55,20 +41,23 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
     DEFAULT_FRACTIONS: ClassVar[dict[str, float]]
     RAW_FILENAME: ClassVar[str]
     DESCRIPTION: ClassVar[str]
+    CITATION: ClassVar[str]
+    LICENSE: ClassVar[str]
+    HOMEPAGE: ClassVar[str]
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=self.DESCRIPTION,
             features=self.KIND.features,
-            citation=CITATION,
-            license=LICENSE,
-            homepage=HOMEPAGE,
+            citation=self.CITATION,
+            license=self.LICENSE,
+            homepage=self.HOMEPAGE,
         )
 
     def _split_generators(self, dl_manager):
         raw = self.config.raw_path
         if raw is None:
-            from imb_tools.hub.raw import download_raw
+            from imb_tools.data.fetch import download_raw
 
             raw = download_raw(self.RAW_FILENAME)
         fractions = self.config.fractions or self.DEFAULT_FRACTIONS
@@ -110,7 +99,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     so an interrupted build never leaves a half-written dataset behind.
     """
     from imb_tools.data.io import SHARD_PATTERN
-    from imb_tools.hub.card import write_card
+    from imb_tools.data.card import write_card
 
     out = Path(out_dir).resolve()
     if out.exists() and any(out.iterdir()) and not (out / "report.json").exists():

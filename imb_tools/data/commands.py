@@ -1,4 +1,4 @@
-"""`imb build` and `imb stats`."""
+"""`imb build` and `imb demo`."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ def register(sub) -> None:
                            "fine-tuning offline (needs the 'eval' extra); its answers are noise")
     demo.set_defaults(func=_demo)
 
-    stats = sub.add_parser("stats", help="the paper's Tables 4 and 5 for a built dataset",
-                           description="Counts, categories, tokens (spaCy's Italian tokenizer), "
-                                       "lengths in characters, and records per macro-category.")
-    stats.add_argument("built_dir", metavar="DIR", help="folder made by 'imb build', or a Hub repo id")
-    stats.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    stats.add_argument("--batch-size", type=int, default=1000, help="texts per spaCy batch")
-    stats.set_defaults(func=_stats)
-
 
 def _common(p, what: str) -> None:
     p.add_argument("--raw", default="hub", metavar="PATH|hub|sample",
@@ -49,13 +41,11 @@ def _common(p, what: str) -> None:
 def _build(args) -> int:
     from imb_tools.data.prepare import summary_line
 
-    if args.kind == "qa":
-        import imb_qa as module
+    from imb_tools.data.kinds import build
 
+    if args.kind == "qa":
         fractions = {"test": args.test_fraction, "validation": args.validation_fraction}
     else:
-        import imb_mcqa as module
-
         fractions = {"dev": args.dev_fraction}
     raw = args.raw
     if raw == "hub":
@@ -64,7 +54,7 @@ def _build(args) -> int:
         from imb_tools import sample_data
 
         raw = str(sample_data.QA_SAMPLE if args.kind == "qa" else sample_data.MCQA_SAMPLE)
-    report = module.build(raw, args.out, fractions, progress=not args.no_progress)
+    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress)
     print(summary_line(report))
     empty = [s for s, n in report["records_out"].items() if n == 0]
     if empty:
@@ -91,18 +81,4 @@ def _demo(args) -> int:
 
         path = make_tiny_llama(Path(args.out) / "tiny-llama")
         print(f"tiny random Llama (for offline trials, answers are noise) -> {path}")
-    return 0
-
-
-def _stats(args) -> int:
-    import json
-
-    from imb_tools.data.stats import compute_stats, format_stats
-
-    stats = compute_stats(args.built_dir, batch_size=args.batch_size)
-    print(format_stats(stats))
-    if args.json:
-        from pathlib import Path
-
-        Path(args.json).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0

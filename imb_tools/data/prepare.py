@@ -18,6 +18,7 @@ import datasets
 import pyarrow as pa
 
 from imb_tools.data.normalize import Rejection
+from imb_tools.data.schema import without_forbidden
 from imb_tools.data.splits import check_fractions, id_hash, split_of_hash
 from imb_tools.errors import ImbError
 
@@ -36,7 +37,6 @@ class Kind:
     content_key: Callable[[dict], int]
     eval_splits: tuple[str, ...]
     rest_split: str
-    forbidden: tuple[str, ...] = ()
 
     @property
     def splits(self) -> list[str]:
@@ -92,7 +92,7 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
 
         def reject(position: int, raw: dict, rejection: Rejection, rec_id=None):
             reasons[rejection.reason] += 1
-            safe = {k: v for k, v in raw.items() if k not in kind.forbidden}
+            safe = without_forbidden(raw)
             quarantine.write(json.dumps(
                 {"position": position, "reason": rejection.reason, "detail": rejection.detail,
                  "id": rec_id, "record": safe}, ensure_ascii=False) + "\n")

@@ -28,6 +28,55 @@ QA_REQUIRED = ("question", "answer", "category")
 QA_FORBIDDEN = ("autore_domanda", "autore_risposta", "testo_risposta",
                 "data_domanda", "data_risposta")
 
+
+def field_key(name) -> str:
+    """A field name reduced to its meaning: case folded, trimmed, and every run of spaces,
+    dashes, dots or underscores made one underscore (`" Autore-Risposta"` -> `autore_risposta`)."""
+    import re
+
+    return re.sub(r"[\s_.\-]+", "_", str(name).strip().casefold()).strip("_")
+
+
+_FORBIDDEN_KEYS = frozenset(field_key(n) for n in QA_FORBIDDEN)
+
+
+def is_forbidden(name) -> bool:
+    """True for a never-publish field, whatever its spelling."""
+    return field_key(name) in _FORBIDDEN_KEYS
+
+
+def without_forbidden(value):
+    """A copy of a record (dicts and lists at any depth) with every never-publish field removed."""
+    if isinstance(value, dict):
+        return {k: without_forbidden(v) for k, v in value.items() if not is_forbidden(k)}
+    if isinstance(value, list):
+        return [without_forbidden(v) for v in value]
+    return value
+
+
+def forbidden_columns(schema) -> list[str]:
+    """Dotted paths of never-publish fields in a pyarrow schema, struct children and list items included."""
+    import pyarrow as pa
+
+    found = []
+
+    def walk(field, prefix):
+        path = f"{prefix}{field.name}"
+        if is_forbidden(field.name):
+            found.append(path)
+        t = field.type
+        while pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            t = t.value_type
+        if pa.types.is_struct(t):
+            for i in range(t.num_fields):
+                walk(t.field(i), path + ".")
+        elif pa.types.is_map(t):
+            walk(t.item_field, path + ".")
+
+    for field in schema:
+        walk(field, "")
+    return found
+
 MCQA_ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("ID", "id", "Id"),
     "question": ("Question", "question", "Domanda", "domanda"),

@@ -2,7 +2,7 @@
 
 The paper fine-tunes with curriculum learning and defines an IMB-QA
 difficulty index (length, terminology, syntax); the index itself lives in
-`imb_tools.preprocess.difficulty` and is only called from here.
+`imb_tools.analysis.difficulty` and is only called from here.
 """
 
 from __future__ import annotations
@@ -30,15 +30,15 @@ def difficulty_scores(questions: list[str], answers: list[str]) -> tuple[list[fl
     import importlib
 
     try:
-        difficulty = importlib.import_module("imb_tools.preprocess.difficulty")
+        difficulty = importlib.import_module("imb_tools.analysis.difficulty")
     except ModuleNotFoundError as exc:
-        if exc.name not in ("imb_tools.preprocess", "imb_tools.preprocess.difficulty"):
+        if exc.name not in ("imb_tools.analysis", "imb_tools.analysis.difficulty"):
             raise
-        log.warning("imb_tools.preprocess.difficulty is not available; curriculum uses the %s", LENGTH_PROXY)
+        log.warning("imb_tools.analysis.difficulty is not available; curriculum uses the %s", LENGTH_PROXY)
         return length_proxy(questions, answers), LENGTH_PROXY
     # The paper's index scores the question (length, terminology, syntax), z-scored over this set.
     table = difficulty.text_difficulty(questions, progress=True)
-    return table["difficulty_index"].tolist(), "imb_tools.preprocess.difficulty.text_difficulty (question)"
+    return table["difficulty_index"].tolist(), "imb_tools.analysis.difficulty.text_difficulty (question)"
 
 
 def order_by_difficulty(ds):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from imb_tools.data.splits import bucket, id_hash
 from imb_tools.errors import ImbError
+from imb_tools.evaluation.prompts import INSTRUCTION, format_prompt  # noqa: F401  (one prompt everywhere)
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,6 @@ EVAL_FRACTION = 0.2
 # A salt of its own: the dataset's splits already used the plain id hash to carve
 # out `test`/`validation`, so reusing it would make the eval side start where they end.
 _EVAL_SALT = "imb-finetune-eval-v1\x00"
-
-INSTRUCTION = (
-    "Sei un medico che risponde alle domande dei pazienti su un forum medico italiano. "
-    "Rispondi in italiano in modo chiaro e accurato."
-)
-# Used when the tokenizer has no chat template (base models).
-PLAIN_TEMPLATE = "{instruction}\n\nDomanda: {question}\n\nRisposta:"
 
 IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
 
@@ -76,7 +70,7 @@ def has_chat_template(tokenizer) -> bool:
 
 def user_messages(question: str) -> list[dict]:
     # The instruction goes in the user turn: some templates (gemma-2) reject a system role.
-    return [{"role": "user", "content": f"{INSTRUCTION}\n\n{question.strip()}"}]
+    return [{"role": "user", "content": format_prompt(question)}]
 
 
 def render_prompt(tokenizer, question: str) -> str:
@@ -85,7 +79,7 @@ def render_prompt(tokenizer, question: str) -> str:
         return tokenizer.apply_chat_template(
             user_messages(question), add_generation_prompt=True, tokenize=False
         )
-    return PLAIN_TEMPLATE.format(instruction=INSTRUCTION, question=question.strip())
+    return format_prompt(question)
 
 
 def render_completion(tokenizer, question: str, answer: str, prompt: str) -> str:

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from imb_tools.data.io import built_split_files
-from imb_tools.data.schema import QA_FORBIDDEN
+from imb_tools.data.schema import forbidden_columns
 from imb_tools.errors import ImbError
 
 
@@ -20,7 +20,8 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     """Copy what would be uploaded into `staging`; return the relative paths."""
     import pyarrow.parquet as pq
 
-    from imb_tools.hub.card import write_card
+    from imb_tools.data.card import write_card
+    from imb_tools.data.kinds import builder_for
 
     built_dir = Path(built_dir)
     report_path = built_dir / "report.json"
@@ -32,7 +33,7 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
         raise ImbError(f"{built_dir}: no Parquet files under data/")
     shards = [path for paths in files.values() for path in paths]
     for path in shards:
-        bad = sorted(set(pq.read_schema(path).names) & set(QA_FORBIDDEN))
+        bad = forbidden_columns(pq.read_schema(path))
         if bad:
             raise ImbError(f"{path}: refuses to publish columns that must never be released: {', '.join(bad)}")
     staging.mkdir(parents=True, exist_ok=True)
@@ -40,11 +41,7 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     for path in shards:
         shutil.copyfile(path, staging / "data" / Path(path).name)
     shutil.copyfile(report_path, staging / "report.json")
-    if report["dataset"] == "imb-qa":
-        from imb_qa import ImbQa as builder_cls
-    else:
-        from imb_mcqa import ImbMcqa as builder_cls
-    write_card(staging, report["dataset"], report, builder_cls, repo_id=repo_id)
+    write_card(staging, report["dataset"], report, builder_for(report["dataset"]), repo_id=repo_id)
     return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
 
 

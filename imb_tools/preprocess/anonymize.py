@@ -406,7 +406,7 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     """Anonymize one column of a JSONL/CSV/Parquet table; every other field kept. Returns the report."""
     from tqdm.auto import tqdm
 
-    from imb_tools.preprocess.tabular_io import read_table, require_columns, table_format, write_table
+    from imb_tools.data.tables import read_table, require_columns, table_format, write_table
     from imb_tools.atomic import write_json_atomic
 
     table_format(out_path)  # a bad output extension fails before any work

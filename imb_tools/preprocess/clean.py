@@ -168,7 +168,7 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
     from tqdm.auto import tqdm
 
     from imb_tools.atomic import write_json_atomic
-    from imb_tools.preprocess.tabular_io import (
+    from imb_tools.data.tables import (
         read_table,
         require_columns,
         table_format,

@@ -1,26 +1,20 @@
 """`imb clean`, `imb anonymize` and the other preprocessing subcommands.
 
-Cleaning and anonymization are registered here; reformulation,
-categorization, difficulty and the `preprocess` chain come from
-`pipeline_commands` when that module is present.
+Cleaning and anonymization are registered here; reformulation and the
+`preprocess` chain in `pipeline_commands`.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 
 
 def register(subparsers) -> None:
     _register_clean(subparsers)
     _register_anonymize(subparsers)
-    try:
-        more = importlib.import_module("imb_tools.preprocess.pipeline_commands")
-    except ModuleNotFoundError as exc:
-        if exc.name != "imb_tools.preprocess.pipeline_commands":
-            raise
-        return
-    more.register_more(subparsers)
+    from imb_tools.preprocess.pipeline_commands import register_more
+
+    register_more(subparsers)
 
 
 def _register_clean(sub) -> None:

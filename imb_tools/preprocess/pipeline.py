@@ -136,7 +136,7 @@ def preprocess(
     progress: bool = True,
 ) -> dict:
     """Run the chosen steps on a JSONL/JSON/CSV/Parquet table; write table, quarantine, report."""
-    from imb_tools.preprocess.tabular_io import (
+    from imb_tools.data.tables import (
         read_table, require_columns, write_jsonl_records, write_table,
     )
     from imb_tools.atomic import write_json_atomic
@@ -188,7 +188,7 @@ def preprocess(
         report["steps"].append("reformulate")
 
     if categorize and len(ds):
-        from imb_tools.preprocess.categorize import DEFAULT_EMBEDDING_MODEL, categorize_dataset
+        from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL, categorize_dataset
 
         ds, report["categorize"] = categorize_dataset(
             ds, report_dir / "categorize", column=question_column, category_column=category_column,

@@ -264,7 +264,7 @@ def reformulate_table(
     from pathlib import Path
 
     from imb_tools.llm import make_backend
-    from imb_tools.preprocess.tabular_io import read_table, require_columns, write_table
+    from imb_tools.data.tables import read_table, require_columns, write_table
 
     ds = read_table(in_path)
     require_columns(ds, [column] + ([context_column] if context_column else []), in_path)

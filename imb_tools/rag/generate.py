@@ -1,6 +1,6 @@
 """Answers with retrieved context: `imb rag answer` and the with-RAG half of `imb rag compare`.
 
-The prompt is the IMB-QA task's own (lm_eval_tasks/imb_qa/utils.format_prompt)
+The prompt is the IMB-QA task's own (imb_tools.evaluation.prompts.format_prompt)
 with the top-k passages as its context, so `imb rag answer`, `imb rag
 compare` and the lm-eval task `imb_qa_rag` ask the model the same thing.
 Passages are cut to fit the model's context: a prompt that overflows would
@@ -69,7 +69,7 @@ def rag_prompt(
     max_tokens: int = DEFAULT_CONTEXT_TOKENS,
     count: Callable[[str], int] = estimate_tokens,
 ) -> str:
-    from lm_eval_tasks.imb_qa.utils import format_prompt
+    from imb_tools.evaluation.prompts import format_prompt
 
     context = fit_context(passages, max_tokens, count) if passages else None
     return format_prompt(question, context)

@@ -16,7 +16,7 @@ def load_mcqa(category: str | None = None, **metadata):
     see tasks_data.fewshot_pool)."""
     import datasets
 
-    from imb_tools.tasks_data import (
+    from imb_tools.evaluation.task_data import (
         fewshot_pool, load_for_tasks, require_rows, warn_if_letters_split,
     )
 

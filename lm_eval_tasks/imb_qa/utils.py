@@ -16,12 +16,9 @@ nothing but the per-document items.
 
 from __future__ import annotations
 
-DEFAULT_MAX_ITEMS = 2000  # per macro-category, as the paper's evaluation sample
+from imb_tools.evaluation.prompts import format_prompt  # the one prompt builder, re-exported
 
-INSTRUCTION = (
-    "Sei un medico esperto. Rispondi in italiano alla domanda del paziente "
-    "in modo chiaro, accurato e conciso."
-)
+DEFAULT_MAX_ITEMS = 2000  # per macro-category, as the paper's evaluation sample
 
 
 def load_qa(macro_category: str | None = None, **metadata):
@@ -30,7 +27,7 @@ def load_qa(macro_category: str | None = None, **metadata):
     for few-shot (same macro-category first, see tasks_data.fewshot_pool)."""
     import datasets
 
-    from imb_tools.tasks_data import fewshot_pool, hash_ordered, labels_to_names, load_for_tasks, require_rows
+    from imb_tools.evaluation.task_data import fewshot_pool, hash_ordered, labels_to_names, load_for_tasks, require_rows
 
     dsd = load_for_tasks("qa", metadata)
     limit = int(metadata.get("qa_max_items") or DEFAULT_MAX_ITEMS)
@@ -58,15 +55,6 @@ def bertscore_settings(metadata: dict) -> dict:
         "bertscore_layers": resolve_layers(model, int(layers) if layers else None),
         "bertscore_batch_size": int(metadata.get("bertscore_batch_size") or 64),
     }
-
-
-def format_prompt(question: str, context: str | None = None) -> str:
-    """The Italian instruction, optional context passages, the question, `Risposta:`."""
-    parts = [INSTRUCTION]
-    if context:
-        parts.append(f"Contesto:\n{context.strip()}")
-    parts.append(f"Domanda: {question.strip()}\nRisposta:")
-    return "\n\n".join(parts)
 
 
 def doc_to_text(doc) -> str:

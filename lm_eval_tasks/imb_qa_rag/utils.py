@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 
-from imb_tools.tasks_gen import QA_MAX_GEN_TOKS
+from imb_tools.evaluation.tasks import QA_MAX_GEN_TOKS
 from lm_eval_tasks.imb_qa.utils import (  # noqa: F401  (re-exported for the YAML)
     agg_bertscore_f1,
     agg_bertscore_precision,

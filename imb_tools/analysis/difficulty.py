@@ -241,11 +241,11 @@ def difficulty(
     ``mode`` is "text" (IMB-QA index), "accuracy" (IMB-MCQA, from
     percentage_correct) or "auto" (accuracy when that column exists).
     """
-    from imb_tools.preprocess.corpus import (
+    from imb_tools.analysis.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, load_corpus, macro_of, pick_column,
     )
     from imb_tools.atomic import atomic_path, write_json_atomic
-    from imb_tools.preprocess.tabular_io import write_table
+    from imb_tools.data.tables import write_table
 
     if mode not in ("auto", "text", "accuracy"):
         raise ImbError(f"unknown difficulty mode {mode!r}: use auto, text or accuracy")

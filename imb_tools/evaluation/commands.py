@@ -71,7 +71,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_generate(args) -> int:
-    from imb_tools import tasks_gen
+    from imb_tools.evaluation import tasks as tasks_gen
 
     if args.data_dir:
         if not args.out:
@@ -102,7 +102,7 @@ def _copy_static(src: Path, dst: Path) -> None:
 
 
 def _cmd_tasks_path(args) -> int:
-    from imb_tools.tasks_gen import tasks_path
+    from imb_tools.evaluation.tasks import tasks_path
 
     print(tasks_path(args.data_dir))
     return 0
@@ -133,7 +133,7 @@ def _cmd_eval(args) -> int:
     from lm_eval.tasks import TaskManager
     from lm_eval.utils import make_table, simple_parse_args_string
 
-    from imb_tools.tasks_gen import tasks_path
+    from imb_tools.evaluation.tasks import tasks_path
 
     metadata = eval_metadata(args)
     include = [str(tasks_path(args.data_dir))]

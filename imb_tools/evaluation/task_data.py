@@ -66,7 +66,7 @@ def load_for_tasks(kind: str, metadata: dict):
     """
     source = resolve_source(kind, metadata)
     try:
-        return _load_cached(source, _fingerprint(source))
+        return _load_cached(source, fingerprint(source))
     except ImbError as exc:
         raise ImbError(
             f"no IMB-{kind.upper()} data: {exc}. Give a built folder with "
@@ -81,7 +81,7 @@ def _load_cached(source: str, fingerprint: tuple):
     return load_built(source)
 
 
-def _fingerprint(source: str) -> tuple:
+def fingerprint(source: str) -> tuple:
     """Names, sizes and times of a folder's Parquet files, so a rebuilt folder is reloaded."""
     from imb_tools.data.io import built_split_files
 

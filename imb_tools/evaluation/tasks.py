@@ -37,10 +37,11 @@ QA_GROUPS = {
 
 
 def shipped_dir() -> Path:
-    """The task folder installed with the package."""
-    import lm_eval_tasks
+    """The task folder installed with the package (found as data: the task code imports us, not
+    the other way round)."""
+    import importlib.util
 
-    return Path(lm_eval_tasks.__file__).parent
+    return Path(importlib.util.find_spec("lm_eval_tasks").origin).parent
 
 
 def _q(text: str) -> str:
@@ -223,7 +224,7 @@ def dataset_categories(data_dir: str | Path) -> dict[str, list[str]]:
     """kind -> the test split's MCQA categories / QA macro-categories, for each kind found in data_dir."""
     from imb_tools.data.categories import MACRO_NAMES
     from imb_tools.data.io import load_built
-    from imb_tools.tasks_data import built_folder, labels_to_names
+    from imb_tools.evaluation.task_data import built_folder, labels_to_names
 
     found: dict[str, list[str]] = {}
     mcqa = built_folder(data_dir, "mcqa")
@@ -293,7 +294,7 @@ def tasks_path(data_dir: str | Path | None = None) -> Path:
     shipped = shipped_dir()
     if data_dir is None:
         return shipped
-    from imb_tools.tasks_data import _fingerprint, built_folder
+    from imb_tools.evaluation.task_data import built_folder, fingerprint
 
     data = Path(data_dir).resolve()
     kinds = {k: built_folder(data, k) for k in DATA_KINDS}
@@ -302,7 +303,7 @@ def tasks_path(data_dir: str | Path | None = None) -> Path:
     key = hashlib.sha256()
     key.update(str(data).encode())
     for kind, folder in sorted(kinds.items()):
-        key.update(repr((kind, str(folder), _fingerprint(str(folder)) if folder else ())).encode())
+        key.update(repr((kind, str(folder), fingerprint(str(folder)) if folder else ())).encode())
     for f in sorted(shipped.rglob("*")):
         if f.is_file() and "__pycache__" not in f.parts:
             st = f.stat()

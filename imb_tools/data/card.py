@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.data.builder import CITATION
-
 TEMPLATE = Path(__file__).parent / "dataset_card.md"  # a link to the top-level dataset_card.md
 
 _TASKS = {
@@ -61,7 +59,7 @@ def render_card(kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME")
         quarantined_total=report["quarantined_total"],
         quarantined=", ".join(f"{k}: {v}" for k, v in report["quarantined"].items()) or "none",
         duplicates_total=report["duplicates_collapsed_total"],
-        citation=CITATION.strip(),
+        citation=builder_cls.CITATION.strip(),
     )
     return str(card)
 

@@ -143,7 +143,7 @@ def categorize_dataset(
     ``report_dir`` receives report.json, topics.csv (BERTopic's topic info) and
     contingency_category.csv / contingency_macro.csv when categories are known.
     """
-    from imb_tools.preprocess.corpus import (
+    from imb_tools.analysis.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, macro_of, pick_column,
     )
     from imb_tools.atomic import atomic_path
@@ -193,8 +193,8 @@ def categorize_dataset(
 
 def categorize(in_path, out_path, report_dir, split: str | None = None, **kwargs) -> dict:
     """`imb categorize`: read a table or built dataset, add topics, write table and report."""
-    from imb_tools.preprocess.corpus import load_corpus
-    from imb_tools.preprocess.tabular_io import write_table
+    from imb_tools.analysis.corpus import load_corpus
+    from imb_tools.data.tables import write_table
 
     ds, report = categorize_dataset(load_corpus(in_path, split), report_dir, source=in_path, **kwargs)
     if out_path:

@@ -1,7 +1,7 @@
 """Read what the analysis steps (categorize, difficulty) work on: a table file or a built dataset.
 
 Both steps accept either a raw/preprocessed table (JSONL, JSON, CSV, Parquet,
-read by tabular_io) or a folder made by `imb build` (one split, or all splits
+read by data.tables) or a folder made by `imb build` (one split, or all splits
 concatenated). Class-label columns come back as their names, so reports speak
 category names, not integers.
 """
@@ -34,7 +34,7 @@ def load_corpus(path: str | Path, split: str | None = None):
     else:
         if split is not None:
             raise ImbError(f"{path}: --split applies to built dataset folders, not table files")
-        from imb_tools.preprocess.tabular_io import read_table
+        from imb_tools.data.tables import read_table
 
         ds = read_table(path)
     order = list(ds.column_names)

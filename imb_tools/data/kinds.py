@@ -1,0 +1,115 @@
+"""The two IMB datasets, defined once: features, description, fractions, citation, licence,
+the raw reader and normaliser each uses, and the `datasets` builder classes.
+
+`imb_qa/` and `imb_mcqa/` only re-export what is here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from imb_tools.data.builder import ImbBuilder, build_to_folder
+from imb_tools.data.io import load_built
+from imb_tools.data.normalize import mcqa_content_key, normalize_mcqa, normalize_qa, qa_content_key
+from imb_tools.data.prepare import Kind
+from imb_tools.data.readers import iter_mcqa_records, iter_table_records
+from imb_tools.data.schema import (MCQA_ALIASES, MCQA_FEATURES, MCQA_REQUIRED, QA_ALIASES, QA_FEATURES,
+                                   QA_REQUIRED)
+
+LICENSE = "CC BY-NC-ND 4.0"
+HOMEPAGE = "https://huggingface.co/datasets/praiselab-picuslab/IMB"
+CITATION = """\
+@inproceedings{romano2025imb,
+  title     = {IMB: An Italian Medical Benchmark for Question Answering},
+  author    = {Romano, Antonio and Riccio, Giuseppe and Barone, Mariano and
+               Postiglione, Marco and Moscato, Vincenzo},
+  booktitle = {Proceedings of the Eleventh Italian Conference on Computational Linguistics (CLiC-it 2025)},
+  address   = {Cagliari, Italy},
+  year      = {2025}
+}
+"""
+
+QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
+MCQA_FRACTIONS = {"dev": 0.02}
+
+
+def _iter_qa(path: Path):
+    for raw in iter_table_records(path):
+        yield raw, (lambda raw=raw: normalize_qa(raw))
+
+
+def _iter_mcqa(path: Path):
+    for category, raw in iter_mcqa_records(path):
+        yield raw, (lambda category=category, raw=raw: normalize_mcqa(category, raw))
+
+
+QA_KIND = Kind(
+    name="imb-qa",
+    features=QA_FEATURES,
+    iter_raw=_iter_qa,
+    required={f: QA_ALIASES[f] for f in QA_REQUIRED},
+    content_key=qa_content_key,
+    eval_splits=tuple(QA_FRACTIONS),
+    rest_split="train",
+)
+
+MCQA_KIND = Kind(
+    name="imb-mcqa",
+    features=MCQA_FEATURES,
+    iter_raw=_iter_mcqa,
+    required={f: MCQA_ALIASES[f] for f in MCQA_REQUIRED},
+    content_key=mcqa_content_key,
+    eval_splits=tuple(MCQA_FRACTIONS),
+    rest_split="test",
+)
+
+
+class _Imb(ImbBuilder):
+    CITATION = CITATION
+    LICENSE = LICENSE
+    HOMEPAGE = HOMEPAGE
+
+
+class ImbQa(_Imb):
+    """`datasets` builder for IMB-QA from the raw JSON array, JSON Lines or CSV file."""
+
+    KIND = QA_KIND
+    DEFAULT_FRACTIONS = QA_FRACTIONS
+    RAW_FILENAME = "IMB-QA.json"
+    DESCRIPTION = (
+        "IMB-QA: Italian medical forum questions (MedicItalia, Dica33) with answers by "
+        "certified professionals, reformulated by an LLM and anonymized; 77 categories "
+        "grouped into 10 macro-categories."
+    )
+
+
+class ImbMcqa(_Imb):
+    """`datasets` builder for IMB-MCQA from the raw JSON object keyed by category."""
+
+    KIND = MCQA_KIND
+    DEFAULT_FRACTIONS = MCQA_FRACTIONS
+    RAW_FILENAME = "IMB-MCQA.json"
+    DESCRIPTION = (
+        "IMB-MCQA: multiple-choice questions (4-5 options) from Italian medical "
+        "specialisation exam simulators (CompitoInClasse.org), with the share of "
+        "candidates who answered correctly; 60 categories."
+    )
+
+
+BUILDERS: dict[str, type[ImbBuilder]] = {"imb-qa": ImbQa, "imb-mcqa": ImbMcqa}
+
+
+def builder_for(kind: str) -> type[ImbBuilder]:
+    """The builder class for a dataset name ('imb-qa', 'imb-mcqa', or 'qa', 'mcqa')."""
+    return BUILDERS[kind if kind.startswith("imb-") else f"imb-{kind}"]
+
+
+def build(kind: str, raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
+          progress: bool = True) -> dict:
+    """Build one dataset into a folder; `raw_path=None` fetches the gated Hub file. Returns the report."""
+    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress)
+
+
+def load(path_or_repo_id: str | Path, split: str | None = None):
+    """A built folder or Hub repo as a DatasetDict (or one split)."""
+    return load_built(path_or_repo_id, split)

@@ -1,0 +1,1 @@
+"""Evaluation: lm-eval task generation, the data the tasks read, the one prompt builder, `imb eval`."""
