@@ -13,7 +13,8 @@ import logging
 import sys
 
 from imb_tools import __version__
-from imb_tools.errors import ImbError
+from imb_tools.cli_options import HelpFormatter, walk_parsers
+from imb_tools.errors import ImbError, MissingExtraError, extra_providing
 
 # Modules that add subcommands, in the order they appear in `imb --help`.
 COMMAND_MODULES = [
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for _, p in walk_parsers(parser):  # one help style everywhere: defaults shown once
+        p.formatter_class = HelpFormatter
     return parser
 
 
@@ -52,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ImbError as exc:
         print(f"imb: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        # An optional dependency imported inside a handler: one line naming the extra that
+        # installs it. A module no extra provides is a bug: its traceback stays.
+        top = (exc.name or "").split(".")[0]
+        extra = extra_providing(top)
+        if extra is None and top != "torch":  # torch is installed first, by hand (README)
+            raise
+        print(f"imb: error: {MissingExtraError(top, extra)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `imb ... | head`
         sys.stderr.close()

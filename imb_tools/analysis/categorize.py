@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from imb_tools.data.tables import set_column
 from imb_tools.errors import ImbError, require
 
 log = logging.getLogger(__name__)
@@ -183,11 +184,8 @@ def categorize_dataset(
             table.to_csv(tmp)
     write_json_atomic(report_dir / "report.json", report)
 
-    for name in ("topic", "topic_label"):
-        if name in ds.column_names:
-            ds = ds.remove_columns(name)
-    ds = ds.add_column("topic", result.topics)
-    ds = ds.add_column("topic_label", [result.labels.get(t, str(t)) for t in result.topics])
+    ds = set_column(ds, "topic", result.topics)
+    ds = set_column(ds, "topic_label", [result.labels.get(t, str(t)) for t in result.topics])
     return ds, report
 
 

@@ -5,18 +5,23 @@ Heavy libraries load inside the handlers, so `imb --help` stays instant.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
+from imb_tools.cli_options import positive_int
+from imb_tools.errors import ImbError
 
 
 def register(sub) -> None:
     stats = sub.add_parser("stats", help="the paper's Tables 4 and 5 for a built dataset",
                            description="Counts, categories, tokens (spaCy's Italian tokenizer), "
                                        "lengths in characters, and records per macro-category.")
-    stats.add_argument("built_dir", metavar="DIR", help="folder made by 'imb build', or a Hub repo id")
+    stats.add_argument("--data", help="folder made by 'imb build', or a Hub repo id")
+    stats.add_argument("built_dir", nargs="?", metavar="DIR", help=argparse.SUPPRESS)  # old spelling
     stats.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    stats.add_argument("--batch-size", type=int, default=1000, help="texts per spaCy batch")
+    stats.add_argument("--batch-size", type=positive_int, default=1000, help="texts per spaCy batch")
     stats.set_defaults(func=_stats)
     _register_categorize(sub)
     _register_difficulty(sub)
@@ -29,7 +34,13 @@ def _print_json(obj) -> None:
 def _stats(args) -> int:
     from imb_tools.analysis.stats import compute_stats, format_stats
 
-    stats = compute_stats(args.built_dir, batch_size=args.batch_size)
+    data = args.data or args.built_dir
+    if not data:
+        raise ImbError("give --data DIR (a folder made by 'imb build', or a Hub repo id)")
+    if args.built_dir and not args.data:
+        print("imb: warning: 'imb stats DIR' is deprecated and will be removed; use imb stats --data DIR",
+              file=sys.stderr)
+    stats = compute_stats(data, batch_size=args.batch_size)
     print(format_stats(stats))
     if args.json:
         from pathlib import Path

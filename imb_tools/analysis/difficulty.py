@@ -306,11 +306,10 @@ def difficulty(
     if out_path:
         import pandas as pd
 
-        for name in ("difficulty_index", "difficulty_above_average"):
-            if name in ds.column_names:
-                ds = ds.remove_columns(name)
+        from imb_tools.data.tables import set_column
+
         index = [None if pd.isna(v) else float(v) for v in scores["difficulty_index"]]
         flags = [None if pd.isna(v) else bool(v) for v in scores["above_average"]]
-        ds = ds.add_column("difficulty_index", index).add_column("difficulty_above_average", flags)
+        ds = set_column(set_column(ds, "difficulty_index", index), "difficulty_above_average", flags)
         write_table(ds, out_path)
     return report

@@ -10,12 +10,15 @@ def register(sub) -> None:
                            description="Validate, quarantine, split and write a dataset folder: "
                                        "Parquet per split, README card, report.json, quarantine.jsonl.")
     kinds = build.add_subparsers(dest="kind", metavar="{qa,mcqa}", required=True)
-    qa = kinds.add_parser("qa", help="IMB-QA (forum Q/A)", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    qa = kinds.add_parser("qa", help="IMB-QA (forum Q/A)",
+                          description="Build IMB-QA from the raw forum file (JSON array, JSON Lines or CSV): "
+                                      "validate, quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(qa, "IMB-QA JSON array, JSON Lines or CSV")
     qa.add_argument("--test-fraction", type=float, default=0.025, help="share of records in test")
     qa.add_argument("--validation-fraction", type=float, default=0.01, help="share of records in validation")
     mc = kinds.add_parser("mcqa", help="IMB-MCQA (exam questions)",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                          description="Build IMB-MCQA from the raw JSON object keyed by category: validate, "
+                                      "quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(mc, "IMB-MCQA JSON object keyed by category")
     mc.add_argument("--dev-fraction", type=float, default=0.02, help="share of records in dev (few-shot)")
     build.set_defaults(func=_build)

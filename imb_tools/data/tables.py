@@ -31,6 +31,9 @@ def read_table(path: str | os.PathLike):
     CSV cells are read as strings and JSON values as Python's json module
     parses them (no type guessing: a date string stays a string), so ids
     such as "007", dates and empty cells survive a round trip unchanged.
+    The columns are the union of every record's fields (a field that first
+    appears in a later record is kept; records without it get null). Text is
+    UTF-8, with or without a BOM; anything else is a one-line error.
     """
     import datasets
 
@@ -40,28 +43,74 @@ def read_table(path: str | os.PathLike):
         raise ImbError(f"{path}: no such file")
     try:
         if fmt in ("json", "jsonl"):
-            ds = datasets.Dataset.from_list(_json_records(path, fmt))
+            ds = records_to_dataset(_json_records(path, fmt))
         elif fmt == "csv":
-            import pandas
-
-            frame = pandas.read_csv(path, dtype=str, keep_default_na=False)
-            ds = datasets.Dataset.from_pandas(frame, preserve_index=False)
+            ds = datasets.Dataset.from_dict(_csv_columns(path))
         else:
             ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
     except ImbError:
         raise
+    except UnicodeDecodeError as exc:
+        raise ImbError(f"{path}: not UTF-8 text (byte {exc.start}); convert it first, e.g. "
+                       f"iconv -f latin1 -t utf-8") from None
     except Exception as exc:  # datasets wraps parser errors in many types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImbError(f"{path}: cannot read as {fmt}: {first}") from None
     return ds
 
 
+def records_to_dataset(records: list[Mapping]):
+    """A `datasets.Dataset` whose columns are the union of all records' fields, in first-seen order.
+
+    (`Dataset.from_list` alone keeps only the first record's keys and drops the rest.)
+    """
+    import datasets
+
+    columns: dict[str, None] = {}
+    for rec in records:
+        columns.update(dict.fromkeys(rec))
+    return datasets.Dataset.from_dict({c: [rec.get(c) for rec in records] for c in columns})
+
+
+def _csv_columns(path: Path) -> dict[str, list[str]]:
+    """Every cell as a string. A repeated column name or a row with more or fewer cells than
+    the header would lose data silently elsewhere: here each is a one-line error."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            raise ImbError(f"{path}: empty CSV file (no header)")
+        seen = set()
+        for name in header:
+            if name in seen:
+                raise ImbError(f"{path}: column {name!r} appears twice in the header; rename one")
+            seen.add(name)
+        columns: dict[str, list[str]] = {name: [] for name in header}
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ImbError(f"{path}: line {reader.line_num} has {len(row)} cells, the header "
+                               f"has {len(header)}")
+            for name, cell in zip(header, row):
+                columns[name].append(cell)
+    return columns
+
+
 def _json_records(path: Path, fmt: str) -> list[dict]:
     import json
 
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         if fmt == "jsonl":
-            records = [json.loads(line) for line in fh if line.strip()]
+            records = []
+            for number, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        records.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise ImbError(f"{path}: line {number} is not JSON ({exc.msg})") from None
         else:
             records = json.load(fh)
     if isinstance(records, dict):
@@ -79,6 +128,20 @@ def require_columns(ds, columns: Iterable[str], path: str | os.PathLike) -> None
         raise ImbError(f"{path}: no column {missing[0]!r} (columns: {', '.join(ds.column_names)})")
 
 
+def set_column(ds, name: str, values, feature=None):
+    """`ds` with column `name` set to `values`: replaced where it stands, or appended.
+
+    The new column is added before the old one is removed, so a table whose
+    only column is being replaced keeps its rows.
+    """
+    if name not in ds.column_names:
+        return ds.add_column(name, values, feature=feature)
+    order = list(ds.column_names)
+    old = f"__old_{name}"
+    ds = ds.rename_column(name, old).add_column(name, values, feature=feature).remove_columns(old)
+    return ds.select_columns(order)
+
+
 def write_table(ds_or_records, path: str | os.PathLike) -> Path:
     """Write a Dataset or a list of dicts to `path`, atomically; format from the extension."""
     import datasets
@@ -89,9 +152,9 @@ def write_table(ds_or_records, path: str | os.PathLike) -> Path:
         ds = ds_or_records
     else:
         records = list(ds_or_records)
-        if records and not isinstance(records[0], Mapping):
+        if not all(isinstance(r, Mapping) for r in records):
             raise ImbError(f"{path}: records to write must be mappings")
-        ds = datasets.Dataset.from_list(records)
+        ds = records_to_dataset(records)
     with atomic_path(path) as tmp:
         if fmt in ("json", "jsonl"):
             _write_json_rows(ds, tmp, lines=fmt == "jsonl")

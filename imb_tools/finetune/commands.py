@@ -6,6 +6,7 @@ import argparse
 import os
 
 from imb_tools.errors import ImbError
+from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 EPILOG = """\
 examples:
@@ -40,20 +41,20 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=_positive(float), default=2.97e-4, help="default 2.97e-4 (paper)")
     p.add_argument("--lr-scheduler", default="constant",
                    help="transformers scheduler name; default constant (the paper's fixed rate)")
-    p.add_argument("--warmup-steps", type=int, default=0)
+    p.add_argument("--warmup-steps", type=int, default=0, help="steps of linear warm-up before --lr")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps (overrides --epochs)")
     p.add_argument("--batch-size", type=_positive(int), default=4, help="per device (default 4)")
     p.add_argument("--grad-accum", type=_positive(int), default=4, help="gradient accumulation steps (default 4)")
     p.add_argument("--max-length", type=_positive(int), default=1024,
                    help="tokens per example; longer answers are cut at the end (default 1024)")
-    p.add_argument("--lora-r", type=_positive(int), default=16)
-    p.add_argument("--lora-alpha", type=_positive(int), default=32)
-    p.add_argument("--lora-dropout", type=float, default=0.05)
+    p.add_argument("--lora-r", type=_positive(int), default=16, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=_positive(int), default=32, help="LoRA scaling (alpha / r multiplies the update)")
+    p.add_argument("--lora-dropout", type=float, default=0.05, help="dropout on the LoRA input")
     p.add_argument("--target-modules", default="all-linear",
                    help="'all-linear' or comma-separated module names (e.g. q_proj,v_proj)")
     p.add_argument("--save-steps", type=_positive(int), default=200, help="checkpoint every N steps")
     p.add_argument("--save-total-limit", type=_positive(int), default=2, help="checkpoints kept")
-    p.add_argument("--logging-steps", type=_positive(int), default=10)
+    p.add_argument("--logging-steps", type=_positive(int), default=10, help="log the loss every N steps")
     p.add_argument("--eval-fraction", type=float, default=0.2, help="held-out share of train, by id hash (0.2)")
     p.add_argument("--max-eval-samples", type=_positive(int), default=200,
                    help="eval records for the final eval loss (hash order; default 200)")
@@ -61,7 +62,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    help="no shuffling: train easy -> hard by the difficulty index")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over even if --out holds checkpoints")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="random seed (initialisation, shuffling)")
     p.add_argument("--quantization", choices=["auto", "4bit", "none"], default="auto",
                    help="CUDA only: auto = QLoRA 4-bit when bitsandbytes/unsloth is installed")
     p.add_argument("--unsloth", choices=["auto", "yes", "no"], default="auto",
@@ -84,28 +85,34 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_train)
     actions = p.add_subparsers(dest="finetune_action", metavar="ACTION")
 
-    t = actions.add_parser("train", help="train (the default action)")
+    t = actions.add_parser("train", help="train (the default action)",
+                            description="Train a LoRA adapter; the same as `imb finetune` without an action.")
     _add_train_args(t)
     t.set_defaults(func=run_train)
 
-    e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics")
+    e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics",
+                           description="Generate answers to the held-out 20%% with the base model and with the "
+                                       "adapter, and score both (ROUGE, BLEU, METEOR, BERTScore). Resumable.")
     e.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
     e.add_argument("--data", required=True, help="the built IMB-QA folder used for training")
     e.add_argument("--model", help="base model (default: the one recorded in the adapter)")
     e.add_argument("--limit", type=_positive(int), default=200, help="eval items, hash order (default 200)")
-    e.add_argument("--max-new-tokens", type=_positive(int), default=256)
-    e.add_argument("--batch-size", type=_positive(int), default=8)
-    e.add_argument("--bertscore-model", default="bert-base-multilingual-cased",
+    e.add_argument("--max-new-tokens", type=_positive(int), default=256, help="token budget per answer")
+    e.add_argument("--batch-size", type=_positive(int), default=8, help="questions per generation batch")
+    e.add_argument("--bertscore-model", default=BERTSCORE_MODEL,
                    help="paper's model by default; a local path works offline")
     e.add_argument("--bertscore-layers", type=_positive(int), help="needed for models bert_score does not know")
     e.add_argument("--report", help="JSON report path (default: next to the adapter, eval_table8.json)")
     e.set_defaults(func=run_eval)
 
-    m = actions.add_parser("merge", help="fold the adapter into its base model (one plain model folder)")
+    m = actions.add_parser("merge", help="fold the adapter into its base model (one plain model folder)",
+                           description="Merge the LoRA weights into the base model and save a plain model "
+                                       "folder that any tool (lm-eval, vLLM) loads without peft.")
     m.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
     m.add_argument("--out", required=True, help="folder for the merged model")
     m.add_argument("--model", help="base model (default: the one recorded in the adapter)")
-    m.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto")
+    m.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
+                   help="weights of the merged model (auto: the base model's)")
     m.set_defaults(func=run_merge)
 
 

@@ -406,7 +406,7 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     """Anonymize one column of a JSONL/CSV/Parquet table; every other field kept. Returns the report."""
     from tqdm.auto import tqdm
 
-    from imb_tools.data.tables import read_table, require_columns, table_format, write_table
+    from imb_tools.data.tables import read_table, require_columns, set_column, table_format, write_table
     from imb_tools.atomic import write_json_atomic
 
     table_format(out_path)  # a bad output extension fails before any work
@@ -425,10 +425,7 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
             new_texts.append(result.text)
             before.append(result.found)
             after.append(anonymizer.remaining(result))
-    position = ds.column_names.index(column)
-    ds = ds.remove_columns(column).add_column(column, new_texts)
-    order = [c for c in ds.column_names if c != column]
-    ds = ds.select_columns(order[:position] + [column] + order[position:])
+    ds = set_column(ds, column, new_texts)
     write_table(ds, out_path)
     report = {
         "input": str(in_path),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from imb_tools.cli_options import deprecated_alias, positive_int
+
 
 def register(subparsers) -> None:
     _register_clean(subparsers)
@@ -25,8 +27,10 @@ def _register_clean(sub) -> None:
         "(every field kept), dropped ones to the quarantine file with a reason; the report counts each rule.",
     )
     p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
-    p.add_argument("--column-question", default="testo_domanda", help="question column (default: %(default)s)")
-    p.add_argument("--column-answer", default="testo_risposta", help="answer column (default: %(default)s)")
+    p.add_argument("--question-column", default="testo_domanda", help="question column")
+    deprecated_alias(p, "--column-question", "--question-column", dest="question_column")
+    p.add_argument("--answer-column", default="testo_risposta", help="answer column")
+    deprecated_alias(p, "--column-answer", "--answer-column", dest="answer_column")
     p.add_argument("--out", required=True, help="output table; format from the extension")
     p.add_argument("--report", help="JSON report with counts per rule")
     p.add_argument("--quarantine", help="JSONL of dropped records (default: <out stem>.quarantine.jsonl)")
@@ -38,7 +42,7 @@ def _clean(args) -> int:
     from imb_tools.preprocess.clean import clean_table
 
     report = clean_table(
-        args.in_path, args.column_question, args.column_answer, args.out,
+        args.in_path, args.question_column, args.answer_column, args.out,
         report_path=args.report, quarantine_path=args.quarantine, min_words=args.min_words,
     )
     stripped = ", ".join(f"{k} {v}" for k, v in report["answer_rules"].items() if v) or "nothing"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from imb_tools.cli_options import deprecated_alias, positive_int
+
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
 
 MODEL_HELP = ("local model folder or Hub id (transformers), or 'openai:<model>@<base_url>' for an "
@@ -24,10 +26,12 @@ def _add_llm_options(p) -> None:
     p.add_argument("--cache", help="per-record generation cache, JSONL (default: <out>.cache.jsonl); "
                                    "rerunning a killed job resumes from it")
     p.add_argument("--max-new-tokens", type=int, default=512, help="token budget per text (default: %(default)s)")
-    p.add_argument("--batch-size-llm", type=int, default=8,
-                   help="prompts per forward pass for a local model (default: %(default)s)")
-    p.add_argument("--max-concurrency", type=int, default=8,
-                   help="requests in flight at once to a server (default: %(default)s)")
+    p.add_argument("--llm-batch-size", type=positive_int, default=8,
+                   help="prompts per forward pass for a local model")
+    deprecated_alias(p, "--batch-size-llm", "--llm-batch-size", dest="llm_batch_size", type=positive_int)
+    p.add_argument("--concurrency", type=positive_int, default=8,
+                   help="requests in flight at once to a server")
+    deprecated_alias(p, "--max-concurrency", "--concurrency", dest="concurrency", type=positive_int)
     p.add_argument("--max-retries", type=int, default=5,
                    help="retries with exponential backoff on 429/5xx/timeouts (default: %(default)s)")
     p.add_argument("--api-key-env", help="environment variable holding the server's API key")
@@ -36,9 +40,9 @@ def _add_llm_options(p) -> None:
 def backend_kwargs(args) -> dict:
     """Constructor options for the backend the spec names (see imb_tools.llm.make_backend)."""
     if args.model and args.model.startswith("openai:"):
-        return {"max_concurrency": args.max_concurrency, "max_retries": args.max_retries,
+        return {"max_concurrency": args.concurrency, "max_retries": args.max_retries,
                 "api_key_env": args.api_key_env}
-    return {"batch_size": args.batch_size_llm}
+    return {"batch_size": args.llm_batch_size}
 
 
 def _print_json(obj) -> None:
@@ -97,8 +101,10 @@ def _register_preprocess(sub) -> None:
     p.add_argument("--out", required=True, help="output table; format from the extension")
     p.add_argument("--report-dir", help="preprocess.json and step reports (default: <out stem>.report/)")
     p.add_argument("--quarantine", help="records dropped by cleaning (default: <out stem>.quarantine.jsonl)")
-    p.add_argument("--column-question", default="testo_domanda", help="(default: %(default)s)")
-    p.add_argument("--column-answer", default="testo_risposta", help="(default: %(default)s)")
+    p.add_argument("--question-column", default="testo_domanda", help="question column")
+    deprecated_alias(p, "--column-question", "--question-column", dest="question_column")
+    p.add_argument("--answer-column", default="testo_risposta", help="answer column")
+    deprecated_alias(p, "--column-answer", "--answer-column", dest="answer_column")
     p.add_argument("--no-clean", dest="clean", action="store_false", help="skip cleaning")
     p.add_argument("--min-words", type=int, default=5, help="cleaning: shorter questions are quarantined")
     p.add_argument("--no-anonymize", dest="anonymize", action="store_false", help="skip anonymization")
@@ -122,8 +128,8 @@ def _preprocess(args) -> int:
     from imb_tools.preprocess.pipeline import preprocess
 
     report = preprocess(
-        args.in_path, args.out, report_dir=args.report_dir, question_column=args.column_question,
-        answer_column=args.column_answer, clean=args.clean, min_words=args.min_words,
+        args.in_path, args.out, report_dir=args.report_dir, question_column=args.question_column,
+        answer_column=args.answer_column, clean=args.clean, min_words=args.min_words,
         anonymize=args.anonymize, anonymize_columns=args.anonymize_columns,
         anonymize_mode=args.anonymize_mode, ner_model=args.ner_model, llm_check=args.llm_check,
         reformulate_model=args.model, backend_kwargs=backend_kwargs(args), cache_path=args.cache,

@@ -264,7 +264,7 @@ def reformulate_table(
     from pathlib import Path
 
     from imb_tools.llm import make_backend
-    from imb_tools.data.tables import read_table, require_columns, write_table
+    from imb_tools.data.tables import read_table, require_columns, set_column, write_table
 
     ds = read_table(in_path)
     require_columns(ds, [column] + ([context_column] if context_column else []), in_path)
@@ -277,13 +277,8 @@ def reformulate_table(
                            temperature=temperature, progress=progress)
         contexts = ds[context_column] if context_column else None
         results = ref(ds[column], contexts)
-    for name in (out_column, flag_column):
-        if name in ds.column_names and name != column:
-            ds = ds.remove_columns(name)
-    ds = ds.add_column(out_column, [r.text for r in results]) if out_column != column else (
-        ds.remove_columns(column).add_column(column, [r.text for r in results])
-    )
-    ds = ds.add_column(flag_column, [r.flag for r in results])
+    ds = set_column(ds, out_column, [r.text for r in results])
+    ds = set_column(ds, flag_column, [r.flag for r in results])
     write_table(ds, out_path)
     return {
         "records": len(results),

