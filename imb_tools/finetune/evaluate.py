@@ -2,9 +2,10 @@
 
 One model load: the base answers come from the same PeftModel with its
 adapter disabled, so both rows see identical weights, prompts and decoding.
-Generations are appended to a cache file as they come, so a killed run
-resumes where it stopped. Metrics are `imb_tools.metrics` (the code the
-lm-eval tasks use), never a copy.
+Generation is `imb_tools.llm`'s (the IMB-QA prompt of `evaluation.prompts` in
+the model's chat template), and every answer goes to `imb_tools.llm.cache`'s
+fsynced cache as it comes, so a killed run resumes where it stopped. Metrics
+are `imb_tools.metrics` (the code the lm-eval tasks use), never a copy.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from imb_tools.errors import ImbError
 from imb_tools.atomic import write_json_atomic
+from imb_tools.errors import ImbError
 from imb_tools.finetune.artifacts import RUN_FILE, base_model_of, resolve_adapter
+from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 COLUMNS = [  # (key, Table 8 header)
     ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"), ("bleu", "BLEU"),
@@ -24,28 +26,6 @@ COLUMNS = [  # (key, Table 8 header)
     ("bertscore_f1", "BERTScore F1"),
 ]
 ROWS = [("base", "No"), ("finetuned", "Yes")]  # (key, Table 8 "Fine-Tuned")
-
-
-def generate(model, tok, questions: list[str], max_new_tokens: int, batch_size: int, desc: str) -> list[str]:
-    """Greedy answers to `questions` with the training prompt (left padding, new tokens only)."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from imb_tools.finetune.data import has_chat_template, render_prompt
-
-    tok.padding_side = "left"
-    device = next(model.parameters()).device
-    answers: list[str] = []
-    for start in tqdm(range(0, len(questions), batch_size), desc=desc, unit="batch"):
-        prompts = [render_prompt(tok, q) for q in questions[start:start + batch_size]]
-        enc = tok(prompts, return_tensors="pt", padding=True,
-                  add_special_tokens=not has_chat_template(tok)).to(device)
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tok.pad_token_id)
-        new = out[:, enc["input_ids"].shape[1]:]
-        answers.extend(t.strip() for t in tok.batch_decode(new, skip_special_tokens=True))
-    return answers
 
 
 def score(preds: list[str], refs: list[str], bertscore_model: str, bertscore_layers: int | None) -> dict:
@@ -68,29 +48,6 @@ def format_table(scores: dict[str, dict], model_name: str) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-class GenerationCache:
-    """Answers already generated, one JSON line each, valid only for the same settings."""
-
-    def __init__(self, path: Path, fingerprint: str):
-        self.path, self.fingerprint = path, fingerprint
-        self.done: dict[tuple[str, str], str] = {}
-        if path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill
-                    continue
-                if rec.get("fingerprint") == fingerprint:
-                    self.done[(rec["model"], rec["id"])] = rec["prediction"]
-
-    def add(self, model: str, ids: list[str], preds: list[str]) -> None:
-        with self.path.open("a", encoding="utf-8") as fh:
-            for rid, pred in zip(ids, preds):
-                self.done[(model, rid)] = pred
-                fh.write(json.dumps({"fingerprint": self.fingerprint, "model": model, "id": rid,
-                                     "prediction": pred}, ensure_ascii=False) + "\n")
-
-
 def _fingerprint(*parts) -> str:
     return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=8).hexdigest()
 
@@ -102,7 +59,7 @@ def evaluate(
     limit: int | None = 200,
     max_new_tokens: int = 256,
     batch_size: int = 8,
-    bertscore_model: str = "bert-base-multilingual-cased",
+    bertscore_model: str = BERTSCORE_MODEL,
     bertscore_layers: int | None = None,
     report: str | None = None,
     dataset=None,
@@ -126,6 +83,20 @@ def evaluate(
         raise ImbError(f"{data}: the fine-tuning eval side ({fraction:.0%} of train by id hash) is empty")
     ids, questions, refs = list(eval_ds["id"]), list(eval_ds["question"]), list(eval_ds["answer"])
 
+    # What the end needs is checked before the first generation: the BERTScore model and
+    # layer (loaded now, reused when scoring) and a writable report folder.
+    report_path = Path(report) if report else adapter_dir.parent / "eval_table8.json"
+    try:
+        report_path.parent.mkdir(parents=True, exist_ok=True)
+        probe = report_path.parent / f".{report_path.name}.write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ImbError(f"{report_path.parent}: cannot write the report there ({exc.strerror})") from None
+    from imb_tools.metrics import bertscore
+
+    bertscore.get_scorer(bertscore_model, bertscore_layers)
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
     try:
@@ -137,22 +108,30 @@ def evaluate(
         tok.pad_token = tok.eos_token
     peft_model = PeftModel.from_pretrained(base_model, adapter_dir).eval()
 
-    report_path = Path(report) if report else adapter_dir.parent / "eval_table8.json"
     weights = adapter_dir / "adapter_model.safetensors"
     stamp = weights.stat().st_mtime_ns if weights.is_file() else None
-    cache = GenerationCache(report_path.with_suffix(".generations.jsonl"),
-                            _fingerprint(base, str(adapter_dir), stamp, max_new_tokens))
+    fingerprint = _fingerprint(base, str(adapter_dir), stamp, max_new_tokens)
 
+    from imb_tools.evaluation.prompts import format_prompt
+    from imb_tools.llm.cache import GenerationCache, cache_key
+    from imb_tools.llm.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend.from_loaded(peft_model, tok, name=base, batch_size=batch_size)
     preds: dict[str, list[str]] = {}
-    for key, _ in ROWS:
-        todo = [i for i, rid in enumerate(ids) if (key, rid) not in cache.done]
-        for start in range(0, len(todo), batch_size * 8):  # flush to the cache every few batches
-            chunk = todo[start:start + batch_size * 8]
-            qs = [questions[i] for i in chunk]
-            with peft_model.disable_adapter() if key == "base" else contextlib.nullcontext():
-                out = generate(peft_model, tok, qs, max_new_tokens, batch_size, f"{key} answers")
-            cache.add(key, [ids[i] for i in chunk], out)
-        preds[key] = [cache.done[(key, rid)] for rid in ids]
+    with GenerationCache(report_path.with_suffix(".generations.jsonl")) as cache:
+        for key, _ in ROWS:
+            keys = [cache_key(f"{key}:{fingerprint}", "imb-qa-prompt", f"{rid}\x00{q}")
+                    for rid, q in zip(ids, questions)]
+            todo = [i for i, k in enumerate(keys) if k not in cache]
+            if todo:
+                def keep(j, completion, todo=todo, keys=keys, key=key):
+                    cache.put(keys[todo[j]], {"row": key, "id": ids[todo[j]], "prediction": completion.text})
+
+                with peft_model.disable_adapter() if key == "base" else contextlib.nullcontext():
+                    backend.name = f"{key}: {base}"
+                    backend.complete([format_prompt(questions[i]) for i in todo], max_new_tokens=max_new_tokens,
+                                     on_result=keep)
+            preds[key] = [cache.get(k)["prediction"] for k in keys]
 
     scores = {key: score(preds[key], refs, bertscore_model, bertscore_layers) for key, _ in ROWS}
     result = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -206,10 +207,63 @@ def training_arguments(cfg: TrainConfig, plan: Plan):
     )
 
 
-def last_checkpoint(out: str | Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (a kill mid-save leaves one cut), or None.
 
-    return get_last_checkpoint(str(out)) if Path(out).is_dir() else None
+    Checks what resuming reads: the trainer state parses, every safetensors file opens with
+    its full header, and every torch file (optimizer, scheduler, RNG) is a complete zip.
+    """
+    import zipfile
+
+    state = folder / "trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "trainer_state.json missing or cut"
+    for file in folder.glob("*.safetensors"):
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(file), framework="pt") as handle:
+                names = list(handle.keys())
+            size = file.stat().st_size
+            with open(file, "rb") as fh:
+                header = int.from_bytes(fh.read(8), "little")
+            if not names or size < 8 + header:
+                return f"{file.name} is cut"
+        except Exception:  # noqa: BLE001 - any failure to open means it cannot be resumed
+            return f"{file.name} does not open"
+    for file in list(folder.glob("*.pt")) + list(folder.glob("*.pth")) + list(folder.glob("*.bin")):
+        if not zipfile.is_zipfile(file):
+            return f"{file.name} is cut"
+        try:
+            with zipfile.ZipFile(file) as archive:
+                if archive.testzip() is not None:
+                    return f"{file.name} is corrupt"
+        except (zipfile.BadZipFile, OSError):
+            return f"{file.name} is corrupt"
+    return None
+
+
+def last_checkpoint(out: str | Path) -> str | None:
+    """The newest checkpoint in `out` that can really be resumed from; a cut one (a kill during
+    saving, a full disk) is skipped with a warning and the one before it is used."""
+    import re
+
+    out = Path(out)
+    if not out.is_dir():
+        return None
+    found = []
+    for folder in out.iterdir():
+        m = re.fullmatch(r"checkpoint-(\d+)", folder.name)
+        if m and folder.is_dir():
+            found.append((int(m.group(1)), folder))
+    for _, folder in sorted(found, reverse=True):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return str(folder)
+        log.warning("skipping %s: %s; resuming from an earlier checkpoint", folder, problem)
+    return None
 
 
 def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):

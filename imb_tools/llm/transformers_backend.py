@@ -42,6 +42,20 @@ class TransformersBackend(Backend):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ImbError(f"cannot load model {model!r}: {first}") from None
         self.model.to(self.device).eval()
+        self._setup(use_chat_template)
+
+    @classmethod
+    def from_loaded(cls, model, tokenizer, name: str, batch_size: int = 8, use_chat_template: bool = True,
+                    system_prompt: str | None = None) -> "TransformersBackend":
+        """Wrap a model already in memory (e.g. a PeftModel whose adapter the caller toggles)."""
+        self = cls.__new__(cls)
+        self.name, self.batch_size, self.system_prompt = str(name), max(1, int(batch_size)), system_prompt
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.device = str(next(model.parameters()).device)
+        self._setup(use_chat_template)
+        return self
+
+    def _setup(self, use_chat_template: bool) -> None:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -90,6 +104,11 @@ class TransformersBackend(Backend):
         # Chat templates already hold the special tokens they need.
         add_special = not self.use_chat_template
         results: list[Completion | None] = [None] * len(texts)
+        from tqdm.auto import tqdm
+
+        # One bar per call, advanced per batch: long CPU generations show an ETA.
+        bar = tqdm(total=len(texts), desc=f"generating ({self.name})", unit=" answers",
+                   disable=None if len(texts) > self.batch_size else True, leave=False)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             enc = self.tokenizer(
@@ -110,4 +129,6 @@ class TransformersBackend(Backend):
                 results[i] = Completion(text, reason)
                 if on_result is not None:
                     on_result(i, results[i])
+            bar.update(len(idx))
+        bar.close()
         return results  # type: ignore[return-value]
