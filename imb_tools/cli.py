@@ -44,13 +44,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging(verbose: bool) -> None:
+    """Our own messages through one handler; libraries keep theirs.
+
+    A root handler (logging.basicConfig) would print every line again for libraries
+    that already have a handler of their own (huggingface_hub's retries appeared twice).
+    With -v the root handler shows everyone's INFO lines.
+    """
+    fmt = logging.Formatter("%(levelname)s %(name)s: %(message)s")
+    ours = logging.getLogger("imb_tools")
+    if not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(fmt)
+        ours.addHandler(handler)
+    ours.propagate = False
+    ours.setLevel(logging.INFO if verbose else logging.WARNING)
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    _setup_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
     except ImbError as exc:

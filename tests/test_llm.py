@@ -24,7 +24,7 @@ def test_parse_openai_spec():
 
 def test_missing_local_model_is_one_line_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ImbError, match="cannot load model"):
+    with pytest.raises(ImbError, match=r"nope: no such model \(a local path"):
         make_backend(str(tmp_path / "nope"))
 
 

@@ -69,6 +69,9 @@ def fit_topics(
 
     params = topic_params(len(texts), min_topic_size)
     if embedder is None:
+        from imb_tools.data.locate import check_reference
+
+        model = check_reference(model, "embedding model", "--model")
         try:
             embedder = st.SentenceTransformer(model)
         except (OSError, ValueError) as exc:

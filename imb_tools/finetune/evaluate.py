@@ -97,6 +97,9 @@ def evaluate(
 
     bertscore.get_scorer(bertscore_model, bertscore_layers)
 
+    from imb_tools.data.locate import check_reference
+
+    check_reference(base, "base model", "--model")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
     try:

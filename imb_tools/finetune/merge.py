@@ -24,6 +24,9 @@ def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto")
 
     adapter_dir = resolve_adapter(adapter)
     base = model or base_model_of(adapter_dir)
+    from imb_tools.data.locate import check_reference
+
+    check_reference(base, "base model", "--model")
     try:
         base_model = AutoModelForCausalLM.from_pretrained(
             base, dtype="auto" if dtype == "auto" else torch_dtype(dtype)

@@ -155,6 +155,9 @@ def _load_transformers(cfg: TrainConfig, plan: Plan):
         )
         # One full copy per process under DDP (accelerate launch): pin it to this rank's GPU.
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    from imb_tools.data.locate import check_reference
+
+    check_reference(cfg.model, "model", "--model")
     try:
         tok = AutoTokenizer.from_pretrained(cfg.model)
         model = AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)

@@ -29,6 +29,9 @@ class TransformersBackend(Backend):
     ):
         torch = require("torch", "preprocess")
         transformers = require("transformers", "preprocess")
+        from imb_tools.data.locate import check_reference
+
+        check_reference(model, "model", "--model")
         self.name = str(model)
         self.batch_size = max(1, int(batch_size))
         self.system_prompt = system_prompt

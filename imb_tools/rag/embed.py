@@ -227,7 +227,10 @@ class Embedder:
 
 
 def _load_sentence_transformer(model: str):
+    from imb_tools.data.locate import check_reference
+
     st = require("sentence_transformers", "rag")
+    model = check_reference(model, "embedding model", "--model")
     try:
         return st.SentenceTransformer(model, device="cpu")
     except (OSError, ValueError) as exc:
