@@ -145,8 +145,9 @@ def test_cli_answer_with_tiny_generator(rag_env, tiny_llama, tmp_path):
 class EchoBackend:
     """A generator that repeats the first context passage (or says nothing useful without one)."""
 
-    def __init__(self):
+    def __init__(self, name="echo"):
         self.calls = 0
+        self.name = name
 
     def complete(self, prompts, max_new_tokens=256, temperature=0.0, on_result=None):
         from imb_tools.llm import Completion
@@ -177,10 +178,17 @@ def test_compare_table_and_resume(rag_env, built_qa, minilm_path, tmp_path):
     again = generate_conditions(backend, retriever, items, tmp_path, 3, "dense", 16, None)
     assert backend.calls == 2 * len(items) and again == answers  # resumed: nothing regenerated
     assert len((tmp_path / "generations.jsonl").read_text().splitlines()) == 2 * len(items)
+    # other settings never reuse an answer: fewer passages change every with-RAG prompt ...
+    generate_conditions(backend, retriever, items, tmp_path, 1, "dense", 16, None)
+    assert backend.calls == 3 * len(items)
+    # ... and another model redoes both conditions
+    other = EchoBackend("another-model")
+    generate_conditions(other, retriever, items, tmp_path, 3, "dense", 16, None)
+    assert other.calls == 2 * len(items)
     table = score_table(items, answers, str(minilm_path), 6)
     assert table["All"]["n"] == len(items)
     assert table["All"]["with_rag"] > table["All"]["without_rag"]  # a real passage beats "Non so."
-    assert "| All |" in format_table(table)
+    assert "| All |" in format_table(table) and "BERTScore P" in format_table(table)
 
 
 def test_lm_eval_loader_adds_context(rag_env, built_qa, monkeypatch):

@@ -2,14 +2,14 @@
 
 The same test questions answered without and with the top-k passages,
 scored by BERTScore precision against the reference answers, per
-macro-category, with the change in percent. Generations are appended to a
-JSONL file as they finish, so an interrupted run resumes without redoing
-(or duplicating) any answer.
+macro-category, with the change in percent. Every answer goes to
+`imb_tools.llm.cache`'s fsynced cache as it finishes, keyed by model, settings
+and prompt, so an interrupted run resumes without redoing (or duplicating) any
+answer, and a run with other settings never reuses one.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from imb_tools.data.splits import id_hash
@@ -40,19 +40,6 @@ def test_items(dataset, per_macro: int) -> list[dict]:
     return items
 
 
-def _read_done(path: Path) -> dict[tuple[str, str], str]:
-    done = {}
-    if path.exists():
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a kill: that answer is redone
-                    continue
-                done[(rec["condition"], rec["id"])] = rec["answer"]
-    return done
-
-
 def generate_conditions(
     backend,
     retriever,
@@ -68,35 +55,40 @@ def generate_conditions(
 
     from imb_tools.rag.generate import backend_budget, rag_prompt
 
+    from imb_tools.llm.cache import GenerationCache, cache_key
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / "generations.jsonl"
-    done = _read_done(log_path)
     budget, count = backend_budget(backend, max_new_tokens, context_tokens)
-    with open(log_path, "a", encoding="utf-8") as log:
+    answers: dict[str, dict[str, str]] = {c: {} for c in CONDITIONS}
+    # Keyed by model, settings and the exact prompt: a rerun with another model, k or
+    # retrieval mode never reuses an answer that belongs to different settings.
+    settings = f"rag-compare|max_new_tokens={max_new_tokens}"
+    with GenerationCache(out_dir / "generations.jsonl") as cache:
         for condition in CONDITIONS:
-            todo = [it for it in items if (condition, it["id"]) not in done]
-            if not todo:
-                continue
             if condition == "with_rag":
-                hits = retriever.search([it["question"] for it in todo], k=k, mode=mode)
+                hits = retriever.search([it["question"] for it in items], k=k, mode=mode)
                 prompts = [
                     rag_prompt(it["question"], [h.passage.text for h in hs], budget, count)
-                    for it, hs in zip(todo, hits)
+                    for it, hs in zip(items, hits)
                 ]
             else:
-                prompts = [rag_prompt(it["question"], []) for it in todo]
-            bar = tqdm(total=len(todo), desc=f"generating ({condition})", unit="answer")
+                prompts = [rag_prompt(it["question"], []) for it in items]
+            keys = [cache_key(backend.name, settings, p) for p in prompts]
+            todo = [i for i, key in enumerate(keys) if key not in cache]
+            if todo:
+                bar = tqdm(total=len(todo), desc=f"generating ({condition})", unit=" answers")
 
-            def keep(i, completion, todo=todo, condition=condition, bar=bar):
-                rec = {"condition": condition, "id": todo[i]["id"], "answer": completion.text.strip()}
-                log.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                log.flush()
-                done[(condition, rec["id"])] = rec["answer"]
-                bar.update(1)
+                def keep(j, completion, todo=todo, keys=keys, condition=condition, bar=bar):
+                    i = todo[j]
+                    cache.put(keys[i], {"condition": condition, "id": items[i]["id"],
+                                        "answer": completion.text.strip()})
+                    bar.update(1)
 
-            backend.complete(prompts, max_new_tokens=max_new_tokens, temperature=0.0, on_result=keep)
-            bar.close()
-    return {c: {it["id"]: done[(c, it["id"])] for it in items} for c in CONDITIONS}
+                backend.complete([prompts[i] for i in todo], max_new_tokens=max_new_tokens, temperature=0.0,
+                                 on_result=keep)
+                bar.close()
+            answers[condition] = {it["id"]: cache.get(key)["answer"] for it, key in zip(items, keys)}
+    return answers
 
 
 def score_table(
@@ -129,7 +121,8 @@ def score_table(
 
 def format_table(table: dict) -> str:
     """Markdown in the layout of the paper's Table 7."""
-    lines = ["| Macro-category | n | w/o RAG | with RAG | Change (%) |", "|---|---|---|---|---|"]
+    lines = ["| Macro-category | n | BERTScore P w/o RAG | BERTScore P with RAG | Change (%) |",
+             "|---|---|---|---|---|"]
     for name, row in table.items():
         change = "n/a" if row["change_pct"] is None else f"{row['change_pct']:+.2f}"
         lines.append(f"| {name} | {row['n']} | {row['without_rag']:.4f} | {row['with_rag']:.4f} | {change} |")
