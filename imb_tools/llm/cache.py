@@ -16,11 +16,7 @@ import threading
 from pathlib import Path
 
 from imb_tools.errors import ImbError
-
-
-def text_hash(text: str) -> str:
-    """SHA-256 hex digest of a text (UTF-8)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+from imb_tools.hashing import text_hash  # noqa: F401  (part of this module's API)
 
 
 def cache_key(model: str, prompt_version: str, text: str) -> str:

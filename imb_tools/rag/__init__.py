@@ -8,6 +8,8 @@ retrieval, and an evaluation of the retriever itself.
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # the paper's
 DEFAULT_TOP_K = 5
+MODES = ("dense", "bm25", "hybrid")  # retrieval modes
+BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")  # embedding backends
 
 
 def default_model() -> str:

@@ -10,10 +10,8 @@ from pathlib import Path
 from imb_tools.atomic import write_json_atomic, write_text_atomic
 from imb_tools.cli_options import deprecated_alias, positive_int
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
-from imb_tools.rag import DEFAULT_MODEL, DEFAULT_TOP_K
+from imb_tools.rag import BACKENDS, DEFAULT_MODEL, DEFAULT_TOP_K, MODES
 
-MODES = ("dense", "bm25", "hybrid")  # kept in sync with retrieve.MODES (not imported: heavy-free CLI)
-BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 def register(sub) -> None:

@@ -27,10 +27,11 @@ import numpy as np
 
 from imb_tools.atomic import atomic_path, atomic_write
 from imb_tools.errors import ImbError, require
+from imb_tools.hashing import text_hash
+from imb_tools.rag import BACKENDS  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "torch-int8", "onnx", "onnx-int8")
 
 
 def default_cache_dir() -> Path:
@@ -82,10 +83,6 @@ def model_fingerprint(model: str) -> str:
         if f.is_file()
     )
     return f"{path}@" + hashlib.blake2b(repr(stats).encode("utf-8"), digest_size=8).hexdigest()
-
-
-def text_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 class EmbeddingCache:

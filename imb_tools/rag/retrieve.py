@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from imb_tools.errors import ImbError
+from imb_tools.rag import MODES  # noqa: F401  (re-exported)
 from imb_tools.rag.hybrid import reciprocal_rank_fusion
 from imb_tools.rag.knowledge_base import Passage
 
-MODES = ("dense", "bm25", "hybrid")
 # Hybrid fuses this many candidates from each retriever (at least k).
 HYBRID_DEPTH = 50
 
