@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.data.tables import set_column
+from imb_tools.data.tables import labels_to_names
 from imb_tools.errors import ImbError
 
 # Column names tried, in order, when the user names none: built datasets first,
@@ -38,11 +38,7 @@ def load_corpus(path: str | Path, split: str | None = None):
         from imb_tools.data.tables import read_table
 
         ds = read_table(path)
-    for name, feature in list(ds.features.items()):
-        if isinstance(feature, datasets.ClassLabel):
-            names = [None if v is None else feature.int2str(v) for v in ds[name]]
-            ds = set_column(ds, name, names)
-    return ds
+    return labels_to_names(ds)
 
 
 def pick_column(ds, wanted: str | None, candidates: tuple[str, ...], source) -> str | None:

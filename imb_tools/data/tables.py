@@ -142,6 +142,22 @@ def set_column(ds, name: str, values, feature=None):
     return ds.select_columns(order)
 
 
+def labels_to_names(ds, columns=None):
+    """ClassLabel columns (all of them, or those named) as their label names, where they stand.
+
+    Built IMB-QA stores category, macro_category and source as ints; prompts, filters,
+    plots and tables want the names.
+    """
+    import datasets
+
+    for col in list(columns) if columns is not None else list(ds.features):
+        feature = ds.features[col]
+        if isinstance(feature, datasets.ClassLabel):
+            names = [None if v is None else feature.int2str(v) for v in ds[col]]
+            ds = set_column(ds, col, names, feature=datasets.Value("string"))
+    return ds
+
+
 def write_table(ds_or_records, path: str | os.PathLike) -> Path:
     """Write a Dataset or a list of dicts to `path`, atomically; format from the extension."""
     import datasets

@@ -161,21 +161,13 @@ class KnowledgeBase:
 
 def passages_from_split(ds) -> list[Passage]:
     """Passages (answers) of one IMB-QA split, with category names decoded."""
-    feats = ds.features
-    macro = _decoder(feats, "macro_category")
-    cat = _decoder(feats, "category")
-    cols = ds.select_columns(["id", "answer", "macro_category", "category"]).to_dict()
+    from imb_tools.data.tables import labels_to_names
+
+    cols = labels_to_names(ds.select_columns(["id", "answer", "macro_category", "category"])).to_dict()
     return [
-        Passage(str(i), a or "", macro(m), cat(c))
+        Passage(str(i), a or "", "" if m is None else str(m), "" if c is None else str(c))
         for i, a, m, c in zip(cols["id"], cols["answer"], cols["macro_category"], cols["category"])
     ]
-
-
-def _decoder(features, name):
-    feat = features.get(name)
-    if feat is not None and hasattr(feat, "int2str"):
-        return lambda v: feat.int2str(v) if v is not None else ""
-    return lambda v: "" if v is None else str(v)
 
 
 def stratified_order(passages: Sequence[Passage]) -> dict[str, list[Passage]]:
