@@ -8,6 +8,7 @@ answers at once.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -29,8 +30,21 @@ COMMAND_MODULES = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other user error: one line, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"imb: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+# Problems of the machine, not of the program: full disk, no permission, read-only
+# file system, a file where a folder should be. One line naming the path, exit 2.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                       errno.ENOTDIR, errno.EISDIR}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="imb",
         description="IMB, the Italian Medical Benchmark: build, evaluate, publish.",
     )
@@ -71,6 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ImbError as exc:
         print(f"imb: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"imb: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
         # An optional dependency imported inside a handler: one line naming the extra that
