@@ -17,7 +17,29 @@ def run_demo(out: str | Path, progress: bool = False) -> dict[str, dict]:
     from imb_tools.data.kinds import build
 
     out = Path(out)
+    copy_raw_sample(out / "raw")
     return {
         "qa": build("qa", str(sample_data.QA_SAMPLE), out / "qa", DEMO_QA_FRACTIONS, progress),
         "mcqa": build("mcqa", str(sample_data.MCQA_SAMPLE), out / "mcqa", DEMO_MCQA_FRACTIONS, progress),
     }
+
+
+def copy_raw_sample(folder: Path) -> list[Path]:
+    """The raw sample files into `folder` (OUT/raw), so the preprocessing examples of the
+    README have a forum dump to work on. A file of the same name with other content is the
+    user's: it is left alone."""
+    import logging
+    import shutil
+
+    from imb_tools import sample_data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in (sample_data.QA_SAMPLE, sample_data.MCQA_SAMPLE):
+        target = folder / source.name
+        if target.exists() and target.read_bytes() != source.read_bytes():
+            logging.getLogger(__name__).warning("%s exists with other content: left as it is", target)
+            continue
+        shutil.copyfile(source, target)
+        written.append(target)
+    return written

@@ -25,7 +25,8 @@ def register(sub) -> None:
 
     demo = sub.add_parser("demo", help="build both datasets from the bundled sample",
                           description="Build IMB-QA and IMB-MCQA from the bundled test sample (written "
-                                      "by the project, not IMB data) into OUT/qa and OUT/mcqa.")
+                                      "by the project, not IMB data) into OUT/qa and OUT/mcqa, and copy "
+                                      "the raw sample files into OUT/raw.")
     demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     demo.add_argument("--tiny-model", action="store_true",
                       help="also write OUT/tiny-llama, a tiny random Llama for trying lm-eval, RAG and "
@@ -74,6 +75,7 @@ def _demo(args) -> int:
     for name, report in reports.items():
         print(summary_line(report))
         print(f"  -> {args.out}/{name}  (report.json, quarantine.jsonl, data/*.parquet, README.md)")
+    print(f"raw sample files (for trying the preprocessing commands) -> {args.out}/raw")
     if args.tiny_model:
         from pathlib import Path
 
