@@ -107,31 +107,67 @@ def test_eval_division_is_a_function_of_the_id(qa_ds):
     assert 0.18 < share < 0.22
 
 
+def _sft_example(model_dir, ds, out, record_id, **cfg):
+    """The collated example TRL's SFTTrainer trains on for one record (ids, labels), or None."""
+    from imb_tools.finetune.train import build_trainer
+
+    trainer, prepared, _ = build_trainer(_cfg(model_dir, out, **cfg), ds)
+    rows = [r for r in trainer.train_dataset if r["id"] == record_id]
+    if not rows:
+        return None, prepared
+    keep = {k: v for k, v in rows[0].items() if k in ("input_ids", "labels", "completion_mask")}
+    batch = trainer.data_collator([keep])
+    return {"input_ids": batch["input_ids"][0].tolist(), "labels": batch["labels"][0].tolist()}, prepared
+
+
+@pytest.fixture(scope="module")
+def tiny_plain(tiny_it, tmp_path_factory):
+    """The tiny model with no chat template: a base model, prompted with plain text."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("plain") / "tiny-plain"
+    shutil.copytree(tiny_it, path)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = None
+    for leftover in path.glob("chat_template*"):
+        leftover.unlink()
+    tok.save_pretrained(path)
+    assert not getattr(AutoTokenizer.from_pretrained(path), "chat_template", None)
+    return path
+
+
 @pytest.mark.parametrize("chat", [True, False])
-def test_only_answer_tokens_carry_loss(tok, chat):
-    from imb_tools.finetune.data import IGNORE_INDEX, prompt_token_ids, render_prompt, tokenize_example
+def test_only_answer_tokens_carry_loss(tiny_it, tiny_plain, qa_ds, tmp_path, chat):
+    """What SFTTrainer really trains on: prompt tokens masked, the answer and its end marker learned."""
+    from transformers import AutoTokenizer
 
-    if not chat:
-        tok.chat_template = None
-    q, a = QUESTIONS[0], ANSWERS[0]
     from imb_tools.evaluation.prompts import format_prompt
+    from imb_tools.finetune.data import is_eval_id, prompt_token_ids, render_prompt
 
+    model_dir = tiny_it if chat else tiny_plain
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    i = next(i for i in range(len(QUESTIONS)) if not is_eval_id(f"imb-qa-{i}"))
+    q, a, rid = QUESTIONS[i], ANSWERS[i], f"imb-qa-{i}"
     prompt = render_prompt(tok, q)
     # the one IMB-QA prompt, inside the chat template's user turn or alone for a base model
     assert ("<|assistant|>" in prompt) == chat and (format_prompt(q) in prompt)
     assert (prompt == format_prompt(q)) != chat
     n_prompt = len(prompt_token_ids(tok, prompt))
-    ex = tokenize_example(tok, q, a, max_length=512)
+
+    ex, _ = _sft_example(model_dir, qa_ds, tmp_path / "a", rid, max_length=512)
     labels, ids = ex["labels"], ex["input_ids"]
-    assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
-    assert labels[n_prompt:] == ids[n_prompt:] and IGNORE_INDEX not in labels[n_prompt:]
+    assert labels[:n_prompt] == [-100] * n_prompt
+    assert labels[n_prompt:] == ids[n_prompt:] and -100 not in labels[n_prompt:]
     answer_text = tok.decode(labels[n_prompt:])
     assert answer_text.strip().startswith(a) and tok.eos_token in answer_text
     assert tok.decode(ids[:n_prompt]) == prompt or not chat
     # too long: the answer's end is cut; a prompt that fills max_length leaves no example
-    cut = tokenize_example(tok, q, a, max_length=n_prompt + 3)
-    assert len(cut["input_ids"]) == n_prompt + 3 and sum(x != IGNORE_INDEX for x in cut["labels"]) == 3
-    assert tokenize_example(tok, q, a, max_length=n_prompt) is None
+    cut, _ = _sft_example(model_dir, qa_ds, tmp_path / "b", rid, max_length=n_prompt + 3)
+    assert len(cut["input_ids"]) == n_prompt + 3 and sum(x != -100 for x in cut["labels"]) == 3
+    gone, prepared = _sft_example(model_dir, qa_ds, tmp_path / "c", rid, max_length=n_prompt)
+    assert gone is None and rid in prepared.stats["skipped_too_long"]["first_ids"]
 
 
 def test_curriculum_follows_difficulty_without_shuffling(tiny_it, qa_ds, tmp_path):
@@ -147,7 +183,8 @@ def test_curriculum_follows_difficulty_without_shuffling(tiny_it, qa_ds, tmp_pat
     assert prepared.stats["difficulty_source"] == "the dataset's difficulty column"
     assert isinstance(trainer._get_train_sampler(), SequentialSampler)
     seen = [batch["input_ids"][0].tolist() for batch in trainer.get_train_dataloader()]
-    assert seen == list(prepared.train["input_ids"])
+    assert seen == list(trainer.train_dataset["input_ids"])
+    assert list(trainer.train_dataset["id"]) == list(prepared.train["id"])  # TRL kept the order
 
 
 def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch):
@@ -175,7 +212,6 @@ def test_loss_falls_and_adapter_saves_and_loads(tiny_it, qa_ds, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from imb_tools.finetune.data import tokenize_example
     from imb_tools.finetune.train import train
 
     out = tmp_path / "run"
@@ -190,8 +226,7 @@ def test_loss_falls_and_adapter_saves_and_loads(tiny_it, qa_ds, tmp_path):
     run = json.loads((adapter / "run.json").read_text())
     assert run["global_step"] == 30 and run["loss_curve"] == summary["loss_curve"]
     assert "eval_loss" in run["eval"]
-    tok = AutoTokenizer.from_pretrained(adapter)
-    ex = tokenize_example(tok, QUESTIONS[0], ANSWERS[0], 512)
+    ex, _ = _sft_example(tiny_it, handful, tmp_path / "probe", "imb-qa-0", max_length=512)
     batch = {k: torch.tensor([v]) for k, v in ex.items()}
     base = AutoModelForCausalLM.from_pretrained(tiny_it)
     with torch.no_grad():

@@ -23,9 +23,6 @@ EVAL_FRACTION = 0.2
 # out `test`/`validation`, so reusing it would make the eval side start where they end.
 _EVAL_SALT = "imb-finetune-eval-v1\x00"
 
-IGNORE_INDEX = -100  # label value that torch's cross-entropy skips
-
-
 def is_eval_id(record_id: str, fraction: float = EVAL_FRACTION) -> bool:
     """Whether a record of the built `train` split belongs to the fine-tuning eval side."""
     return bucket(_EVAL_SALT + record_id) < fraction
@@ -82,85 +79,54 @@ def render_prompt(tokenizer, question: str) -> str:
     return format_prompt(question)
 
 
-def render_completion(tokenizer, question: str, answer: str, prompt: str) -> str:
-    """The answer as the template writes it after `prompt`, end-of-turn marker included.
-
-    Cutting the full conversation at the prompt keeps each template's own
-    closing tokens (`<|eot_id|>`, `<end_of_turn>`...); a template whose
-    rendering does not start with its own prompt falls back to answer + EOS.
-    """
-    eos = tokenizer.eos_token or ""
-    if has_chat_template(tokenizer):
-        full = tokenizer.apply_chat_template(
-            user_messages(question) + [{"role": "assistant", "content": answer.strip()}],
-            tokenize=False,
-        )
-        if full.startswith(prompt) and len(full) > len(prompt):
-            return full[len(prompt):]
-        return answer.strip() + eos
-    return " " + answer.strip() + eos
-
-
 def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
     # Chat templates write their own BOS; a plain prompt gets the tokenizer's.
     return tokenizer(prompt, add_special_tokens=not has_chat_template(tokenizer))["input_ids"]
 
 
-def tokenize_example(tokenizer, question: str, answer: str, max_length: int) -> dict | None:
-    """input_ids / attention_mask / labels with prompt tokens masked, or None if no answer token fits.
+def prompt_completion(tokenizer, question: str, answer: str) -> dict:
+    """One record in TRL's prompt-completion form: conversational (the model's chat template
+    renders it, the answer as the assistant turn) or, for a base model, plain text.
 
-    Only answer tokens carry loss: the model learns to answer, not to
-    reproduce patients' questions. Sequences longer than `max_length` lose
-    the end of their answer.
+    SFTTrainer tokenizes it and, with completion-only loss, puts the loss on the
+    completion tokens alone: the model learns to answer, not to repeat questions.
     """
-    prompt = render_prompt(tokenizer, question)
-    p_ids = prompt_token_ids(tokenizer, prompt)
-    c_ids = tokenizer(render_completion(tokenizer, question, answer, prompt), add_special_tokens=False)[
-        "input_ids"
-    ]
-    room = max_length - len(p_ids)
-    if room <= 0 or not c_ids:
-        return None
-    c_ids = c_ids[:room]
-    ids = p_ids + c_ids
-    return {
-        "input_ids": ids,
-        "attention_mask": [1] * len(ids),
-        "labels": [IGNORE_INDEX] * len(p_ids) + c_ids,
-    }
+    if has_chat_template(tokenizer):
+        return {"prompt": user_messages(question),
+                "completion": [{"role": "assistant", "content": answer.strip()}]}
+    return {"prompt": format_prompt(question), "completion": " " + answer.strip()}
 
 
 @dataclass
 class PreparedData:
-    """Tokenized train/eval sets plus the counts a user needs to trust them."""
+    """Prompt-completion train/eval sets plus the counts a user needs to trust them."""
 
     train: object
     eval: object
     stats: dict = field(default_factory=dict)
 
 
-def _tokenize_all(ds, tokenizer, max_length: int, desc: str):
-    """Tokenize a split; records whose prompt alone fills max_length are counted, then left out."""
+def _pairs(ds, tokenizer, max_length: int, desc: str):
+    """Prompt-completion records of a split; those whose prompt alone fills max_length
+    (no answer token would be left to learn from) are counted, then left out."""
+    import datasets
 
-    def fn(batch):
-        out = {"input_ids": [], "attention_mask": [], "labels": [], "fits": []}
-        for q, a in zip(batch["question"], batch["answer"]):
-            ex = tokenize_example(tokenizer, q, a, max_length)
-            out["fits"].append(ex is not None)
-            ex = ex or {"input_ids": [], "attention_mask": [], "labels": []}
-            for k in ("input_ids", "attention_mask", "labels"):
-                out[k].append(ex[k])
-        return out
-
-    if len(ds) == 0:  # map() on no rows would add no columns
-        import datasets
-
-        return datasets.Dataset.from_dict({"input_ids": [], "attention_mask": [], "labels": []}), []
-    keep = [c for c in ("id", "difficulty") if c in ds.column_names]
-    tok = ds.map(fn, batched=True, remove_columns=[c for c in ds.column_names if c not in keep], desc=desc)
-    too_long = tok.filter(lambda f: not f, input_columns="fits")
-    fitted = tok.filter(lambda f: f, input_columns="fits").remove_columns("fits")
-    return fitted, list(too_long["id"])
+    rows = {"prompt": [], "completion": [], "id": []}
+    if "difficulty" in ds.column_names:
+        rows["difficulty"] = []
+    too_long = []
+    for rec in ds.select_columns([c for c in ("id", "question", "answer", "difficulty") if c in ds.column_names]):
+        prompt = render_prompt(tokenizer, rec["question"])
+        if len(prompt_token_ids(tokenizer, prompt)) >= max_length:
+            too_long.append(rec["id"])
+            continue
+        pair = prompt_completion(tokenizer, rec["question"], rec["answer"] or "")
+        rows["prompt"].append(pair["prompt"])
+        rows["completion"].append(pair["completion"])
+        rows["id"].append(rec["id"])
+        if "difficulty" in rows:
+            rows["difficulty"].append(rec["difficulty"])
+    return datasets.Dataset.from_dict(rows), too_long
 
 
 def prepare(
@@ -171,7 +137,8 @@ def prepare(
     curriculum: bool = False,
     max_eval_samples: int | None = None,
 ) -> PreparedData:
-    """Split, optionally order easy -> hard, and tokenize the built train split."""
+    """Split, optionally order easy -> hard, and turn the built train split into TRL's
+    prompt-completion records (SFTTrainer tokenizes them)."""
     from imb_tools.finetune.curriculum import order_by_difficulty
 
     parts = train_eval_split(ds, eval_fraction)
@@ -184,8 +151,8 @@ def prepare(
         stats["difficulty_source"] = source
     if max_eval_samples is not None:
         eval_raw = eval_raw.select(range(min(max_eval_samples, len(eval_raw))))
-    train_tok, train_skipped = _tokenize_all(train_raw, tokenizer, max_length, "tokenize train")
-    eval_tok, eval_skipped = _tokenize_all(eval_raw, tokenizer, max_length, "tokenize eval")
+    train_tok, train_skipped = _pairs(train_raw, tokenizer, max_length, "train")
+    eval_tok, eval_skipped = _pairs(eval_raw, tokenizer, max_length, "eval")
     if train_skipped or eval_skipped:
         log.warning(
             "%d train / %d eval records left out: their prompt alone is longer than --max-length %d "

@@ -180,9 +180,17 @@ def load_for_training(cfg: TrainConfig, plan: Plan):
 
 
 def training_arguments(cfg: TrainConfig, plan: Plan):
-    from transformers import TrainingArguments
+    """TRL's SFTConfig (TrainingArguments plus the SFT settings), every default that matters
+    set here: TRL's own would turn gradient checkpointing and bf16 on by themselves."""
+    from trl import SFTConfig
 
-    return TrainingArguments(
+    return SFTConfig(
+        completion_only_loss=True,  # loss on the answer tokens only
+        max_length=cfg.max_length,  # longer examples lose the end of their answer
+        truncation_mode="keep_start",
+        packing=False,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        pad_to_multiple_of=8 if plan.device == "cuda" else None,
         output_dir=cfg.out,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -276,7 +284,7 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     callers skip the built folder; a `difficulty` column in it, when present,
     is the curriculum's order.
     """
-    from imb_tools.finetune.data import IGNORE_INDEX, load_train_split, prepare
+    from imb_tools.finetune.data import load_train_split, prepare
 
     plan = make_plan(cfg)
     if dataset is None:  # bad data fails before a multi-GB model load
@@ -285,7 +293,8 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
         dataset = load_train_split(cfg.data)
     model, tok = load_for_training(cfg, plan)  # first transformers import: unsloth's path imports it first
 
-    from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
+    from transformers import set_seed
+    from trl import SFTTrainer
 
     set_seed(cfg.seed)
     prepared = prepare(
@@ -293,15 +302,13 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
         curriculum=cfg.curriculum, max_eval_samples=cfg.max_eval_samples,
     )
     has_eval = len(prepared.eval) > 0
-    trainer = Trainer(
+    # The field's standard SFT loop, for the CPU path and unsloth's alike: TRL tokenizes the
+    # prompt-completion records with the model's chat template and masks the prompt.
+    trainer = SFTTrainer(
         model=model,
         args=training_arguments(cfg, plan),
         train_dataset=prepared.train,
         eval_dataset=prepared.eval if has_eval else None,
-        data_collator=DataCollatorForSeq2Seq(
-            tok, padding=True, label_pad_token_id=IGNORE_INDEX,
-            pad_to_multiple_of=8 if plan.device == "cuda" else None,
-        ),
         processing_class=tok,
         callbacks=list(callbacks),
     )
