@@ -150,6 +150,7 @@ def default_recognizers() -> list:
         rec.gated(CreditCardRecognizer(supported_language="it", context=["carta", "credito", "visa", "mastercard"]), rec.DIGITS6),
         rec.titled_name_recognizer(),
         rec.practice_name_recognizer(),
+        rec.salutation_name_recognizer(),
         rec.GazetteerNameRecognizer(),
         rec.obfuscated_email_recognizer(),
         rec.spaced_url_recognizer(),

@@ -143,18 +143,43 @@ def titled_name_recognizer() -> RegexRecognizer:
 
 
 def practice_name_recognizer() -> RegexRecognizer:
-    """A surname naming a practice: "studio Vitale", "ambulatorio Rossi"."""
+    """A surname naming a practice: "studio Vitale", "ambulatorio Rossi" (known to a list or not)."""
 
     def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
-        first, last = gaz.person_names()
+        # structure, not lists: any capitalized word after "studio" that is not a role or function word
         words = text[start:end].split()
-        known = lambda w: w.lower() in last or w.lower() in first or w.lower() in gaz.COMMON_WORDS  # noqa: E731
-        return (start, end) if all(known(w) for w in words) else None
+        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC:
+            return None
+        return start, end
 
     return RegexRecognizer(
         "PERSON",
         [(rf"(?i:\bstudio|\bambulatorio)(?:\s+(?i:medico|dentistico|odontoiatrico|associato))?[ \t]+(?P<pii>{CAP}(?:[ \t]+{CAP})?)", 0.7)],
         name="PracticeNameRecognizer",
+        accept=accept,
+    )
+
+
+_SALUTATION = r"(?i:car[oa]|carissim[oa]|gentil(?:e|issim[oa])|gent\.(?:mo|ma|mi)?|egregi[oa]|salve|buongiorno|buonasera|ciao)"
+_ADDRESSEE = frozenset(
+    """utente paziente signora signore signor signorina dottore dottoressa dott dottor dr prof professore amico amica
+    collega lettore lettrice ragazzo ragazza mamma papà papa genitori utenti pazienti tutti tutte""".split()
+)
+
+
+def salutation_name_recognizer() -> RegexRecognizer:
+    """A first name after a greeting: "Caro Marco,", "Gentile Aisha:" (known to a list or not)."""
+
+    def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+        first = text[start:end].split()[0].lower().rstrip(".")
+        if first in _ADDRESSEE or gaz.is_eponym(text, start, end):
+            return None
+        return _trim_name(text, start, end)
+
+    return RegexRecognizer(
+        "PERSON",
+        [(rf"(?:^|(?<=[\n.!?]))\s*{_SALUTATION}[ \t]+(?P<pii>{NAME_RUN})\s*[,!:;\n]", 0.7)],
+        name="SalutationNameRecognizer",
         accept=accept,
     )
 
@@ -195,7 +220,7 @@ class GazetteerNameRecognizer(LocalRecognizer):
                             j += 1
                             continue
                         break
-                    if j > i + 1 or low not in gaz.COMMON_WORDS:
+                    if j > i + 1 or (low not in gaz.COMMON_WORDS and low not in gaz.towns()):
                         out.append(RecognizerResult("PERSON", s, words[j - 1][1], 0.7 if j > i + 1 else 0.6))
                     i = max(j, i + 1)
                     continue
@@ -420,7 +445,9 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     if _stopword(first) or _ROLE.search(first):
         return None
     before = text[max(0, start - 12) : start]
-    weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+\w+\s+$", before, re.IGNORECASE)
+    weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:in|di)\s+$", before, re.IGNORECASE)
     if "(" not in span and weak_cue and span.lower() not in gaz.towns():
+        return None
+    if span.lower() in gaz.COMMON_WORDS:
         return None
     return start, end
