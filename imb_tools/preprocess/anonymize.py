@@ -17,6 +17,7 @@ as the paper measured (27% -> 1% of answers).
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -134,6 +135,7 @@ def default_recognizers() -> list:
     )
 
     from imb_tools.preprocess import anonymize_recognizers as rec
+    from imb_tools.preprocess.anonymize_signature import SignatureRecognizer
 
     return [
         rec.gated(ItFiscalCodeRecognizer(supported_language="it"), rec.FISCAL_CODE_GATE),
@@ -159,6 +161,7 @@ def default_recognizers() -> list:
         rec.birth_date_recognizer(),
         rec.facility_recognizer(),
         rec.place_recognizer(),
+        SignatureRecognizer(),
     ]
 
 
@@ -198,20 +201,39 @@ def build_analyzer(recognizers: Sequence | None = None):
 
 
 def resolve(spans: Iterable[Span]) -> list[Span]:
-    """Non-overlapping spans: same-type overlaps merge; otherwise higher score, then longer, wins."""
+    """Non-overlapping spans: overlaps merge into their union, typed as the higher score (then longer) says.
+
+    A union, not a choice: when a signature reader sees "Colloredo di Monte
+    Albano" as a town and the name list sees "Monte Albano" as a person,
+    keeping only one would leave the other half of the PII in the text.
+    """
     ordered = sorted(spans, key=lambda s: (-s.score, -(s.end - s.start), s.start))
     kept: list[Span] = []
     for span in ordered:
         clash = [k for k in kept if k.start < span.end and span.start < k.end]
         if not clash:
             kept.append(span)
-        elif all(k.entity == span.entity for k in clash):
-            for k in clash:
-                kept.remove(k)
-            start = min([span.start] + [k.start for k in clash])
-            end = max([span.end] + [k.end for k in clash])
-            kept.append(Span(start, end, span.entity, max([span.score] + [k.score for k in clash]), span.detector))
+            continue
+        for k in clash:
+            kept.remove(k)
+        start = min([span.start] + [k.start for k in clash])
+        end = max([span.end] + [k.end for k in clash])
+        top = clash[0]  # placed earlier, so scored at least as high
+        kept.append(Span(start, end, top.entity, top.score, top.detector))
     return sorted(kept, key=lambda s: s.start)
+
+
+def other_mentions(text: str, spans: Sequence[Span]) -> list[Span]:
+    """Once a name is found, its words elsewhere in the text are the same person ("Rossi" after
+    "Dott. Mario Rossi", "rossi" in the signature): a name found once leaves no half behind."""
+    from imb_tools.preprocess.anonymize_recognizers import name_words
+
+    words = {w for s in spans if s.entity == "PERSON" for w in name_words(text[s.start:s.end])}
+    if not words:
+        return []
+    rx = re.compile(r"(?<![\w'’])(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![\w'’])", re.IGNORECASE)
+    return [Span(m.start(), m.end(), "PERSON", 0.5, "OtherMentions") for m in rx.finditer(text)
+            if not any(s.start <= m.start() and m.end() <= s.end for s in spans)]
 
 
 class Surrogates:
@@ -306,7 +328,8 @@ class Anonymizer:
             end = r.end - len(value) + len(value.rstrip())
             if end > start:
                 spans.append(Span(start, end, r.entity_type, r.score, name))
-        return resolve(spans)
+        spans = resolve(spans)
+        return resolve(spans + other_mentions(text, spans))
 
     def detect_batch(self, texts: Sequence[str | None]) -> list[list[Span]]:
         spans = [self.detect(t) if isinstance(t, str) else [] for t in texts]

@@ -204,7 +204,8 @@ class _Gen:
         b.add(rng.choice(CLOSINGS) if rng.random() < 0.85 else rng.choice(CLOSINGS).lower())
         b.add(rng.choice(SEPARATORS))
         if rng.random() < 0.5:
-            b.add(rng.choice(TITLES) + rng.choice([" ", " ", ""]))
+            title = rng.choice(TITLES)
+            b.add(title + (rng.choice([" ", " ", ""]) if title.endswith(".") else " "))
         b.add(self.person(), "NOME")
         if rng.random() < 0.7:
             b.add(rng.choice(SEPARATORS) + (rng.choice(ROLES) if rng.random() < 0.85 else rng.choice(ROLES).lower()))

@@ -41,6 +41,12 @@ COMMON_WORDS = frozenset(
     """.split()
 )
 
+# Lower-case words that follow a title without being a name ("il dott. curante").
+LOWER_NOT_NAMES = frozenset(
+    """curante curanti ha è le la lo mi ci ne di in specialista specialisti medico medici chirurgo
+    collega colleghi stesso stessa suo sua mio mia dottore dottoressa che""".split()
+)
+
 # Capitalized words after "studio"/"ambulatorio" that name no person.
 TOWN_OR_GENERIC = frozenset(
     """

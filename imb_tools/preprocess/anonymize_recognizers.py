@@ -116,17 +116,42 @@ FISCAL_CODE_GATE = r"\b[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2
 
 
 # ---------------------------------------------------------------- names
+_PARTICLES = frozenset("de di del della dello dei degli da dal dalla la lo li van von".split())
+
+
+def _not_a_name(word: str) -> bool:
+    """A lower-case word that is an ordinary or medical word, not a name ("curante", "ha")."""
+    low = word.lower()
+    return word.islower() and (low in gaz.COMMON_WORDS or low in gaz.LOWER_NOT_NAMES or low in gaz.EPONYMS)
+
+
 def _trim_name(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Cut a name run at the first stop word or role word; drop eponyms."""
     kept_end = start
-    for m in re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}", text[start:end]):
+    words = list(re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}|[{LOWER}][{LOWER}'’]+|[{LOWER}]\.", text[start:end]))
+    for i, m in enumerate(words):
         word = m.group(0)
-        if _stopword(word) or _ROLE.search(word):
+        inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
+        if (_stopword(word) and not inner_particle) or _ROLE.search(word) or _not_a_name(word):
             break
-        kept_end = start + m.end()
+        if not inner_particle:
+            kept_end = start + m.end()
     if kept_end == start or gaz.is_eponym(text, start, kept_end):
         return None
     return start, kept_end
+
+
+LOWER_RUN = rf"(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)(?:[ \t]+(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)){{0,3}}"
+def name_words(name: str) -> list[str]:
+    """The words of a found name worth looking for elsewhere: no particles, initials, titles or common words."""
+    out = []
+    for w in re.findall(r"[\w'’]+", name):
+        low = w.lower()
+        if len(low) < 3 or _stopword(w) or low in _PARTICLES or low in gaz.COMMON_WORDS or low in gaz.EPONYMS \
+                or low in gaz.LOWER_NOT_NAMES or low in gaz.towns() or _ROLE.search(low):
+            continue
+        out.append(w)
+    return out
 
 
 CAPS_RUN = rf"[{UPPER}][{UPPER}'’]+(?:[ \t]+[{UPPER}][{UPPER}'’]+){{0,2}}\b"  # ROSSI MARIO in signatures
@@ -136,7 +161,11 @@ def titled_name_recognizer() -> RegexRecognizer:
     """Names after Dott./Dr.ssa/Prof./Sig.ra...: the title stays, the name goes."""
     return RegexRecognizer(
         "PERSON",
-        [(rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85)],
+        [
+            (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85),
+            # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|dott\.|dr\.|prof\.)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+        ],
         name="TitledNameRecognizer",
         accept=_trim_name,
     )
@@ -184,6 +213,9 @@ def salutation_name_recognizer() -> RegexRecognizer:
     )
 
 
+_SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNORECASE)
+
+
 class GazetteerNameRecognizer(LocalRecognizer):
     """First name + surname (or a distinctive first name alone) from Faker's it_IT lists.
 
@@ -208,7 +240,7 @@ class GazetteerNameRecognizer(LocalRecognizer):
             while i < len(words):
                 s, e, w = words[i]
                 low = w.lower()
-                if low in self.first and not gaz.is_eponym(text, s, e):
+                if low in self.first and not gaz.is_eponym(text, s, e) and not _SAINT.search(text, max(0, s - 7), s):
                     j = i + 1
                     # extend over further first names and a surname / unknown capitalized word
                     while j < len(words) and j - i < 4:
@@ -393,15 +425,34 @@ def facility_recognizer() -> RegexRecognizer:
     name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’])[ \t]+)?{_FAC_NAME}){{0,5}}"
     return RegexRecognizer(
         "HEALTH_FACILITY",
-        [(rf"(?<!\w)(?P<pii>{_FACILITY_KW}[ \t]+(?={_FAC_NAME}){name_run})", 0.8)],
+        [
+            (rf"(?<!\w)(?P<pii>{_FACILITY_KW}[ \t]+(?={_FAC_NAME}){name_run})", 0.8),
+            # a name in quotes after any facility word, maybe with its town: Ospedale "San Carlo" - Potenza
+            (rf"(?<!\w)(?P<pii>(?i:{_FACILITY_ANY})(?:[ \t]+[\w'’.]+){{0,3}}?[ \t]*[\"“«][^\"”»\n]{{2,60}}[\"”»]"
+             rf"(?:[ \t]*[-–,][ \t]*{_PLACE})?)", 0.8, r"[\"“«]"),
+            # "Centro del Rossi", "Centro Medico Dentistico del Sorriso": a centre named after someone
+            (rf"(?<!\w)(?P<pii>(?i:centro)(?:[ \t]+[{UPPER}][{LOWER}]+){{0,2}}[ \t]+(?:del|della|dello|dei|di)[ \t]+{CAP}(?:[ \t]+{CAP})?)", 0.7),
+        ],
         name="HealthFacilityRecognizer",
         accept=_trim_facility,
     )
 
 
+_FACILITY_ANY = r"ospedal[ei]|policlinico|clinica|cas[ae]\s+di\s+cura|centro|istituto|poliambulatorio|presidio|ambulatorio|studio"
+# Capitalized words after "Centro di" that name a service, not a person.
+_GENERIC_CENTRE = frozenset(
+    """salute igiene riferimento ascolto accoglienza ricerca medicina prevenzione diagnosi cura cure terapia
+    riabilitazione screening sanità servizi malattie diabetologia procreazione fertilità sclerosi dialisi
+    trasfusionale alcologia neuropsichiatria psicologia ortopedia cardiologia""".split()
+)
+
+
 def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Drop trailing connectors and stop words the name run swallowed."""
     span = text[start:end]
+    m = re.match(r"(?i)centro(?:\s+\w+){0,2}?\s+(?:del|della|dello|dei|di)\s+(\w+)", span)
+    if m and ('"' not in span and "«" not in span) and m.group(1).lower() in _GENERIC_CENTRE:
+        return None
     words = span.split()
     while len(words) > 1 and (_stopword(words[-1]) and words[-1][0].islower() or words[-1].lower() in ("e", "di")):
         words.pop()
@@ -411,12 +462,20 @@ def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]
     return start, start + keep
 
 
-_PLACE_CUE = (
-    r"(?i:\b(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita\s+privatamente|opero|operiamo|"
+_CUE_WORDS = (
+    r"(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita|opero|operiamo|"
     r"lavoro|lavora|opera|esercito|abito|abita|vivo|vive|residente|residenza|nat[oaie]|sono\s+di|provincia\s+di|comune\s+di|"
-    r"città\s+di|zona\s+di)(?:\s+(?:medico|privato|professionale|anche|solo|principalmente|sia))?\s+(?:a|ad|in|di|presso|tra|fra))"
+    r"città\s+di|zona\s+di)(?:\s+(?:medico|privato|privatamente|professionale|anche|solo|principalmente|sia|è|si\s+trova|mio)){0,2}"
 )
-_PLACE = rf"{CAP}(?:[ \t]+(?:(?:di|del|sul|sulla|in|d['’])[ \t]*)?{CAP}){{0,2}}"
+_PLACE_CUE = rf"(?i:\b{_CUE_WORDS}\s+(?:a|ad|in|di|presso|tra|fra))"
+_PLACE_WORD = rf"(?:{CAP}(?:-{CAP})?|[{UPPER}][{UPPER}'’]+(?:-[{UPPER}]+)?\b)"
+_PLACE = rf"{_PLACE_WORD}(?:[ \t]+(?:(?:di|del|della|sul|sulla|in|d['’]|DI|DEL|SUL)[ \t]*)?{_PLACE_WORD}){{0,2}}"
+# Lower-case words after "a" that say how or when, not where.
+_NOT_PLACES = frozenset(
+    """domicilio casa pagamento distanza tempo giorni settimana settimane breve fiducia convenzione richiesta
+    appuntamento disposizione tutti tutte lungo parte pieno orario orari chiamata visita visite mesi anni
+    mezzogiorno sera mattina pomeriggio""".split()
+)
 
 
 def place_recognizer() -> RegexRecognizer:
@@ -426,6 +485,10 @@ def place_recognizer() -> RegexRecognizer:
         [
             (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75),
             (rf"(?<!\w)(?P<pii>{_PLACE}\s*\((?:{'|'.join(sorted(gaz.province_codes()))})\))", 0.75, r"\([A-Z]{2}\)"),
+            # any case before a real province code: "villa carcina (BS)", "frazzanò(ME)"
+            (rf"(?<![\w'’-])(?P<pii>(?:[\w'’-]+[ \t]+){{0,4}}[\w'’-]+\s*\((?i:{'|'.join(sorted(gaz.province_codes()))})\))", 0.7, r"\(\w\w\)"),
+            # lower case after a strong cue, when followed by punctuation or a time word: "ricevo a bova marina."
+            (rf"(?i:\b{_CUE_WORDS}|\b(?:\w+log[oa]|\w+iatra|chirurg[oa]|dentista))\s+(?:a|ad)\s+(?P<pii>[{LOWER}][{LOWER}'’-]+(?:[ \t]+[{LOWER}][{LOWER}'’-]+){{0,3}}?)(?=\s*(?:[,.;:!?)\n]|$))", 0.6),
             (rf"(?<![\w]){TITLE}[ \t]*{NAME_RUN}\s*[-–,|/]\s*(?P<pii>{_PLACE})", 0.6, r"[-–,|/]\s*[A-Z]"),
             (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE})", 0.6, _ROLE_GATE),
         ],
@@ -437,10 +500,46 @@ def place_recognizer() -> RegexRecognizer:
 _ROLE_GATE = r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:a|ad|in|di|presso)\s+[A-Z]"
 
 
+def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """From "Ricevo anche a SARONNO (VA)" keep "SARONNO (VA)": words back to a function or cue word."""
+    m = re.search(r"\s*\((\w\w)\)$", text[start:end])
+    code = m.group(1)
+    words = list(re.finditer(r"[\w'’-]+", text[start : start + m.start()]))
+    keep = None
+    for i in range(len(words) - 1, -1, -1):
+        w = words[i].group(0)
+        low = w.lower()
+        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'") and keep is not None
+        if not particle and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
+            break
+        keep = i
+    while keep is not None and keep < len(words) and words[keep].group(0).lower() in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de"):
+        keep += 1
+    if keep is None or keep >= len(words):
+        return None
+    town = text[start + words[keep].start() : start + m.start()]
+    if code.islower() and town.lower() not in gaz.towns():
+        return None
+    return start + words[keep].start(), end
+
+
+_CUE_STOP = frozenset(
+    """studio studi ambulatorio ricevo riceve visito visita privatamente opero lavoro esercito abito vivo residente
+    presso sede anche solo mio mia""".split()
+)
+
+
 def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Keep a cued place unless it is a stop word; after a signature or a job title
-    ("Dott. Rossi - Milano", "chirurgo a Napoli") it must be a known town."""
+    ("Dott. Rossi - Milano", "chirurgo in Calabria") it must be a known town."""
     span = text[start:end]
+    if span.endswith(")") and re.search(r"\(\w\w\)$", span) and not re.search(rf"^{_PLACE}\s*\(", span):
+        return _trim_province_town(text, start, end)
+    if span.islower():
+        words = span.split()
+        if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS for w in words[:1] + words[-1:]):
+            return None
+        return start, end
     first = span.split()[0].strip("(,")
     if _stopword(first) or _ROLE.search(first):
         return None
