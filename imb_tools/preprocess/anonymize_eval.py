@@ -191,7 +191,7 @@ class _Gen:
 
     def email(self) -> str:
         rng = self.rng
-        return f"{rng.choice(self.first).lower()}.{rng.choice(self.last).lower().replace(' ', '')}@{rng.choice(['gmail.com', 'libero.it', 'studio.it', 'pec.it'])}"
+        return f"{rng.choice(self.first).lower().replace(' ', '')}.{rng.choice(self.last).lower().replace(' ', '')}@{rng.choice(['gmail.com', 'libero.it', 'studio.it', 'pec.it'])}"
 
     def body(self, k: int | None = None) -> str:
         k = k or self.rng.randint(2, 4)

@@ -32,8 +32,8 @@ TITLE = (
     r"|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
 )
 # Words that end a name after a title: specialties and roles in signatures.
-_ROLE = re.compile(
-    r"(?:log[oaie]|iatra|iatri|ista|isti|iste|chirurg[oaih]+|medic[oaih]+|terapeuta|specialist[aie]|"
+_ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words
+    r"(?:log[oaie]|iatra|iatri|ista|isti|iste|terapeuta)$|^(?:chirurg[oaih]+|medic[oaih]+|specialist[aie]|"
     r"ospedale|studio|centro|clinica|casa|responsabile|direttore|direttrice|primario|dirigente|docente|"
     r"presso|via|ambulatorio|consulente|ordinario|associato|cordiali|cordialmente|distinti|saluti|salve|"
     r"buongiorno|buonasera|grazie)$",
@@ -119,20 +119,22 @@ FISCAL_CODE_GATE = r"\b[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2
 _PARTICLES = frozenset("de di del della dello dei degli da dal dalla la lo li van von".split())
 
 
-def _not_a_name(word: str) -> bool:
-    """A lower-case word that is an ordinary or medical word, not a name ("curante", "ha")."""
+def _not_a_name(word: str, after_title: bool = False) -> bool:
+    """A lower-case word that is an ordinary or medical word, not a name ("curante", "ha").
+    Right after a title a surname that is also a word ("dott. pellegrino") still counts."""
     low = word.lower()
-    return word.islower() and (low in gaz.COMMON_WORDS or low in gaz.LOWER_NOT_NAMES or low in gaz.EPONYMS)
+    common = low in gaz.COMMON_WORDS and not after_title
+    return word.islower() and (common or low in gaz.LOWER_NOT_NAMES or low in gaz.EPONYMS)
 
 
-def _trim_name(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optional[tuple[int, int]]:
     """Cut a name run at the first stop word or role word; drop eponyms."""
     kept_end = start
     words = list(re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}|[{LOWER}][{LOWER}'’]+|[{LOWER}]\.", text[start:end]))
     for i, m in enumerate(words):
         word = m.group(0)
         inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
-        if (_stopword(word) and not inner_particle) or _ROLE.search(word) or _not_a_name(word):
+        if (_stopword(word) and not inner_particle) or _ROLE.search(word) or _not_a_name(word, lower_ok):
             break
         if not inner_particle:
             kept_end = start + m.end()
@@ -164,10 +166,10 @@ def titled_name_recognizer() -> RegexRecognizer:
         [
             (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85),
             # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
-            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|dott\.|dr\.|prof\.)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|dott\.|dr\.|prof\.|dottor(?:essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
         ],
         name="TitledNameRecognizer",
-        accept=_trim_name,
+        accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
     )
 
 
@@ -213,6 +215,7 @@ def salutation_name_recognizer() -> RegexRecognizer:
     )
 
 
+_CAP_BEFORE = re.compile(rf"[{UPPER}][\w'’]*[ \t]+$")
 _SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNORECASE)
 
 
@@ -252,7 +255,8 @@ class GazetteerNameRecognizer(LocalRecognizer):
                             j += 1
                             continue
                         break
-                    if j > i + 1 or (low not in gaz.COMMON_WORDS and low not in gaz.towns()):
+                    lone_ok = low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0 and not _CAP_BEFORE.search(text, max(0, s - 30), s)
+                    if j > i + 1 or lone_ok:
                         out.append(RecognizerResult("PERSON", s, words[j - 1][1], 0.7 if j > i + 1 else 0.6))
                     i = max(j, i + 1)
                     continue
@@ -422,7 +426,7 @@ _FAC_NAME = rf"(?:(?:di|del|della|dello|dei|degli|delle|San|Santa|Sant['’]|San
 
 def facility_recognizer() -> RegexRecognizer:
     """Named hospitals, clinics and health authorities (Ospedale San Raffaele, ASL Roma 1)."""
-    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’])[ \t]+)?{_FAC_NAME}){{0,5}}"
+    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’]|nel|nella|sul|sulla|in)[ \t]+)?{_FAC_NAME}){{0,5}}"
     return RegexRecognizer(
         "HEALTH_FACILITY",
         [
@@ -510,7 +514,8 @@ def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, 
         w = words[i].group(0)
         low = w.lower()
         particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'") and keep is not None
-        if not particle and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
+        adjacent = i == len(words) - 1 and not (_stopword(w) and len(w) <= 3) and low not in _CUE_STOP
+        if not particle and not adjacent and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
             break
         keep = i
     while keep is not None and keep < len(words) and words[keep].group(0).lower() in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de"):

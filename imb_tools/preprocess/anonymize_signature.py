@@ -37,7 +37,7 @@ CLOSING = re.compile(
     r"|resto\s+a\s+(?:sua\s+)?disposizione(?:\.\s*saluti)?)"
     r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
 )
-_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$))\s*")
+_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
 _TITLE_HEAD = re.compile(
@@ -55,8 +55,8 @@ FACILITY_HEAD = re.compile(
     r"azienda\s+(?:ospedaliera|sanitaria)|a\.?s\.?l\.?|asst|ausl|ulss|irccs|studio)(?!\w)"
 )
 PROVINCE = re.compile(r"\(\s*([A-Za-z]{2})\s*\)\s*$")
-_NAME_WORD = re.compile(r"^(?:[^\W\d_][^\W\d_'’]*(?:['’][^\W\d_]+)?|[^\W\d_]\.?)$")
-PARTICLES = frozenset("de di del della dello dei degli delle da dal dalla d' d’ la lo le li van von el al ben bin ibn mac mc dos da".split())
+_NAME_WORD = re.compile(r"^(?:[^\W\d_][^\W\d_'’]*(?:['’-][^\W\d_]+)*['’]?|[^\W\d_]\.?)$")
+PARTICLES = frozenset("de di del della dello dei degli delle da dal dalla d' d’ de' la lo le li van von el al ben bin ibn mac mc dos nel nella sul sulla in".split())
 # Words that end a sign-off, never a name.
 _CLOSING_WORDS = frozenset(
     """auguri guarigione giornata serata presto fortuna lupo saluti saluto cordiali cordialmente distinti grazie
@@ -80,7 +80,10 @@ def name_like(words: List[str]) -> bool:
         low = w.lower().rstrip(".")
         if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYMS or _DISCIPLINE.search(low):
             return False
-        if _stopword(low) and not (low in PARTICLES and i < len(words) - 1) and not (i == 0 and low in ("san", "santa")):
+        if w.endswith(".") and len(w) == 2:
+            continue  # an initial
+        inner = 0 < i < len(words) - 1 and len(low) <= 4  # "Giffoni Sei Casali", "Corteolona e Genzone"
+        if _stopword(low) and not inner and not (low in PARTICLES and i < len(words) - 1):
             return False
     return True
 
@@ -144,7 +147,7 @@ class SignatureRecognizer(LocalRecognizer):
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
         if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words):
             return [("LOCATION", start, start + len(before), 0.75)] + found
-        if not name_like(words) or words[0].islower() and words[0] in PARTICLES:
+        if not name_like(words) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
             return found
         low = " ".join(words).lower()
         if titled or not person_done:
