@@ -37,7 +37,7 @@ COMMON_WORDS = frozenset(
     lilla morena allegra fiamma flora angelica costanzo delfino liberto sante
     santino toni elmo lisa italia natale pasqua durante vera fede domenica pia
     dolores elisa caro cara gentile cuore sanita fine ago gentili buon mare monte
-    stato stati dio paese amore
+    stato stati dio paese amore san santa santo
     """.split()
 )
 

@@ -143,6 +143,8 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
     return start, kept_end
 
 
+_TITLED_WORD = rf"(?:{NAME_WORD}|[{UPPER}][{UPPER}'’]+\b)"
+TITLED_RUN = rf"{_TITLED_WORD}(?:[ \t]+{_TITLED_WORD}){{0,3}}"
 LOWER_RUN = rf"(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)(?:[ \t]+(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)){{0,3}}"
 def name_words(name: str) -> list[str]:
     """The words of a found name worth looking for elsewhere: no particles, initials, titles or common words."""
@@ -164,9 +166,9 @@ def titled_name_recognizer() -> RegexRecognizer:
     return RegexRecognizer(
         "PERSON",
         [
-            (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85),
+            (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{TITLED_RUN})", 0.85),
             # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
-            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|dott\.|dr\.|prof\.|dottor(?:essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|dr|prof)\.(?!\s?ssa)|dottor(?:essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
         ],
         name="TitledNameRecognizer",
         accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
@@ -203,18 +205,19 @@ def salutation_name_recognizer() -> RegexRecognizer:
 
     def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         first = text[start:end].split()[0].lower().rstrip(".")
-        if first in _ADDRESSEE or gaz.is_eponym(text, start, end):
+        if first in _ADDRESSEE or gaz.is_eponym(text, start, end) or _stopword(first) or first in gaz.LOWER_NOT_NAMES:
             return None
-        return _trim_name(text, start, end)
+        return _trim_name(text, start, end, lower_ok=True)
 
     return RegexRecognizer(
         "PERSON",
-        [(rf"(?:^|(?<=[\n.!?]))\s*{_SALUTATION}[ \t]+(?P<pii>{NAME_RUN})\s*[,!:;\n]", 0.7)],
+        [(rf"(?:^|(?<=[\n.!?]))\s*{_SALUTATION}[ \t]+(?P<pii>{TITLED_RUN}|[{LOWER}][{LOWER}'’]+)\s*[,!:;\n]", 0.7)],
         name="SalutationNameRecognizer",
         accept=accept,
     )
 
 
+_PLACE_PREP = re.compile(r"(?<!\w)(?:a|ad|in|da|di)\s+$", re.IGNORECASE)
 _CAP_BEFORE = re.compile(rf"[{UPPER}][\w'’]*[ \t]+$")
 _SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNORECASE)
 
@@ -243,6 +246,9 @@ class GazetteerNameRecognizer(LocalRecognizer):
             while i < len(words):
                 s, e, w = words[i]
                 low = w.lower()
+                if low in ("san", "santa", "santo"):  # a saint's name is a place or a facility
+                    i += 2
+                    continue
                 if low in self.first and not gaz.is_eponym(text, s, e) and not _SAINT.search(text, max(0, s - 7), s):
                     j = i + 1
                     # extend over further first names and a surname / unknown capitalized word
@@ -256,7 +262,10 @@ class GazetteerNameRecognizer(LocalRecognizer):
                             continue
                         break
                     lone_ok = low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0 and not _CAP_BEFORE.search(text, max(0, s - 30), s)
-                    if j > i + 1 or lone_ok:
+                    # "a Albano Vercellese": after a preposition of place, first name + unknown word is a town
+                    second = words[i + 1][2].lower() if j > i + 1 else ""
+                    place_like = j == i + 2 and second not in self.last and second not in self.first and _PLACE_PREP.search(text, max(0, s - 5), s)
+                    if (j > i + 1 and not place_like) or lone_ok:
                         out.append(RecognizerResult("PERSON", s, words[j - 1][1], 0.7 if j > i + 1 else 0.6))
                     i = max(j, i + 1)
                     continue
@@ -426,7 +435,7 @@ _FAC_NAME = rf"(?:(?:di|del|della|dello|dei|degli|delle|San|Santa|Sant['’]|San
 
 def facility_recognizer() -> RegexRecognizer:
     """Named hospitals, clinics and health authorities (Ospedale San Raffaele, ASL Roma 1)."""
-    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’]|nel|nella|sul|sulla|in)[ \t]+)?{_FAC_NAME}){{0,5}}"
+    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’]|nel|nella|sul|sulla|in|al)[ \t]+|dell['’]|all['’])?{_FAC_NAME}){{0,5}}"
     return RegexRecognizer(
         "HEALTH_FACILITY",
         [
@@ -473,7 +482,7 @@ _CUE_WORDS = (
 )
 _PLACE_CUE = rf"(?i:\b{_CUE_WORDS}\s+(?:a|ad|in|di|presso|tra|fra))"
 _PLACE_WORD = rf"(?:{CAP}(?:-{CAP})?|[{UPPER}][{UPPER}'’]+(?:-[{UPPER}]+)?\b)"
-_PLACE = rf"{_PLACE_WORD}(?:[ \t]+(?:(?:di|del|della|sul|sulla|in|d['’]|DI|DEL|SUL)[ \t]*)?{_PLACE_WORD}){{0,2}}"
+_PLACE = rf"{_PLACE_WORD}(?:[ \t]+(?:(?:di|del|della|dello|dei|delle|sul|sulla|nel|nella|in|al|con|d['’]|de['’]|dell['’]|all['’]|DI|DEL|SUL)[ \t]*)?{_PLACE_WORD}){{0,2}}"
 # Lower-case words after "a" that say how or when, not where.
 _NOT_PLACES = frozenset(
     """domicilio casa pagamento distanza tempo giorni settimana settimane breve fiducia convenzione richiesta
@@ -494,7 +503,7 @@ def place_recognizer() -> RegexRecognizer:
             # lower case after a strong cue, when followed by punctuation or a time word: "ricevo a bova marina."
             (rf"(?i:\b{_CUE_WORDS}|\b(?:\w+log[oa]|\w+iatra|chirurg[oa]|dentista))\s+(?:a|ad)\s+(?P<pii>[{LOWER}][{LOWER}'’-]+(?:[ \t]+[{LOWER}][{LOWER}'’-]+){{0,3}}?)(?=\s*(?:[,.;:!?)\n]|$))", 0.6),
             (rf"(?<![\w]){TITLE}[ \t]*{NAME_RUN}\s*[-–,|/]\s*(?P<pii>{_PLACE})", 0.6, r"[-–,|/]\s*[A-Z]"),
-            (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE})", 0.6, _ROLE_GATE),
+            (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed)\s*{_PLACE})*)", 0.6, _ROLE_GATE),
         ],
         name="PlaceRecognizer",
         accept=_accept_place,
@@ -538,7 +547,7 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Keep a cued place unless it is a stop word; after a signature or a job title
     ("Dott. Rossi - Milano", "chirurgo in Calabria") it must be a known town."""
     span = text[start:end]
-    if span.endswith(")") and re.search(r"\(\w\w\)$", span) and not re.search(rf"^{_PLACE}\s*\(", span):
+    if span.endswith(")") and re.search(r"\(\w\w\)$", span):
         return _trim_province_town(text, start, end)
     if span.islower():
         words = span.split()

@@ -60,7 +60,8 @@ PARTICLES = frozenset("de di del della dello dei degli delle da dal dalla d' dâ€
 # Words that end a sign-off, never a name.
 _CLOSING_WORDS = frozenset(
     """auguri guarigione giornata serata presto fortuna lupo saluti saluto cordiali cordialmente distinti grazie
-    disposizione attesa risposta buona buon tanti tante auguro spero resto""".split()
+    disposizione attesa risposta buona buon tanti tante auguro spero resto
+    tel telefono cell cellulare fax email mail pec www sito web whatsapp orari orario""".split()
 )
 _DISCIPLINE = re.compile(r"(?:logia|iatria|chirurgia|terapia|medicina|ostetricia|ortopedia|andrologia)$")
 MAX_TAIL = 320  # a longer rest of the answer is text, not a signature
@@ -72,8 +73,9 @@ def _stopword(word: str) -> bool:
     return word.lower() in STOP_WORDS
 
 
-def name_like(words: List[str]) -> bool:
-    """1-5 words that could be a name or a town: letters only, function words only as inner particles."""
+def name_like(words: List[str], before_code: bool = False) -> bool:
+    """1-5 words that could be a name or a town: letters only, function words only as inner particles
+    or capitalized after a first word that is none ("Chignolo Po"); before a province code any word."""
     if not 1 <= len(words) <= 5:
         return False
     for i, w in enumerate(words):
@@ -83,6 +85,7 @@ def name_like(words: List[str]) -> bool:
         if w.endswith(".") and len(w) == 2:
             continue  # an initial
         inner = 0 < i < len(words) - 1 and len(low) <= 4  # "Giffoni Sei Casali", "Corteolona e Genzone"
+        inner = inner or before_code or (i > 0 and w[0].isupper())
         if _stopword(low) and not inner and not (low in PARTICLES and i < len(words) - 1):
             return False
     return True
@@ -145,7 +148,7 @@ class SignatureRecognizer(LocalRecognizer):
             return found
         prov = PROVINCE.search(before)
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
-        if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words):
+        if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words, before_code=True):
             return [("LOCATION", start, start + len(before), 0.75)] + found
         if not name_like(words) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
             return found
