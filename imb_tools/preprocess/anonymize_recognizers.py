@@ -33,7 +33,8 @@ TITLE = (
 )
 # Words that end a name after a title: specialties and roles in signatures.
 _ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words
-    r"(?:log[oaie]|iatra|iatri|ista|isti|iste|terapeuta)$|^(?:chirurg[oaih]+|medic[oaih]+|specialist[aie]|"
+    r"(?:log[oaie]|iatra|iatri|terapeuta|(?:dent|ocul|intern|anestes|nutrizion|farmac|special|fisioterap|logoped|ortott|igien|"
+    r"endoscop|ecograf|osteopat|posturolog|ortodont)ist[aie])$|^(?:chirurg[oaih]+|medic[oaih]+|specialist[aie]|"
     r"ospedale|studio|centro|clinica|casa|responsabile|direttore|direttrice|primario|dirigente|docente|"
     r"presso|via|ambulatorio|consulente|ordinario|associato|cordiali|cordialmente|distinti|saluti|salve|"
     r"buongiorno|buonasera|grazie)$",
