@@ -476,6 +476,8 @@ def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]
     return start, start + keep
 
 
+# Cheap pre-check: the cue regexes run only on texts with one of these stems.
+_CUE_GATE = r"\b(?:studi|ambulator|sed[ei]\b|ricev|visit|oper|lavor|esercit|abit|viv|resident|nat[oaie]\b|sono\s+di|provincia|comune|città|zona)"
 _CUE_WORDS = (
     r"(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita|opero|operiamo|"
     r"lavoro|lavora|opera|esercito|abito|abita|vivo|vive|residente|residenza|nat[oaie]|sono\s+di|provincia\s+di|comune\s+di|"
@@ -497,12 +499,14 @@ def place_recognizer() -> RegexRecognizer:
     return RegexRecognizer(
         "LOCATION",
         [
-            (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75),
+            (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75, _CUE_GATE),
             (rf"(?<!\w)(?P<pii>{_PLACE}\s*\((?:{'|'.join(sorted(gaz.province_codes()))})\))", 0.75, r"\([A-Z]{2}\)"),
             # any case before a real province code: "villa carcina (BS)", "frazzanò(ME)"
             (rf"(?<![\w'’-])(?P<pii>(?:[\w'’-]+[ \t]+){{0,4}}[\w'’-]+\s*\((?i:{'|'.join(sorted(gaz.province_codes()))})\))", 0.7, r"\(\w\w\)"),
             # lower case after a strong cue, when followed by punctuation or a time word: "ricevo a bova marina."
-            (rf"(?i:\b{_CUE_WORDS}|\b(?:\w+log[oa]|\w+iatra|chirurg[oa]|dentista))\s+(?:a|ad)\s+(?P<pii>[{LOWER}][{LOWER}'’-]+(?:[ \t]+[{LOWER}][{LOWER}'’-]+){{0,3}}?)(?=\s*(?:[,.;:!?)\n]|$))", 0.6),
+            # (the cue before "a" is checked in _accept_place: a leading alternation here is slow)
+            (rf"\b(?:a|ad)[ \t]+(?P<pii>[{LOWER}][{LOWER}'’-]+(?:[ \t]+[{LOWER}][{LOWER}'’-]+){{0,3}}?)(?=\s*(?:[,.;:!?)\n]|$))", 0.6,
+             rf"{_CUE_GATE}|(?:log[oa]|iatra|chirurg[oa]|dentista)\s+ad?\s"),
             (rf"(?<![\w]){TITLE}[ \t]*{NAME_RUN}\s*[-–,|/]\s*(?P<pii>{_PLACE})", 0.6, r"[-–,|/]\s*[A-Z]"),
             (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed)\s*{_PLACE})*)", 0.6, _ROLE_GATE),
         ],
@@ -538,6 +542,9 @@ def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, 
     return start + words[keep].start(), end
 
 
+_LOWER_CUE = re.compile(
+    rf"(?i:\b{_CUE_WORDS}|\b(?:\w+log[oa]|\w+iatra|chirurg[oa]|dentista))\s+(?:a|ad|in|di|presso)\s+$"
+)
 _CUE_STOP = frozenset(
     """studio studi ambulatorio ricevo riceve visito visita privatamente opero lavoro esercito abito vivo residente
     presso sede anche solo mio mia""".split()
@@ -551,6 +558,8 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     if span.endswith(")") and re.search(r"\(\w\w\)$", span):
         return _trim_province_town(text, start, end)
     if span.islower():
+        if not _LOWER_CUE.search(text, max(0, start - 60), start):
+            return None
         words = span.split()
         if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS for w in words[:1] + words[-1:]):
             return None
