@@ -149,6 +149,9 @@ def test_signature_bare_surname_upper_case_with_role_and_town(anonymizer):
     "Ne parli con il suo medico. Un saluto cordiale, a presto.",
     "Porga i miei saluti alla sua famiglia.",
     "Il morbo di Parkinson e la sindrome di Down. Cordialmente.",
+    "Cordiali saluti. Attenzione al fumo e al Tavor.",
+    "Saluti, stia tranquilla.\nP.S. Tachipirina 1000 al bisogno.",
+    "Arrivederci e buona giornata. Ricordi che il Bentelan va scalato.",
 ])
 def test_clean_sign_offs_stay_byte_identical(anonymizer, text):
     assert anonymizer.detect(text) == [] and anonymizer.anonymize(text) == text
@@ -220,3 +223,16 @@ def test_overlapping_spans_of_two_types_merge_into_their_union():
 
     spans = resolve([Span(10, 30, "LOCATION", 0.65), Span(20, 35, "PERSON", 0.7), Span(50, 55, "URL", 0.5)])
     assert spans == [Span(10, 35, "PERSON", 0.7), Span(50, 55, "URL", 0.5)]
+
+
+def test_cli_summary_says_whose_count_it_is(tmp_path, capsys):
+    from imb_tools.cli import main
+    from imb_tools.preprocess.tabular_io import write_table
+
+    text = f"Il referto è normale. Cordialmente, {FIRST.lower()} {LAST.lower()}, odontoiatra, {TOWN} ({CODE})"
+    src = write_table([{"a": text}, {"a": "Il morbo di Parkinson non è ereditario."}], tmp_path / "in.jsonl")
+    assert main(["anonymize", "--in", str(src), "--column", "a", "--out", str(tmp_path / "o.jsonl")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "found by this detector in 50.0% before, 0.0% after" in line and "synthetic held-out" in line
+    out = (tmp_path / "o.jsonl").read_text("utf-8")
+    assert LAST.lower() not in out.lower() and TOWN not in out and "Parkinson" in out

@@ -446,11 +446,12 @@ def detector_recall(anonymizer: "Anonymizer", size: int = EVAL_SIZE) -> dict:
     """
     from imb_tools.preprocess.anonymize_eval import evaluate, generate
 
-    llm, anonymizer.llm = anonymizer.llm, None
+    # placeholders, so a surrogate that happens to equal a held-out name is not counted as left
+    (llm, mode), anonymizer.llm, anonymizer.mode = (anonymizer.llm, anonymizer.mode), None, "placeholder"
     try:
         result = evaluate(anonymizer, generate(size, seed=0))
     finally:
-        anonymizer.llm = llm
+        anonymizer.llm, anonymizer.mode = llm, mode
     result.pop("misses")
     return {
         "source": "synthetic forum answers, names and towns held out from the detector's lists (seed 0)",
@@ -487,10 +488,15 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
             new_texts.append(result.text)
             before.append(result.found)
             after.append(anonymizer.remaining(result))
-    position = ds.column_names.index(column)
-    ds = ds.remove_columns(column).add_column(column, new_texts)
-    order = [c for c in ds.column_names if c != column]
-    ds = ds.select_columns(order[:position] + [column] + order[position:])
+    if ds.column_names == [column]:  # removing the only column would leave a table of no rows
+        import datasets
+
+        ds = datasets.Dataset.from_dict({column: new_texts}, features=ds.features)
+    else:
+        position = ds.column_names.index(column)
+        ds = ds.remove_columns(column).add_column(column, new_texts)
+        order = [c for c in ds.column_names if c != column]
+        ds = ds.select_columns(order[:position] + [column] + order[position:])
     write_table(ds, out_path)
     report = {
         "input": str(in_path),

@@ -78,6 +78,11 @@ def name_like(words: List[str], before_code: bool = False) -> bool:
     or capitalized after a first word that is none ("Chignolo Po"); before a province code any word."""
     if not 1 <= len(words) <= 5:
         return False
+    # a name or town is written in one case style (Title, lower or UPPER); "Attenzione al fumo" is a sentence
+    styles = {"upper" if w.isupper() else "lower" if w.islower() else "title"
+              for w in words if w.lower() not in PARTICLES and not (w.endswith(".") and len(w) == 2) and len(w) > 3}
+    if len(styles) > 1:
+        return False
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
         if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYMS or _DISCIPLINE.search(low):
