@@ -201,6 +201,19 @@ class _Gen:
     def signature(self, b: _Builder) -> None:
         rng = self.rng
         b.add(self.body() + rng.choice([" ", "\n", "\n\n"]))
+        if rng.random() < 0.12:  # a whole signature typed in lower case
+            sub = _Builder()
+            self._signature(sub)
+            text = sub.text().lower()
+            offset = b.n
+            b.parts.append(text)
+            b.pii += [(offset + s, offset + e, label) for s, e, label in sub.pii]
+            b.n += len(text)
+            return
+        self._signature(b)
+
+    def _signature(self, b: _Builder) -> None:
+        rng = self.rng
         b.add(rng.choice(CLOSINGS) if rng.random() < 0.85 else rng.choice(CLOSINGS).lower())
         b.add(rng.choice(SEPARATORS))
         if rng.random() < 0.5:

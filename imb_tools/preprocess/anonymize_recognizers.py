@@ -271,8 +271,8 @@ class GazetteerNameRecognizer(LocalRecognizer):
                     i = max(j, i + 1)
                     continue
                 if low in self.last and i + 1 < len(words) and words[i + 1][2].lower() in self.first:
-                    # "Rossi Mario": surname then first name
-                    if not gaz.is_eponym(text, s, e):
+                    # "Rossi Mario": surname then first name; after "a"/"di" more often a town ("di Montenero Sabino")
+                    if not gaz.is_eponym(text, s, e) and not (i == 0 and _PLACE_PREP.search(text, max(0, s - 5), s)):
                         out.append(RecognizerResult("PERSON", s, words[i + 1][1], 0.7))
                     i += 2
                     continue
@@ -527,12 +527,12 @@ def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, 
     for i in range(len(words) - 1, -1, -1):
         w = words[i].group(0)
         low = w.lower()
-        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'") and keep is not None
+        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'", "e", "ed") and keep is not None
         adjacent = i == len(words) - 1 and not (_stopword(w) and len(w) <= 3) and low not in _CUE_STOP
         if not particle and not adjacent and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
             break
         keep = i
-    while keep is not None and keep < len(words) and words[keep].group(0).lower() in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de"):
+    while keep is not None and keep < len(words) and words[keep].group(0).lower() in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "e", "ed"):
         keep += 1
     if keep is None or keep >= len(words):
         return None

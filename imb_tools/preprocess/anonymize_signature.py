@@ -183,6 +183,17 @@ def _facility_end(seg: str, start: int) -> Optional[int]:
     """A facility in a signature runs to the end of its segment; a bare keyword is no facility."""
     rest = seg[start:].rstrip(" .")
     words = rest.split()
-    if len(words) < 2 or not any(w[0].isupper() or w[0] in "\"«" for w in words[1:]):
-        return None  # "studio", "centro di riferimento": no proper name
+    named = [w for w in words[1:] if w.lower() not in _FACILITY_GENERIC]
+    if not named:
+        return None  # "studio", "centro medico", "casa di cura": no proper name
+    if not any(w[0].isupper() or w[0] in "\"«" for w in words[1:]) and not (rest.islower() and name_like(named)):
+        return None  # "centro di riferimento": lower case in mixed-case text is no name
     return start + len(rest)
+
+
+# Words of a facility's kind, not of its name.
+_FACILITY_GENERIC = frozenset(
+    """di del della dello dei degli delle d' e in al cura medico medica diagnostico clinico clinica
+    specialistico polispecialistico privato privata convenzionato convenzionata odontoiatrico dentistico
+    ospedaliero ospedaliera universitario universitaria riferimento""".split()
+)
