@@ -137,6 +137,14 @@ def test_signature_block_in_any_case(anonymizer):
         assert word.lower() not in out.lower()
 
 
+def test_signature_surname_with_particle_or_eponym_and_a_town_that_is_a_word(anonymizer):
+    text = f"Serve una visita.\nDistinti saluti\n{FIRST.lower()} di meglio\nNeurologo\nUltimo"
+    out = anonymizer.anonymize(text)
+    assert out == "Serve una visita.\nDistinti saluti\n[NOME]\nNeurologo\n[LUOGO]"
+    text = "Le ghiandole del Bartolini sono normali. Cordiali saluti, BARTOLINI"
+    assert anonymizer.anonymize(text) == "Le ghiandole del Bartolini sono normali. Cordiali saluti, [NOME]"
+
+
 def test_signature_bare_surname_upper_case_with_role_and_town(anonymizer):
     text = f"Serve una visita. Un caro saluto - {LAST.upper()} - Specialista in Cardiologia - {TOWN2}"
     got = found(anonymizer, text)
@@ -152,6 +160,7 @@ def test_signature_bare_surname_upper_case_with_role_and_town(anonymizer):
     "Cordiali saluti. Attenzione al fumo e al Tavor.",
     "Saluti, stia tranquilla.\nP.S. Tachipirina 1000 al bisogno.",
     "Arrivederci e buona giornata. Ricordi che il Bentelan va scalato.",
+    "Cordialmente.\nMorbo di Parkinson",
 ])
 def test_clean_sign_offs_stay_byte_identical(anonymizer, text):
     assert anonymizer.detect(text) == [] and anonymizer.anonymize(text) == text

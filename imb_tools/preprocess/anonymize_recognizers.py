@@ -135,7 +135,8 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
     for i, m in enumerate(words):
         word = m.group(0)
         inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
-        if (_stopword(word) and not inner_particle) or _ROLE.search(word) or _not_a_name(word, lower_ok):
+        after_particle = i > 0 and words[i - 1].group(0).lower() in _PARTICLES  # "De Vita", "di meglio"
+        if _ROLE.search(word) or not after_particle and ((_stopword(word) and not inner_particle) or _not_a_name(word, lower_ok)):
             break
         if not inner_particle:
             kept_end = start + m.end()

@@ -73,9 +73,11 @@ def _stopword(word: str) -> bool:
     return word.lower() in STOP_WORDS
 
 
-def name_like(words: List[str], before_code: bool = False) -> bool:
-    """1-5 words that could be a name or a town: letters only, function words only as inner particles
-    or capitalized after a first word that is none ("Chignolo Po"); before a province code any word."""
+def name_like(words: List[str], before_code: bool = False, town_slot: bool = False) -> bool:
+    """1-5 words that could be a name or a town: letters only, function words only as inner particles,
+    after a particle ("di meglio", "de vita") or capitalized after a first word that is none ("Chignolo
+    Po"); before a province code, or in Title case where a town is expected ("Ultimo", "Tre Ville"), any word.
+    A surname that is also an eponym counts in a signature ("Bartolini"); "Morbo di Parkinson" does not."""
     if not 1 <= len(words) <= 5:
         return False
     # a name or town is written in one case style (Title, lower or UPPER); "Attenzione al fumo" is a sentence
@@ -83,14 +85,16 @@ def name_like(words: List[str], before_code: bool = False) -> bool:
               for w in words if w.lower() not in PARTICLES and not (w.endswith(".") and len(w) == 2) and len(w) > 3}
     if len(styles) > 1:
         return False
+    town_slot = town_slot and styles == {"title"}
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
-        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYMS or _DISCIPLINE.search(low):
+        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYM_HEADS or _DISCIPLINE.search(low):
             return False
         if w.endswith(".") and len(w) == 2:
             continue  # an initial
         inner = 0 < i < len(words) - 1 and len(low) <= 4  # "Giffoni Sei Casali", "Corteolona e Genzone"
-        inner = inner or before_code or (i > 0 and w[0].isupper())
+        after_particle = i > 0 and words[i - 1].lower() in PARTICLES
+        inner = inner or before_code or town_slot or after_particle or (i > 0 and w[0].isupper())
         if _stopword(low) and not inner and not (low in PARTICLES and i < len(words) - 1):
             return False
     return True
@@ -155,7 +159,7 @@ class SignatureRecognizer(LocalRecognizer):
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
         if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words, before_code=True):
             return [("LOCATION", start, start + len(before), 0.75)] + found
-        if not name_like(words) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
+        if not name_like(words, town_slot=person_done and not titled) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
             return found
         low = " ".join(words).lower()
         if titled or not person_done:
