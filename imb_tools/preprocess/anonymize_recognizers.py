@@ -136,7 +136,7 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
         word = m.group(0)
         inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
         after_particle = i > 0 and words[i - 1].group(0).lower() in _PARTICLES  # "De Vita", "di meglio"
-        if _ROLE.search(word) or not after_particle and ((_stopword(word) and not inner_particle) or _not_a_name(word, lower_ok)):
+        if _ROLE.search(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
             break
         if not inner_particle:
             kept_end = start + m.end()
@@ -220,6 +220,8 @@ def salutation_name_recognizer() -> RegexRecognizer:
 
 
 _PLACE_PREP = re.compile(r"(?<!\w)(?:a|ad|in|da|di)\s+$", re.IGNORECASE)
+# "Casole d'Elsa", "Roverè della Battaglia": a first name after these is part of a place's name
+_PLACE_PARTICLE_BEFORE = re.compile(r"(?:\bd['’]|\bdell['’]|\bdella\s+|\bdel\s+|\bdello\s+)$", re.IGNORECASE)
 _CAP_BEFORE = re.compile(rf"[{UPPER}][\w'’]*[ \t]+$")
 _SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNORECASE)
 
@@ -263,7 +265,9 @@ class GazetteerNameRecognizer(LocalRecognizer):
                             j += 1
                             continue
                         break
-                    lone_ok = low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0 and not _CAP_BEFORE.search(text, max(0, s - 30), s)
+                    lone_ok = (low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0
+                               and not _CAP_BEFORE.search(text, max(0, s - 30), s)
+                               and not _PLACE_PARTICLE_BEFORE.search(text, max(0, s - 8), s))
                     # "a Albano Vercellese": after a preposition of place, first name + unknown word is a town
                     second = words[i + 1][2].lower() if j > i + 1 else ""
                     place_like = j == i + 2 and second not in self.last and second not in self.first and _PLACE_PREP.search(text, max(0, s - 5), s)
@@ -562,7 +566,8 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         if not _LOWER_CUE.search(text, max(0, start - 60), start):
             return None
         words = span.split()
-        if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS for w in words[:1] + words[-1:]):
+        if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS and w not in ("san", "santa", "santo")
+               for w in words[:1] + words[-1:]):
             return None
         return start, end
     first = span.split()[0].strip("(,")
