@@ -58,6 +58,15 @@ class _Builder:
         self.n += len(text)
         return self
 
+    def extend(self, other: "_Builder", transform=lambda t: t) -> "_Builder":
+        """Append another builder's text (through a length-keeping `transform`) and its PII items."""
+        text = transform(other.text())
+        assert len(text) == other.n
+        self.pii += [(self.n + s, self.n + e, label) for s, e, label in other.pii]
+        self.parts.append(text)
+        self.n += len(text)
+        return self
+
     def text(self) -> str:
         return "".join(self.parts)
 
@@ -204,11 +213,7 @@ class _Gen:
         if rng.random() < 0.12:  # a whole signature typed in lower case
             sub = _Builder()
             self._signature(sub)
-            text = sub.text().lower()
-            offset = b.n
-            b.parts.append(text)
-            b.pii += [(offset + s, offset + e, label) for s, e, label in sub.pii]
-            b.n += len(text)
+            b.extend(sub, str.lower)
             return
         self._signature(b)
 

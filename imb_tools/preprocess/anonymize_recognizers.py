@@ -227,7 +227,7 @@ _SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNO
 
 
 class GazetteerNameRecognizer(LocalRecognizer):
-    """First name + surname (or a distinctive first name alone) from Faker's it_IT lists.
+    """First name + surname (or a distinctive first name alone) from the packaged name lists.
 
     A surname alone is never enough (Costa, Ferro, Fontana are words too); a
     first name that is also a common word (Massimo, Rosa) needs a surname
