@@ -132,7 +132,7 @@ def test_anonymize_table_keeps_fields_and_reports(tmp_path, suffix):
     # "0.0% after" is this detector's own count: the report says so and gives its measured recall beside it
     assert "same detector" in report["measured_by"] and "not a guarantee" in report["measured_by"]
     recall = report["detector_recall"]
-    assert recall["answers"] == 400 and 0 <= recall["answer_residual"] <= 0.02 and recall["clean_precision"] >= 0.98
+    assert recall["answers"] == 1000 and 0 <= recall["answer_residual"] <= 0.02 and recall["clean_precision"] >= 0.98
 
 
 def test_cli_anonymize_missing_column_is_one_line_error(tmp_path, capsys):
