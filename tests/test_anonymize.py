@@ -129,6 +129,10 @@ def test_anonymize_table_keeps_fields_and_reports(tmp_path, suffix):
     assert report["texts"] == 4 and report["before"]["texts_with_pii"] == 2 and report["before"]["share"] == 0.5
     assert report["before"]["per_type"]["NOME"] == {"texts": 1, "share": 0.25, "spans": 1}
     assert report["after"]["texts_with_pii"] == 0 and report["replaced"] == {"NOME": 1, "TELEFONO": 1, "EMAIL": 1}
+    # "0.0% after" is this detector's own count: the report says so and gives its measured recall beside it
+    assert "same detector" in report["measured_by"] and "not a guarantee" in report["measured_by"]
+    recall = report["detector_recall"]
+    assert recall["answers"] == 1000 and 0 <= recall["answer_residual"] <= 0.02 and recall["clean_precision"] >= 0.98
 
 
 def test_cli_anonymize_missing_column_is_one_line_error(tmp_path, capsys):

@@ -1,8 +1,12 @@
 """Word lists the name and place detectors look words up in.
 
-First names, surnames and towns come from Faker's `it_IT` providers (462
-first names, 1,164 surnames, ~16,500 localities), so the lists are kept by a
-maintained project rather than by us. Many of those entries are also
+First names (~3,500: Italian by rank and common foreign ones), surnames
+(~16,000), towns (~13,500 comuni and localities) and the 107 province codes
+are package data compiled by `benchmarks/build_anonymize_lists.py` from
+names-dataset, ISTAT's comuni list and Faker it_IT (sources and licences in
+that script). One entry in five is held out of these files for the
+synthetic evaluation set (`anonymize_eval`), so the measured recall is on
+names the detector has never seen. Many of the entries are also
 ordinary Italian words (Costa, Ferro, Massimo, Macello...): `COMMON_WORDS`
 lists the ones seen in medical answers, and the detectors ask for more
 context before they flag them. `EPONYM_HEADS` are the nouns after which a
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 
 # Ordinary Italian words (lower case) that are also Faker first names,
 # surnames or towns; flagged only with strong context (title, first name).
@@ -30,16 +35,23 @@ COMMON_WORDS = frozenset(
     cara caro tosto forte umile vita luce marina savio grazia giusto tommasi
     medici dottori sanità grazie amico aurora donna fedele fortunata gloria greca
     lilla morena allegra fiamma flora angelica costanzo delfino liberto sante
-    santino toni elmo lisa italia natale pasqua durante
+    santino toni elmo lisa italia natale pasqua durante vera fede domenica pia
+    dolores elisa caro cara gentile cuore sanita fine ago gentili buon mare monte
+    stato stati dio paese amore san santa santo
     """.split()
 )
 
-# Common Italian first names missing from Faker's it_IT list.
-EXTRA_FIRST_NAMES = frozenset(
+# Lower-case words that follow a title without being a name ("il dott. curante").
+LOWER_NOT_NAMES = frozenset(
+    """curante curanti ha è le la lo mi ci ne di in specialista specialisti medico medici chirurgo
+    collega colleghi stesso stessa suo sua mio mia dottore dottoressa che""".split()
+)
+
+# Capitalized words after "studio"/"ambulatorio" that name no person.
+TOWN_OR_GENERIC = frozenset(
     """
-    anna andrea sara davide emanuele emanuela alice elisabetta simona cristian christian
-    samuele tommaso manuela sabrina daniela rosanna noemi arianna erica ludovica ginevra
-    gaia irene nicolò giorgio debora deborah francesca alessandra silvana stefania marianna
+    medico dentistico odontoiatrico associato privato polispecialistico specialistico
+    legale tecnico professionale clinico diagnostico radiologico fisioterapico infermieristico
     """.split()
 )
 
@@ -69,31 +81,36 @@ EPONYMS = frozenset(
 )
 
 
+_DATA = Path(__file__).resolve().parent
+
+
+def _lines(name: str) -> list[str]:
+    text = (_DATA / name).read_text("utf-8")
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
 @functools.lru_cache(maxsize=1)
 def person_names() -> tuple[frozenset[str], frozenset[str]]:
-    """(first names, surnames) from Faker `it_IT`, lower case."""
-    from faker.providers.person.it_IT import Provider
+    """(first names, surnames), lower case, from the packaged lists."""
+    return frozenset(_lines("anonymize_first_names.txt")), frozenset(_lines("anonymize_surnames.txt"))
 
-    first = frozenset(n.lower() for n in (*Provider.first_names_male, *Provider.first_names_female))
-    first |= EXTRA_FIRST_NAMES
-    last = frozenset(n.lower() for n in Provider.last_names)
-    return first, last
+
+@functools.lru_cache(maxsize=1)
+def town_provinces() -> dict[str, str]:
+    """Lower-case town -> province code ("" for localities that are not comuni)."""
+    return dict(line.split("\t", 1) for line in _lines("anonymize_towns.txt"))
 
 
 @functools.lru_cache(maxsize=1)
 def towns() -> frozenset[str]:
-    """Italian localities from Faker `it_IT`, lower case."""
-    from faker.providers.address.it_IT import Provider
-
-    return frozenset(c.lower() for c in Provider.cities)
+    """Italian comuni and localities, lower case."""
+    return frozenset(town_provinces())
 
 
 @functools.lru_cache(maxsize=1)
 def province_codes() -> frozenset[str]:
-    """Two-letter Italian province codes (MI, RM...) from Faker `it_IT`."""
-    from faker.providers.address.it_IT import Provider
-
-    return frozenset(Provider.states_abbr)
+    """The 107 two-letter Italian province codes (MI, RM, AT...), from ISTAT's list."""
+    return frozenset(_lines("anonymize_province_codes.txt"))
 
 
 _EPONYM_BEFORE = re.compile(

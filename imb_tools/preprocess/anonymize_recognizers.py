@@ -32,8 +32,9 @@ TITLE = (
     r"|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
 )
 # Words that end a name after a title: specialties and roles in signatures.
-_ROLE = re.compile(
-    r"(?:log[oaie]|iatra|iatri|ista|isti|iste|chirurg[oaih]+|medic[oaih]+|terapeuta|specialist[aie]|"
+_ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words
+    r"(?:log[oaie]|iatra|iatri|terapeuta|(?:dent|ocul|intern|anestes|nutrizion|farmac|special|fisioterap|logoped|ortott|igien|"
+    r"endoscop|ecograf|osteopat|posturolog|ortodont)ist[aie])$|^(?:chirurg[oaih]+|medic[oaih]+|specialist[aie]|"
     r"ospedale|studio|centro|clinica|casa|responsabile|direttore|direttrice|primario|dirigente|docente|"
     r"presso|via|ambulatorio|consulente|ordinario|associato|cordiali|cordialmente|distinti|saluti|salve|"
     r"buongiorno|buonasera|grazie)$",
@@ -116,17 +117,47 @@ FISCAL_CODE_GATE = r"\b[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2
 
 
 # ---------------------------------------------------------------- names
-def _trim_name(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+_PARTICLES = frozenset("de di del della dello dei degli da dal dalla la lo li van von".split())
+
+
+def _not_a_name(word: str, after_title: bool = False) -> bool:
+    """A lower-case word that is an ordinary or medical word, not a name ("curante", "ha").
+    Right after a title a surname that is also a word ("dott. pellegrino") still counts."""
+    low = word.lower()
+    common = low in gaz.COMMON_WORDS and not after_title
+    return word.islower() and (common or low in gaz.LOWER_NOT_NAMES or low in gaz.EPONYMS)
+
+
+def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optional[tuple[int, int]]:
     """Cut a name run at the first stop word or role word; drop eponyms."""
     kept_end = start
-    for m in re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}", text[start:end]):
+    words = list(re.finditer(rf"{NAME_WORD}|[{UPPER}]{{2,}}|[{LOWER}][{LOWER}'’]+|[{LOWER}]\.", text[start:end]))
+    for i, m in enumerate(words):
         word = m.group(0)
-        if _stopword(word) or _ROLE.search(word):
+        inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
+        after_particle = i > 0 and words[i - 1].group(0).lower() in _PARTICLES  # "De Vita", "di meglio"
+        if _ROLE.search(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
             break
-        kept_end = start + m.end()
+        if not inner_particle:
+            kept_end = start + m.end()
     if kept_end == start or gaz.is_eponym(text, start, kept_end):
         return None
     return start, kept_end
+
+
+_TITLED_WORD = rf"(?:{NAME_WORD}|[{UPPER}][{UPPER}'’]+\b)"
+TITLED_RUN = rf"{_TITLED_WORD}(?:[ \t]+{_TITLED_WORD}){{0,3}}"
+LOWER_RUN = rf"(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)(?:[ \t]+(?:[{LOWER}][{LOWER}'’]+|[{LOWER}]\.)){{0,3}}"
+def name_words(name: str) -> list[str]:
+    """The words of a found name worth looking for elsewhere: no particles, initials, titles or common words."""
+    out = []
+    for w in re.findall(r"[\w'’]+", name):
+        low = w.lower()
+        if len(low) < 3 or _stopword(w) or low in _PARTICLES or low in gaz.COMMON_WORDS or low in gaz.EPONYMS \
+                or low in gaz.LOWER_NOT_NAMES or low in gaz.towns() or _ROLE.search(low):
+            continue
+        out.append(w)
+    return out
 
 
 CAPS_RUN = rf"[{UPPER}][{UPPER}'’]+(?:[ \t]+[{UPPER}][{UPPER}'’]+){{0,2}}\b"  # ROSSI MARIO in signatures
@@ -136,20 +167,25 @@ def titled_name_recognizer() -> RegexRecognizer:
     """Names after Dott./Dr.ssa/Prof./Sig.ra...: the title stays, the name goes."""
     return RegexRecognizer(
         "PERSON",
-        [(rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{NAME_RUN}|{CAPS_RUN})", 0.85)],
+        [
+            (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{TITLED_RUN})", 0.85),
+            # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|dr|prof)\.(?!\s?ssa)|dottor(?:essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+        ],
         name="TitledNameRecognizer",
-        accept=_trim_name,
+        accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
     )
 
 
 def practice_name_recognizer() -> RegexRecognizer:
-    """A surname naming a practice: "studio Vitale", "ambulatorio Rossi"."""
+    """A surname naming a practice: "studio Vitale", "ambulatorio Rossi" (known to a list or not)."""
 
     def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
-        first, last = gaz.person_names()
+        # structure, not lists: any capitalized word after "studio" that is not a role or function word
         words = text[start:end].split()
-        known = lambda w: w.lower() in last or w.lower() in first or w.lower() in gaz.COMMON_WORDS  # noqa: E731
-        return (start, end) if all(known(w) for w in words) else None
+        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC:
+            return None
+        return start, end
 
     return RegexRecognizer(
         "PERSON",
@@ -159,8 +195,39 @@ def practice_name_recognizer() -> RegexRecognizer:
     )
 
 
+_SALUTATION = r"(?i:car[oa]|carissim[oa]|gentil(?:e|issim[oa])|gent\.(?:mo|ma|mi)?|egregi[oa]|salve|buongiorno|buonasera|ciao)"
+_ADDRESSEE = frozenset(
+    """utente paziente signora signore signor signorina dottore dottoressa dott dottor dr prof professore amico amica
+    collega lettore lettrice ragazzo ragazza mamma papà papa genitori utenti pazienti tutti tutte""".split()
+)
+
+
+def salutation_name_recognizer() -> RegexRecognizer:
+    """A first name after a greeting: "Caro Marco,", "Gentile Aisha:" (known to a list or not)."""
+
+    def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+        first = text[start:end].split()[0].lower().rstrip(".")
+        if first in _ADDRESSEE or gaz.is_eponym(text, start, end) or _stopword(first) or first in gaz.LOWER_NOT_NAMES:
+            return None
+        return _trim_name(text, start, end, lower_ok=True)
+
+    return RegexRecognizer(
+        "PERSON",
+        [(rf"(?:^|(?<=[\n.!?]))\s*{_SALUTATION}[ \t]+(?P<pii>{TITLED_RUN}|[{LOWER}][{LOWER}'’]+)\s*[,!:;\n]", 0.7)],
+        name="SalutationNameRecognizer",
+        accept=accept,
+    )
+
+
+_PLACE_PREP = re.compile(r"(?<!\w)(?:a|ad|in|da|di)\s+$", re.IGNORECASE)
+# "Casole d'Elsa", "Roverè della Battaglia": a first name after these is part of a place's name
+_PLACE_PARTICLE_BEFORE = re.compile(r"(?:\bd['’]|\bdell['’]|\bdella\s+|\bdel\s+|\bdello\s+)$", re.IGNORECASE)
+_CAP_BEFORE = re.compile(rf"[{UPPER}][\w'’]*[ \t]+$")
+_SAINT = re.compile(r"(?:\bSan|\bSanta|\bSanto|\bSant['’]|\bS\.)\s*$", re.IGNORECASE)
+
+
 class GazetteerNameRecognizer(LocalRecognizer):
-    """First name + surname (or a distinctive first name alone) from Faker's it_IT lists.
+    """First name + surname (or a distinctive first name alone) from the packaged name lists.
 
     A surname alone is never enough (Costa, Ferro, Fontana are words too); a
     first name that is also a common word (Massimo, Rosa) needs a surname
@@ -183,7 +250,10 @@ class GazetteerNameRecognizer(LocalRecognizer):
             while i < len(words):
                 s, e, w = words[i]
                 low = w.lower()
-                if low in self.first and not gaz.is_eponym(text, s, e):
+                if low in ("san", "santa", "santo"):  # a saint's name is a place or a facility
+                    i += 2
+                    continue
+                if low in self.first and not gaz.is_eponym(text, s, e) and not _SAINT.search(text, max(0, s - 7), s):
                     j = i + 1
                     # extend over further first names and a surname / unknown capitalized word
                     while j < len(words) and j - i < 4:
@@ -195,13 +265,19 @@ class GazetteerNameRecognizer(LocalRecognizer):
                             j += 1
                             continue
                         break
-                    if j > i + 1 or low not in gaz.COMMON_WORDS:
+                    lone_ok = (low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0
+                               and not _CAP_BEFORE.search(text, max(0, s - 30), s)
+                               and not _PLACE_PARTICLE_BEFORE.search(text, max(0, s - 8), s))
+                    # "a Albano Vercellese": after a preposition of place, first name + unknown word is a town
+                    second = words[i + 1][2].lower() if j > i + 1 else ""
+                    place_like = j == i + 2 and second not in self.last and second not in self.first and _PLACE_PREP.search(text, max(0, s - 5), s)
+                    if (j > i + 1 and not place_like) or lone_ok:
                         out.append(RecognizerResult("PERSON", s, words[j - 1][1], 0.7 if j > i + 1 else 0.6))
                     i = max(j, i + 1)
                     continue
                 if low in self.last and i + 1 < len(words) and words[i + 1][2].lower() in self.first:
-                    # "Rossi Mario": surname then first name
-                    if not gaz.is_eponym(text, s, e):
+                    # "Rossi Mario": surname then first name; after "a"/"di" more often a town ("di Montenero Sabino")
+                    if not gaz.is_eponym(text, s, e) and not (i == 0 and _PLACE_PREP.search(text, max(0, s - 5), s)):
                         out.append(RecognizerResult("PERSON", s, words[i + 1][1], 0.7))
                     i += 2
                     continue
@@ -365,18 +441,37 @@ _FAC_NAME = rf"(?:(?:di|del|della|dello|dei|degli|delle|San|Santa|Sant['’]|San
 
 def facility_recognizer() -> RegexRecognizer:
     """Named hospitals, clinics and health authorities (Ospedale San Raffaele, ASL Roma 1)."""
-    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’])[ \t]+)?{_FAC_NAME}){{0,5}}"
+    name_run = rf"{_FAC_NAME}(?:[ \t]+(?:(?:di|del|della|dei|degli|delle|e|d['’]|nel|nella|sul|sulla|in|al)[ \t]+|dell['’]|all['’])?{_FAC_NAME}){{0,5}}"
     return RegexRecognizer(
         "HEALTH_FACILITY",
-        [(rf"(?<!\w)(?P<pii>{_FACILITY_KW}[ \t]+(?={_FAC_NAME}){name_run})", 0.8)],
+        [
+            (rf"(?<!\w)(?P<pii>{_FACILITY_KW}[ \t]+(?={_FAC_NAME}){name_run})", 0.8),
+            # a name in quotes after any facility word, maybe with its town: Ospedale "San Carlo" - Potenza
+            (rf"(?<!\w)(?P<pii>(?i:{_FACILITY_ANY})(?:[ \t]+[\w'’.]+){{0,3}}?[ \t]*[\"“«][^\"”»\n]{{2,60}}[\"”»]"
+             rf"(?:[ \t]*[-–,][ \t]*{_PLACE})?)", 0.8, r"[\"“«]"),
+            # "Centro del Rossi", "Centro Medico Dentistico del Sorriso": a centre named after someone
+            (rf"(?<!\w)(?P<pii>(?i:centro)(?:[ \t]+[{UPPER}][{LOWER}]+){{0,2}}[ \t]+(?:del|della|dello|dei|di)[ \t]+{CAP}(?:[ \t]+{CAP})?)", 0.7),
+        ],
         name="HealthFacilityRecognizer",
         accept=_trim_facility,
     )
 
 
+_FACILITY_ANY = r"ospedal[ei]|policlinico|clinica|cas[ae]\s+di\s+cura|centro|istituto|poliambulatorio|presidio|ambulatorio|studio"
+# Capitalized words after "Centro di" that name a service, not a person.
+_GENERIC_CENTRE = frozenset(
+    """salute igiene riferimento ascolto accoglienza ricerca medicina prevenzione diagnosi cura cure terapia
+    riabilitazione screening sanità servizi malattie diabetologia procreazione fertilità sclerosi dialisi
+    trasfusionale alcologia neuropsichiatria psicologia ortopedia cardiologia""".split()
+)
+
+
 def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Drop trailing connectors and stop words the name run swallowed."""
     span = text[start:end]
+    m = re.match(r"(?i)centro(?:\s+\w+){0,2}?\s+(?:del|della|dello|dei|di)\s+(\w+)", span)
+    if m and ('"' not in span and "«" not in span) and m.group(1).lower() in _GENERIC_CENTRE:
+        return None
     words = span.split()
     while len(words) > 1 and (_stopword(words[-1]) and words[-1][0].islower() or words[-1].lower() in ("e", "di")):
         words.pop()
@@ -386,12 +481,22 @@ def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]
     return start, start + keep
 
 
-_PLACE_CUE = (
-    r"(?i:\b(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita\s+privatamente|opero|operiamo|"
+# Cheap pre-check: the cue regexes run only on texts with one of these stems.
+_CUE_GATE = r"\b(?:studi|ambulator|sed[ei]\b|ricev|visit|oper|lavor|esercit|abit|viv|resident|nat[oaie]\b|sono\s+di|provincia|comune|città|zona)"
+_CUE_WORDS = (
+    r"(?:studio|studi|ambulatorio|ambulatori|sede|sedi|ricevo|riceve|ricevono|visito|visita|opero|operiamo|"
     r"lavoro|lavora|opera|esercito|abito|abita|vivo|vive|residente|residenza|nat[oaie]|sono\s+di|provincia\s+di|comune\s+di|"
-    r"città\s+di|zona\s+di)(?:\s+(?:medico|privato|professionale|anche|solo|principalmente|sia))?\s+(?:a|ad|in|di|presso|tra|fra))"
+    r"città\s+di|zona\s+di)(?:\s+(?:medico|privato|privatamente|professionale|anche|solo|principalmente|sia|è|si\s+trova|mio)){0,2}"
 )
-_PLACE = rf"{CAP}(?:[ \t]+(?:(?:di|del|sul|sulla|in|d['’])[ \t]*)?{CAP}){{0,2}}"
+_PLACE_CUE = rf"(?i:\b{_CUE_WORDS}\s+(?:a|ad|in|di|presso|tra|fra))"
+_PLACE_WORD = rf"(?:{CAP}(?:-{CAP})?|[{UPPER}][{UPPER}'’]+(?:-[{UPPER}]+)?\b)"
+_PLACE = rf"{_PLACE_WORD}(?:[ \t]+(?:(?:di|del|della|dello|dei|delle|sul|sulla|nel|nella|in|al|con|d['’]|de['’]|dell['’]|all['’]|DI|DEL|SUL)[ \t]*)?{_PLACE_WORD}){{0,2}}"
+# Lower-case words after "a" that say how or when, not where.
+_NOT_PLACES = frozenset(
+    """domicilio casa pagamento distanza tempo giorni settimana settimane breve fiducia convenzione richiesta
+    appuntamento disposizione tutti tutte lungo parte pieno orario orari chiamata visita visite mesi anni
+    mezzogiorno sera mattina pomeriggio""".split()
+)
 
 
 def place_recognizer() -> RegexRecognizer:
@@ -399,10 +504,16 @@ def place_recognizer() -> RegexRecognizer:
     return RegexRecognizer(
         "LOCATION",
         [
-            (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75),
+            (rf"{_PLACE_CUE}\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed|o)\s*{_PLACE})*)", 0.75, _CUE_GATE),
             (rf"(?<!\w)(?P<pii>{_PLACE}\s*\((?:{'|'.join(sorted(gaz.province_codes()))})\))", 0.75, r"\([A-Z]{2}\)"),
+            # any case before a real province code: "villa carcina (BS)", "frazzanò(ME)"
+            (rf"(?<![\w'’-])(?P<pii>(?:[\w'’-]+[ \t]+){{0,4}}[\w'’-]+\s*\((?i:{'|'.join(sorted(gaz.province_codes()))})\))", 0.7, r"\(\w\w\)"),
+            # lower case after a strong cue, when followed by punctuation or a time word: "ricevo a bova marina."
+            # (the cue before "a" is checked in _accept_place: a leading alternation here is slow)
+            (rf"\b(?:a|ad)[ \t]+(?P<pii>[{LOWER}][{LOWER}'’-]+(?:[ \t]+[{LOWER}][{LOWER}'’-]+){{0,3}}?)(?=\s*(?:[,.;:!?)\n]|$))", 0.6,
+             rf"{_CUE_GATE}|(?:log[oa]|iatra|chirurg[oa]|dentista)\s+ad?\s"),
             (rf"(?<![\w]){TITLE}[ \t]*{NAME_RUN}\s*[-–,|/]\s*(?P<pii>{_PLACE})", 0.6, r"[-–,|/]\s*[A-Z]"),
-            (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE})", 0.6, _ROLE_GATE),
+            (rf"(?i:\b(?:\w+log[oa]|\w+iatra|\w+ista|chirurg[oa]|medico|dentista|odontoiatra|ginecolog[oa]))\s+(?:a|ad|in|di|presso)\s+(?P<pii>{_PLACE}(?:\s*(?:,|e|ed)\s*{_PLACE})*)", 0.6, _ROLE_GATE),
         ],
         name="PlaceRecognizer",
         accept=_accept_place,
@@ -412,15 +523,60 @@ def place_recognizer() -> RegexRecognizer:
 _ROLE_GATE = r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:a|ad|in|di|presso)\s+[A-Z]"
 
 
+def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """From "Ricevo anche a SARONNO (VA)" keep "SARONNO (VA)": words back to a function or cue word."""
+    m = re.search(r"\s*\((\w\w)\)$", text[start:end])
+    code = m.group(1)
+    words = list(re.finditer(r"[\w'’-]+", text[start : start + m.start()]))
+    keep = None
+    for i in range(len(words) - 1, -1, -1):
+        w = words[i].group(0)
+        low = w.lower()
+        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'", "e", "ed") and keep is not None
+        adjacent = i == len(words) - 1 and not (_stopword(w) and len(w) <= 3) and low not in _CUE_STOP
+        if not particle and not adjacent and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
+            break
+        keep = i
+    while keep is not None and keep < len(words) and words[keep].group(0).lower() in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "e", "ed"):
+        keep += 1
+    if keep is None or keep >= len(words):
+        return None
+    town = text[start + words[keep].start() : start + m.start()]
+    if code.islower() and town.lower() not in gaz.towns():
+        return None
+    return start + words[keep].start(), end
+
+
+_LOWER_CUE = re.compile(
+    rf"(?i:\b{_CUE_WORDS}|\b(?:\w+log[oa]|\w+iatra|chirurg[oa]|dentista))\s+(?:a|ad|in|di|presso)\s+$"
+)
+_CUE_STOP = frozenset(
+    """studio studi ambulatorio ricevo riceve visito visita privatamente opero lavoro esercito abito vivo residente
+    presso sede anche solo mio mia""".split()
+)
+
+
 def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Keep a cued place unless it is a stop word; after a signature or a job title
-    ("Dott. Rossi - Milano", "chirurgo a Napoli") it must be a known town."""
+    ("Dott. Rossi - Milano", "chirurgo in Calabria") it must be a known town."""
     span = text[start:end]
+    if span.endswith(")") and re.search(r"\(\w\w\)$", span):
+        return _trim_province_town(text, start, end)
+    if span.islower():
+        if not _LOWER_CUE.search(text, max(0, start - 60), start):
+            return None
+        words = span.split()
+        if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS and w not in ("san", "santa", "santo")
+               for w in words[:1] + words[-1:]):
+            return None
+        return start, end
     first = span.split()[0].strip("(,")
     if _stopword(first) or _ROLE.search(first):
         return None
     before = text[max(0, start - 12) : start]
-    weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+\w+\s+$", before, re.IGNORECASE)
+    weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:in|di)\s+$", before, re.IGNORECASE)
     if "(" not in span and weak_cue and span.lower() not in gaz.towns():
+        return None
+    if span.lower() in gaz.COMMON_WORDS:
         return None
     return start, end

@@ -8,9 +8,15 @@ process, because the LLM backend does its own batching (local model) or
 bounded concurrency (server), and its cache is one locked file.
 Categorization fits one topic model on the whole corpus, so it is not a map.
 
-Order follows the issue: anonymize before reformulating, so no personal data
-is ever sent to an LLM server. Cleaning quarantines records (with a reason);
-the report's counts add up: records in = records out + quarantined.
+Order, deliberately not the paper's: the paper reformulated with an LLM and
+then anonymized (27% -> 7% -> 1% of answers with PII); here anonymization
+runs before any LLM step, so no personal data is ever sent to an LLM server
+(a hosted vLLM or any OpenAI-compatible endpoint). The report's
+`pii_by_step` gives the share of answers with PII after each step (original,
+anonymized, reformulated), counted by the anonymizer's detector, beside that
+detector's recall on the synthetic held-out set. Cleaning quarantines
+records (with a reason); the report's counts add up: records in = records
+out + quarantined.
 """
 
 from __future__ import annotations
@@ -80,6 +86,20 @@ def _anonymize_batch(batch: dict, columns: list[str], mode: str, ner_model, llm_
         report[col] = {"texts": len(texts), "before": pii_summary(before), "after": pii_summary(after)}
     out[_REPORT] = [json.dumps(report)] + [None] * (len(batch[columns[0]]) - 1)
     return out
+
+
+def _pii_batch(batch: dict, column: str, mode: str, ner_model) -> dict:
+    """Count PII in `column` without changing it (the reformulated answers, after the LLM)."""
+    from imb_tools.preprocess.anonymize import Anonymizer, pii_summary
+
+    key = (mode, ner_model, None)
+    if key not in _ANONYMIZERS:
+        _ANONYMIZERS[key] = Anonymizer(mode=mode, ner_model=ner_model)
+    anonymizer = _ANONYMIZERS[key]
+    texts = batch[column]
+    spans = [anonymizer.detect(t) if isinstance(t, str) else [] for t in texts]
+    report = {column: {"texts": len(texts), "before": pii_summary(spans), "after": pii_summary([])}}
+    return {_REPORT: [json.dumps(report)] + [None] * (len(texts) - 1)}
 
 
 def _pii_totals(batch_reports: list[dict]) -> dict:
@@ -180,12 +200,23 @@ def preprocess(
         report["anonymize"] = {"mode": anonymize_mode, "ner_model": ner_model,
                                "llm_check": bool(llm_check), "columns": _pii_totals(reports)}
         report["steps"].append("anonymize")
+        report["pii_by_step"] = {"column": answer_column, "measured_by": None}
+        if answer_column in report["anonymize"]["columns"]:
+            col = report["anonymize"]["columns"][answer_column]
+            report["pii_by_step"].update(original=col["before"]["share"], anonymized=col["after"]["share"])
 
     if reformulate_model and len(ds):
         ds, report["reformulate"] = _reformulate(ds, answer_column, reformulate_model, backend_kwargs,
                                                  cache_path or out_path.with_name(out_path.name + ".cache.jsonl"),
                                                  max_new_tokens)
         report["steps"].append("reformulate")
+        out_col = report["reformulate"]["output_column"]
+        counted = ds.map(_pii_batch, batched=True, batch_size=batch_size, num_proc=workers,
+                         fn_kwargs={"column": out_col, "mode": anonymize_mode, "ner_model": ner_model},
+                         remove_columns=ds.column_names, desc="count PII after reformulation")
+        reformulated = _pii_totals([json.loads(r) for r in counted[_REPORT] if r is not None])[out_col]["before"]
+        report["reformulate"]["pii"] = reformulated
+        report.setdefault("pii_by_step", {"column": answer_column, "measured_by": None})["reformulated"] = reformulated["share"]
 
     if categorize and len(ds):
         from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL, categorize_dataset
@@ -195,6 +226,14 @@ def preprocess(
             model=embedding_model or DEFAULT_EMBEDDING_MODEL, progress=progress, source=in_path)
         report["steps"].append("categorize")
 
+    if "pii_by_step" in report:
+        from imb_tools.preprocess.anonymize import MEASURED_BY, Anonymizer, detector_recall
+
+        report["pii_by_step"]["order"] = (
+            "clean -> anonymize -> reformulate: anonymization comes before any LLM step, so no personal data reaches "
+            "an LLM server (the paper reformulated first: 27% -> 7% -> 1%)")
+        report["pii_by_step"]["measured_by"] = MEASURED_BY
+        report["pii_by_step"]["detector_recall"] = detector_recall(Anonymizer(mode=anonymize_mode, ner_model=ner_model))
     report["records_out"] = len(ds)
     report["quarantined"] = len(quarantined)
     quarantine_path = Path(quarantine_path) if quarantine_path else out_path.with_name(
