@@ -40,7 +40,7 @@ demo: install
 
 test: install-dev
 	$(PIP) install -q --no-deps --force-reinstall .
-	$(OFFLINE) $(VENV)/bin/pytest -q tests
+	$(OFFLINE) $(VENV)/bin/pytest -q -n 2 --dist loadgroup tests
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -73,6 +73,9 @@ def _env(work: Path) -> dict:
     return env
 
 
+# One worker runs every block, in README order, in one folder (`make test` runs pytest-xdist
+# with --dist loadgroup): a later block may use what an earlier one wrote.
+@pytest.mark.xdist_group("readme")
 @pytest.mark.parametrize("line,code,reason", BLOCKS, ids=[f"README.md:{b[0]}" for b in BLOCKS])
 def test_readme_block_runs(line, code, reason, workdir):
     if reason:
