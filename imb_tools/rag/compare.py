@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.data.splits import id_hash
+from imb_tools.data.sampling import per_group_in_hash_order
 from imb_tools.errors import ImbError
 from imb_tools.rag.knowledge_base import passages_from_split
 
@@ -24,17 +24,14 @@ def test_items(dataset, per_macro: int) -> list[dict]:
     if "test" not in dataset:
         raise ImbError(f"the dataset has no 'test' split (splits: {', '.join(dataset)})")
     ds = dataset["test"]
-    questions = dict(zip(ds["id"], ds["question"]))
-    by_macro: dict[str, list] = {}
-    for p in passages_from_split(ds):
-        by_macro.setdefault(p.macro_category, []).append(p)
-    items = []
-    for macro in sorted(by_macro):
-        ordered = sorted(by_macro[macro], key=lambda p: (id_hash(p.id), p.id))[:per_macro]
-        items.extend(
-            {"id": p.id, "question": questions[p.id], "reference": p.text, "macro_category": macro}
-            for p in ordered
-        )
+    questions = list(ds["question"])
+    passages = passages_from_split(ds)
+    groups = per_group_in_hash_order([p.id for p in passages], [p.macro_category for p in passages], per_macro)
+    items = [
+        {"id": passages[i].id, "question": questions[i], "reference": passages[i].text, "macro_category": macro}
+        for macro, rows in groups.items()
+        for i in rows
+    ]
     if not items:
         raise ImbError("the test split is empty: nothing to compare")
     return items

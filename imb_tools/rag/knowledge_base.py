@@ -172,12 +172,10 @@ def passages_from_split(ds) -> list[Passage]:
 
 def stratified_order(passages: Sequence[Passage]) -> dict[str, list[Passage]]:
     """Per macro-category, passages in hash order: the deterministic draw order."""
-    strata: dict[str, list[Passage]] = {}
-    for p in passages:
-        strata.setdefault(p.macro_category, []).append(p)
-    for items in strata.values():
-        items.sort(key=lambda p: (id_hash(p.id), p.id))
-    return dict(sorted(strata.items()))
+    from imb_tools.data.sampling import per_group_in_hash_order
+
+    groups = per_group_in_hash_order([p.id for p in passages], [p.macro_category for p in passages])
+    return {macro: [passages[i] for i in rows] for macro, rows in groups.items()}
 
 
 def quotas(sizes: dict[str, int], total: int) -> dict[str, int]:

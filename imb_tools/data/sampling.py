@@ -1,0 +1,28 @@
+"""Hash order: the one deterministic order for capped samples.
+
+Evaluation subsets (the paper's ~2,000 items per macro-category), the RAG knowledge
+base draw and the fine-tuning eval side all take "the first N in hash order", so a
+sample never depends on file order and grows by appending when the data grows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from imb_tools.data.splits import id_hash
+
+
+def hash_order(ids: Sequence[str]) -> list[int]:
+    """Positions of `ids` sorted by the stable id hash (ties, which need equal ids, by id)."""
+    return sorted(range(len(ids)), key=lambda i: (id_hash(str(ids[i])), str(ids[i])))
+
+
+def per_group_in_hash_order(ids: Sequence[str], groups: Sequence[Hashable],
+                            limit: int | None = None) -> dict[Hashable, list[int]]:
+    """For each group (sorted by name), the positions of its rows in hash order, at most `limit`."""
+    out: dict[Hashable, list[int]] = {}
+    for i in hash_order(ids):
+        bucket = out.setdefault(groups[i], [])
+        if limit is None or len(bucket) < limit:
+            bucket.append(i)
+    return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
