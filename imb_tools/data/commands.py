@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 
 def register(sub) -> None:
     build = sub.add_parser("build", help="build IMB-QA or IMB-MCQA from raw files",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from imb_tools.data.splits import bucket, id_hash
 from imb_tools.errors import ImbError
-from imb_tools.evaluation.prompts import INSTRUCTION, format_prompt  # noqa: F401  (one prompt everywhere)
+from imb_tools.evaluation.prompts import format_prompt  # the one IMB-QA prompt
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from imb_tools.cli_options import deprecated_alias, positive_int
+from imb_tools.cli_options import deprecated_alias
 
 
 def register(subparsers) -> None:

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from imb_tools.data.splits import id_hash
 from imb_tools.errors import ImbError
 
 HELDOUT_SPLITS = ("validation", "test")
