@@ -36,6 +36,8 @@ class BertScorer:
         self.model, self.num_layers = model, num_layers
         self._scorer = _load(model, num_layers, device)
         self._memo: OrderedDict[str, dict] = OrderedDict()
+        # per-pair scores: a per-category table over pairs already scored costs nothing
+        self._pairs: dict[tuple[str, str], tuple[float, float, float]] = {}
 
     def score(self, cands: Sequence[str], refs: Sequence[str], batch_size: int = 64) -> dict:
         """Mean precision/recall/F1 (`precision`, `recall`, `f1`) and per-item lists (`*_items`)."""
@@ -56,11 +58,14 @@ class BertScorer:
         # rule here and score only the non-empty pairs.
         keep = [i for i, (c, r) in enumerate(zip(cands, refs)) if c.strip() and r.strip()]
         P, R, F = ([0.0] * len(cands) for _ in range(3))
-        if keep:
-            p, r, f = self._scorer.score([cands[i] for i in keep], [refs[i] for i in keep],
+        todo = sorted({(cands[i], refs[i]) for i in keep} - self._pairs.keys())
+        if todo:
+            p, r, f = self._scorer.score([c for c, _ in todo], [ref for _, ref in todo],
                                          batch_size=batch_size)
-            for j, i in enumerate(keep):
-                P[i], R[i], F[i] = p[j].item(), r[j].item(), f[j].item()
+            for j, pair in enumerate(todo):
+                self._pairs[pair] = (p[j].item(), r[j].item(), f[j].item())
+        for i in keep:
+            P[i], R[i], F[i] = self._pairs[(cands[i], refs[i])]
         n = len(cands)
         result = {
             "precision": sum(P) / n, "recall": sum(R) / n, "f1": sum(F) / n,
