@@ -330,7 +330,7 @@ def format_summary(summary: dict) -> str:
     if prov.get("is_sample"):
         notes.append("data: the bundled sample")
     if prov.get("limit"):
-        notes.append(f"--limit {prov['limit']}: not a full score")
+        notes.append(f"--limit {prov['limit']:g}: not a full score")
     notes.append(f"chat template {'on' if prov['apply_chat_template'] else 'off'}, "
                  f"{prov['num_fewshot']}-shot, task set {prov['task_set_hash']}")
     return "\n".join(lines + ["; ".join(notes)])
