@@ -161,8 +161,8 @@ def _model_name(config: dict, data: dict) -> str:
         pairs = [part.split("=", 1) for part in args.split(",") if "=" in part]
         args = {k.strip(): v.strip() for k, v in pairs}
     args = args if isinstance(args, dict) else {}
-    base = args.get("pretrained") or args.get("model") or data.get("model_name") \
-        or config.get("model") or "unknown"
+    base = args.get("pretrained") or args.get("model") or config.get("model") \
+        or data.get("model_name") or "unknown"
     adapter = args.get("peft") or args.get("lora_local_path")
     return f"{base} + adapter {adapter}" if adapter else str(base)
 
@@ -191,9 +191,9 @@ def setting_key(row: dict) -> str:
 
 def _missing(value) -> bool:
     try:
-        return value is None or bool(value != value)  # NaN / NA
-    except (TypeError, ValueError):
-        return False
+        return value is None or bool(value != value)  # NaN
+    except (TypeError, ValueError):  # pandas NA: its comparison is NA, whose truth is an error
+        return True
 
 
 def read_results_file(path: str | Path, skipped: list[str] | None = None) -> list[dict]:

@@ -87,8 +87,8 @@ def scores_per_model(table, benchmark: str, metric: str, out: str | Path, title:
 def _na(value) -> bool:
     try:
         return value is None or bool(value != value)
-    except (TypeError, ValueError):
-        return False
+    except (TypeError, ValueError):  # pandas NA
+        return True
 
 
 def category_heatmap(table, benchmark: str, metric: str, out: str | Path) -> Path:
