@@ -114,10 +114,9 @@ def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
     except OSError as exc:
         raise ImbError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
     if any(kind_of(t) == "qa" or t.startswith("imb_qa") for t in tasks):
-        from imb_tools.metrics.bertscore import get_scorer
-        from lm_eval_tasks.imb_qa.utils import bertscore_settings
+        from imb_tools.metrics.bertscore import get_scorer, settings_from_metadata
 
-        scoring = bertscore_settings(metadata)
+        scoring = settings_from_metadata(metadata)
         get_scorer(scoring["bertscore_model"], scoring["bertscore_layers"])  # loads it, or one line
 
 

@@ -96,6 +96,18 @@ def resolve_layers(model: str, num_layers: int | None) -> int:
     return model2layers[model]
 
 
+def settings_from_metadata(metadata: dict) -> dict:
+    """The BERTScore model, layer and batch size an IMB-QA run uses, from task metadata
+    (`bertscore_model`, `bertscore_layers`, `bertscore_batch_size`); the layer is checked now."""
+    model = str(metadata.get("bertscore_model") or DEFAULT_MODEL)
+    layers = metadata.get("bertscore_layers")
+    return {
+        "bertscore_model": model,
+        "bertscore_layers": resolve_layers(model, int(layers) if layers else None),
+        "bertscore_batch_size": int(metadata.get("bertscore_batch_size") or 64),
+    }
+
+
 def _load(model: str, num_layers: int, device: str | None):
     """Load a model the first time this process asks for it, then reuse it."""
     global LOADS

@@ -56,15 +56,9 @@ def load_qa(macro_category: str | None = None, categories_file: str | None = Non
 def bertscore_settings(metadata: dict) -> dict:
     """The BERTScore columns `process_results` reads from each test document, from
     --metadata; checked now so a bad model or layer fails before generation."""
-    from imb_tools.metrics.bertscore import DEFAULT_MODEL, resolve_layers
+    from imb_tools.metrics.bertscore import settings_from_metadata
 
-    model = str(metadata.get("bertscore_model") or DEFAULT_MODEL)
-    layers = metadata.get("bertscore_layers")
-    return {
-        "bertscore_model": model,
-        "bertscore_layers": resolve_layers(model, int(layers) if layers else None),
-        "bertscore_batch_size": int(metadata.get("bertscore_batch_size") or 64),
-    }
+    return settings_from_metadata(metadata)
 
 
 def doc_to_text(doc) -> str:
