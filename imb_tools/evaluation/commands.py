@@ -144,9 +144,16 @@ def eval_metadata(args) -> dict:
     if not isinstance(metadata, dict):
         raise ImbError("--metadata must be a JSON object")
     data = args.data if args.data and Path(args.data).exists() else None
-    if args.data and data is None and str(args.data).count("/") == 1:  # a published repo id
-        metadata.setdefault("qa_repo", args.data)
-        metadata.setdefault("mcqa_repo", args.data)
+    if args.data and data is None:
+        if str(args.data).count("/") != 1:
+            raise ImbError(f"--data {args.data}: no such folder, and not a Hub repo id ORG/NAME")
+        tasks = [t for t in str(getattr(args, "tasks", "") or "").split(",") if t]
+        kinds = {"mcqa" if t.startswith("imb_mcqa") else "qa" for t in tasks if t.startswith("imb_")}
+        if len(kinds) != 1:
+            raise ImbError(f"--data {args.data}: a published repo holds one dataset; with both "
+                           "IMB-QA and IMB-MCQA tasks give --metadata "
+                           "'{\"qa_repo\": ..., \"mcqa_repo\": ...}' (or IMB_QA_REPO / IMB_MCQA_REPO)")
+        metadata.setdefault(f"{kinds.pop()}_repo", args.data)
     for key, value in (("data_dir", data), ("qa_max_items", args.qa_max_items),
                        ("bertscore_model", args.bertscore_model),
                        ("bertscore_layers", args.bertscore_layers)):

@@ -61,7 +61,12 @@ def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -
 
     if kind not in RAW_FILES:
         raise ImbError(f"unknown dataset kind {kind!r} (qa or mcqa)")
-    raw = fetch.download_raw(RAW_FILES[kind], repo_id or fetch.RAW_REPO_ID)
+    try:
+        raw = fetch.download_raw(RAW_FILES[kind], repo_id or fetch.RAW_REPO_ID)
+    except ImbError as exc:  # the fetch speaks of `imb build --raw`; here the way out is --data
+        message = str(exc).replace("pass a local file with --raw PATH",
+                                   "build it with `imb build --raw FILE` and pass the folder")
+        raise ImbError(f"{message} (evaluation data: --data DIR or IMB_DATA_DIR)") from None
     revision = raw_revision(raw)
     key = f"{kind}-{revision.removeprefix('sha256-')[:12]}-b{builder_version()}"
     root = imb_tools.cache_root() / "data"
