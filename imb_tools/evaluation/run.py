@@ -289,20 +289,28 @@ def task_figures(results: dict, samples: dict, metadata: dict) -> dict:
 
 
 def _items_in_split(summary: dict, metadata: dict) -> None:
-    """Each task's items scored against the items in the test split it reads."""
-    from imb_tools.evaluation.task_data import load_for_tasks
+    """Each task's items scored against the items in the test split it reads (for a
+    per-category subtask, that category's items)."""
+    from collections import Counter
 
-    sizes = {}
+    from imb_tools.evaluation.task_data import labels_to_names, load_for_tasks
+
+    sizes: dict = {}
     for name, item in summary["tasks"].items():
         for sub, figures in item.items():
             kind = kind_of(sub)
             if kind is None or figures.get("items_scored") is None:
                 continue
             if kind not in sizes:
-                sizes[kind] = len(load_for_tasks(kind, metadata)["test"])
-            figures["items_in_split"] = sizes[kind]
+                test = load_for_tasks(kind, metadata)["test"]
+                column = "category" if kind == "mcqa" else "macro_category"
+                sizes[kind] = (len(test), Counter(labels_to_names(test, [column])[column]))
+            total, per_category = sizes[kind]
+            cats = list(figures.get("categories") or {})
+            in_split = per_category[cats[0]] if sub != name and len(cats) == 1 else total
+            figures["items_in_split"] = in_split
             figures["complete"] = figures["items_scored"] == (figures.get("items_available")
-                                                               or sizes[kind])
+                                                               or in_split)
 
 
 def format_summary(summary: dict) -> str:
@@ -320,7 +328,7 @@ def format_summary(summary: dict) -> str:
                     items += f" (at most {cap} per macro-category)"
             for metric, value in figures.get("metrics", {}).items():
                 lines.append(f"{sub:<24} {metric:<28} {value:>8.4f}  {items}")
-                if metric in figures.get("macro", {}):
+                if metric in figures.get("macro", {}) and len(figures.get("categories", {})) > 1:
                     lines.append(f"{sub:<24} {metric + ' (macro)':<28} "
                                  f"{figures['macro'][metric]:>8.4f}  "
                                  f"mean of {len(figures.get('categories', {}))} "

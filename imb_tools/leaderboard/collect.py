@@ -300,8 +300,9 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
                 # BERTScore values are comparable only under the same scoring model
                 "bertscore_model": bert,
             })
-        rows.extend(_category_rows(path, task, base, imb_summary, configs, group_subtasks,
-                                   skipped))
+        if parent is None:  # a per-category subtask is its category's row already
+            rows.extend(_category_rows(path, task, base, imb_summary, configs, group_subtasks,
+                                       skipped))
     return rows
 
 
