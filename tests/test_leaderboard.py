@@ -30,7 +30,7 @@ def make_results(base: Path, tiny_llama: Path, data_dir: Path, minilm: Path) -> 
     from imb_tools.cli import main
 
     code = main(["eval", "--model", "hf", "--model-args", f"pretrained={tiny_llama}",
-                 "--tasks", "imb_mcqa,imb_qa", "--data-dir", str(data_dir), "--output", str(out),
+                 "--tasks", "imb_mcqa,imb_qa", "--data", str(data_dir), "--out", str(out),
                  "--device", "cpu", "--batch-size", "16", "--limit", "1",
                  "--bertscore-model", str(minilm), "--bertscore-layers", "6",
                  "--gen-kwargs", "max_gen_toks=4"])
@@ -47,8 +47,11 @@ def lm_eval_results(tmp_path_factory, tiny_llama, built_mcqa, built_qa, minilm_p
 
 @pytest.fixture(scope="session")
 def results_file(lm_eval_results) -> Path:
-    (path,) = lm_eval_results.rglob("results_*.json")
-    return path
+    """The imb_mcqa run's results file (imb eval writes one per task)."""
+    for path in sorted(lm_eval_results.rglob("results_*.json")):
+        if "imb_mcqa" in json.loads(path.read_text(encoding="utf-8"))["results"]:
+            return path
+    raise AssertionError("no imb_mcqa results file")
 
 
 @pytest.fixture(scope="session")
@@ -65,54 +68,64 @@ def _test_categories(built: Path, column: str) -> set[str]:
     return set(feature.int2str(values) if hasattr(feature, "int2str") else values)
 
 
-def test_table_from_real_results(table, results_file, tiny_llama, built_mcqa, built_qa):
-    raw = json.loads(results_file.read_text(encoding="utf-8"))
+def test_table_from_real_results(table, lm_eval_results, tiny_llama, built_mcqa, built_qa):
     import lm_eval
 
-    # every task and every metric of the file is a row, nothing else
-    expected = {(task, key.split(",")[0]) for task, entry in raw["results"].items()
+    files = sorted(lm_eval_results.rglob("results_*.json"))
+    raws = [json.loads(p.read_text(encoding="utf-8")) for p in files]
+    assert len(files) == 2  # imb eval writes each task's results as soon as it is done
+    # every task and metric of the files is a row, plus one row per category and metric
+    expected = {(task, key.split(",")[0]) for raw in raws for task, entry in raw["results"].items()
                 for key in entry if "," in key and "_stderr," not in key}
-    assert set(zip(table["task"], table["metric"])) == expected
-    assert len(table) == len(expected)
+    top = table[table["level"] != "category"]
+    assert set(zip(top["task"], top["metric"])) == expected and len(top) == len(expected)
     assert set(table["model"]) == {str(tiny_llama)}
     assert set(table["lm_eval_version"]) == {lm_eval.__version__}
-    assert set(table["parameters"]) == {raw["config"]["model_num_parameters"]}
     assert set(table["size"]) == {"<1B"} and set(table["parameters_source"]) == {"lm-eval"}
     assert set(table["n_shot"]) == {0} and set(table["limit"]) == {1}
     assert set(table["benchmark"]) == {"imb_mcqa", "imb_qa"}
+    # provenance on every row
+    assert table["is_sample"].all() and table["chat_template"].eq(False).all()
+    assert table["task_set_hash"].str.len().eq(16).all() and table["data_revision"].notna().all()
+    assert table["setting"].notna().all()
 
     mcqa = table[table["benchmark"] == "imb_mcqa"]
-    group = mcqa[(mcqa["level"] == "group") & (mcqa["metric"] == "acc")].iloc[0]
-    assert group["task"] == "imb_mcqa" and pd.isna(group["category"])
-    assert group["value"] == raw["results"]["imb_mcqa"]["acc,none"]
-    stderr = raw["results"]["imb_mcqa"]["acc_stderr,none"]  # "N/A" with one item per task
-    assert group["stderr"] == stderr if stderr != "N/A" else pd.isna(group["stderr"])
-    assert group["task_version"] == str(raw["versions"]["imb_mcqa"])
-    leaves = mcqa[mcqa["level"] == "task"]
-    # categories by name (the tasks' alias), one subtask per category of the built test split
-    assert set(leaves["category"]) == _test_categories(built_mcqa, "category")
-    assert set(leaves["parent"]) == {"imb_mcqa"} and set(leaves["n_samples"]) <= {1, 2}
-    assert group["n_samples"] == leaves[leaves["metric"] == "acc"]["n_samples"].sum()
-    assert leaves["value"].between(0, 1).all()
+    raw = next(r for r in raws if "imb_mcqa" in r["results"])
+    overall = mcqa[(mcqa["level"] == "task") & (mcqa["metric"] == "acc")].iloc[0]
+    assert overall["task"] == "imb_mcqa" and pd.isna(overall["category"])
+    assert overall["value"] == raw["results"]["imb_mcqa"]["acc,none"]
+    assert overall["items_in_split"] == len(_load_test(built_mcqa))
+    cats = mcqa[mcqa["level"] == "category"]
+    # per-category rows from the summary imb eval wrote beside the results: by name
+    assert set(cats["category"]) <= _test_categories(built_mcqa, "category")
+    assert set(cats["parent"]) == {"imb_mcqa"} and cats["value"].between(0, 1).all()
+    assert cats[cats["metric"] == "acc"]["n_samples"].sum() == overall["n_samples"]
     qa = table[table["benchmark"] == "imb_qa"]
-    assert set(qa.loc[qa["level"] == "task", "category"]) == _test_categories(built_qa,
-                                                                            "macro_category")
-    assert {"bertscore_precision", "bertscore_f1", "rougeL"} <= set(qa["metric"])
+    assert set(qa.loc[qa["level"] == "category", "category"]) <= _test_categories(built_qa,
+                                                                                  "macro_category")
+    assert {"bertscore_precision", "bertscore_f1", "rougeL", "bleu"} <= set(
+        qa.loc[qa["level"] == "category", "metric"])
     bert = qa[qa["metric"].str.startswith("bertscore")]
-    assert set(bert["bertscore_model"]) == {raw["configs"]["imb_qa_neurology"]["metadata"][
-        "bertscore_model"]}
+    assert bert["bertscore_model"].nunique() == 1 and bert["bertscore_model"].notna().all()
     assert qa.loc[~qa["metric"].str.startswith("bertscore"), "bertscore_model"].isna().all()
     # one run key per task run, stable when read again
     assert table.groupby("task")["run_key"].nunique().eq(1).all()
-    assert table["run_key"].nunique() == len(raw["results"])
-    again = collect.collect([results_file])
-    assert list(again["run_key"]) == list(table["run_key"])
+    again = collect.collect([lm_eval_results])
+    pd.testing.assert_frame_equal(again, table)
+
+
+def _load_test(built: Path):
+    from imb_tools.data.io import load_built
+
+    return load_built(built, split="test")
 
 
 def test_same_run_added_twice_appears_once(table, lm_eval_results, results_file, tmp_path):
-    copy = tmp_path / "elsewhere" / "results_copy.json"
+    copy = tmp_path / "elsewhere" / results_file.name
     copy.parent.mkdir()
     shutil.copy(results_file, copy)
+    summary_file = results_file.with_name(results_file.name.replace("results_", "imb_summary_"))
+    shutil.copy(summary_file, copy.parent / summary_file.name)
     twice = collect.collect([lm_eval_results, results_file, copy])
     pd.testing.assert_frame_equal(twice, table)
     pd.testing.assert_frame_equal(collect.merge_tables(table, table, twice), table)
@@ -123,34 +136,39 @@ def test_same_run_added_twice_appears_once(table, lm_eval_results, results_file,
     rerun = tmp_path / "rerun" / "results_rerun.json"
     rerun.parent.mkdir()
     rerun.write_text(json.dumps(other), encoding="utf-8")
+    shutil.copy(summary_file, rerun.with_name("imb_summary_rerun.json"))
+    mcqa = table[table["benchmark"] == "imb_mcqa"]
     both = collect.collect([lm_eval_results, rerun])
-    assert len(both) == 2 * len(table)
-    assert both["run_key"].nunique() == 2 * table["run_key"].nunique()
+    assert len(both) == len(table) + len(mcqa)
+    assert both["run_key"].nunique() == table["run_key"].nunique() + 1
 
 
 def test_build_command_writes_tables_and_is_idempotent(lm_eval_results, results_file, tmp_path):
     from imb_tools.cli import main
 
     out = tmp_path / "board"
+    # the sample, --limit runs: kept in results.parquet, out of the default summary and plots
     assert main(["leaderboard", "build", str(lm_eval_results), "--out", str(out)]) == 0
     first = collect.read_table(out)
-    assert main(["leaderboard", "build", str(results_file), "--out", str(out)]) == 0
+    assert len(first) and len(pd.read_parquet(out / "summary.parquet")) == 0
+    assert "not shown" in (out / "leaderboard.md").read_text(encoding="utf-8")
+    assert main(["leaderboard", "build", str(results_file), "--out", str(out), "--all"]) == 0
     pd.testing.assert_frame_equal(collect.read_table(out), first)
 
     csv = pd.read_csv(out / "results.csv")
     assert len(csv) == len(first) and list(csv.columns) == collect.COLUMNS
     summary = pd.read_parquet(out / "summary.parquet")
     assert len(summary) == 1
-    # macro mean = plain mean over the category subtasks; group = lm-eval's weighted mean
+    # macro mean = plain mean over the categories; the task's score = all items at once
     for benchmark, metric in (("imb_mcqa", "acc"), ("imb_qa", "bertscore_precision")):
         rows = first[(first["benchmark"] == benchmark) & (first["metric"] == metric)]
         leaves = rows[rows["category"].notna()]
         assert summary.loc[0, f"{benchmark}/{metric} (macro)"] == pytest.approx(
             leaves["value"].mean())
-        group = rows[rows["task"] == benchmark]["value"].item()
-        assert summary.loc[0, f"{benchmark}/{metric}"] == pytest.approx(group)
+        overall = rows[(rows["task"] == benchmark) & rows["category"].isna()]["value"].item()
+        assert summary.loc[0, f"{benchmark}/{metric}"] == pytest.approx(overall)
     md = (out / "leaderboard.md").read_text(encoding="utf-8")
-    assert "| model" in md and "Pediatria" in md and "imb_qa/bertscore_precision" in md
+    assert "| model" in md and "imb_qa/bertscore_precision" in md and "LIMIT 1" in md
     for name in ("mcqa_accuracy", "qa_bertscore", "mcqa_categories_heatmap",
                  "qa_categories_heatmap"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 1000
@@ -229,7 +247,7 @@ def test_dry_run_push_contents(lm_eval_results, tmp_path, monkeypatch):
     folder = tmp_path / "dry"
     args = ["leaderboard", "push", str(lm_eval_results), "--repo-id", "my-org/imb-leaderboard",
             "--dry-run", str(folder), "--space-id", "my-org/imb-board"]
-    assert main(args) == 0
+    assert main(args + ["--allow-sample"]) == 0
     files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     assert {"README.md", "data/results.parquet", "data/summary.parquet", "leaderboard.md",
             "plots/mcqa_accuracy.png", "plots/qa_bertscore.png"} <= set(files)
@@ -272,46 +290,102 @@ def test_dry_run_push_contents(lm_eval_results, tmp_path, monkeypatch):
 
 
 class _FakeHub:
-    """Records what push() would send, holding the repo's files in a folder."""
+    """The Hub as push() sees it: a repo folder with a head commit; an upload whose
+    parent_commit is not the head is refused (HTTP 412), as the Hub does."""
 
-    def __init__(self, repo: Path):
-        self.repo, self.commits = repo, []
+    def __init__(self, repo: Path, delay: float = 0.0):
+        import threading
 
-    def download(self, repo_id, filename, repo_type=None, **kwargs):
+        self.repo, self.commits, self.delay = repo, [], delay
+        self.lock = threading.Lock()
+        self.head = "0" * 40
+        self.snapshots: dict[str, Path] = {}
+        self.conflicts = 0
+
+    def download(self, repo_id, filename, repo_type=None, revision=None, **kwargs):
+        import time
+
         from huggingface_hub.errors import EntryNotFoundError
 
-        path = self.repo / filename
+        time.sleep(self.delay)  # widen the read-merge-write window
+        root = self.snapshots.get(revision or self.head, self.repo)
+        path = root / filename
         if not path.is_file():
             raise EntryNotFoundError(f"{filename} not found")
         return str(path)
 
-    def upload_folder(self, api, repo_id, repo_type, folder_path, commit_message, **kwargs):
-        shutil.copytree(folder_path, self.repo, dirs_exist_ok=True)
-        self.commits.append(commit_message)
+    def repo_info(self, api, repo_id, repo_type=None, **kwargs):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(sha=self.head)
+
+    def upload_folder(self, api, repo_id, repo_type, folder_path, commit_message,
+                      parent_commit=None, **kwargs):
+        import hashlib
+
+        import httpx
+        from huggingface_hub.errors import HfHubHTTPError
+
+        with self.lock:
+            if parent_commit is not None and parent_commit != self.head:
+                self.conflicts += 1
+                response = httpx.Response(412, request=httpx.Request("POST", "https://hub/x"))
+                raise HfHubHTTPError("412 Precondition Failed: parent commit is not the head",
+                                     response=response)
+            shutil.copytree(folder_path, self.repo, dirs_exist_ok=True)
+            self.commits.append(commit_message)
+            self.head = hashlib.sha1(f"{len(self.commits)}".encode()).hexdigest()
+            snapshot = self.repo.parent / f"snap-{self.head}"
+            shutil.copytree(self.repo, snapshot)
+            self.snapshots[self.head] = snapshot
         return f"https://huggingface.co/datasets/{repo_id}/commit/{len(self.commits)}"
+
+    def install(self, monkeypatch):
+        import huggingface_hub
+
+        monkeypatch.setenv("HF_TOKEN", "hf_fake_for_test")
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", self.download)
+        monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda *a, **k: None)
+        monkeypatch.setattr(huggingface_hub.HfApi, "repo_info",
+                            lambda api, *a, **kw: self.repo_info(api, *a, **kw))
+        monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
+                            lambda api, **kw: self.upload_folder(api, **kw))
+        monkeypatch.setattr(plots, "plot_table", lambda *a, **k: ([], []))  # tested elsewhere
 
 
 def test_push_merges_into_hub_table_and_skips_empty_commits(table, results_file, tmp_path,
                                                            monkeypatch, capsys):
-    import huggingface_hub
-
     hub = _FakeHub(tmp_path / "repo")
-    monkeypatch.setenv("HF_TOKEN", "hf_fake_for_test")
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.download)
-    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda *a, **k: None)
-    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
-                        lambda api, **kw: hub.upload_folder(api, **kw))
-    monkeypatch.setattr(plots, "plot_table", lambda *a, **k: ([], []))  # tested elsewhere
+    hub.install(monkeypatch)
 
     half = table[table["benchmark"] == "imb_mcqa"]
-    first = push.push(half, "org/board")
+    with pytest.raises(ImbError, match="bundled sample.*--allow-sample"):
+        push.push(half, "org/board")
+    assert hub.commits == []
+    first = push.push(half, "org/board", allow_sample=True)
     assert first["rows_added"] == len(half) and len(hub.commits) == 1
-    second = push.push(table, "org/board")
+    second = push.push(table, "org/board", allow_sample=True)
     assert second["rows_before"] == len(half) and second["rows_after"] == len(table)
     pd.testing.assert_frame_equal(collect.read_table(hub.repo / "data" / "results.parquet"), table)
-    third = push.push(table, "org/board")
+    third = push.push(table, "org/board", allow_sample=True)
     assert third["rows_added"] == 0 and len(hub.commits) == 2  # nothing new: no commit
     assert "hf_fake_for_test" not in capsys.readouterr().out
+
+
+def test_two_concurrent_pushes_keep_every_row(table, tmp_path, monkeypatch):
+    """Both read the same head; the second upload is refused (parent_commit) and redone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hub = _FakeHub(tmp_path / "repo", delay=0.3)
+    hub.install(monkeypatch)
+    mcqa = table[table["benchmark"] == "imb_mcqa"]
+    qa = table[table["benchmark"] == "imb_qa"]
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda t: push.push(t, "org/board", allow_sample=True), [mcqa, qa]))
+    assert hub.conflicts >= 1 and max(r["attempts"] for r in results) >= 2
+    final = collect.read_table(hub.repo / "data" / "results.parquet")
+    assert len(final) == len(table)
+    pd.testing.assert_frame_equal(final, collect.merge_tables(table))
 
 
 def test_push_without_token_is_one_line_error(table, monkeypatch, tmp_path):
@@ -321,7 +395,7 @@ def test_push_without_token_is_one_line_error(table, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     with pytest.raises(ImbError, match="no Hugging Face token"):
-        push.push(table, "org/board")
+        push.push(table, "org/board", allow_sample=True)
     with pytest.raises(ImbError, match="ORG/NAME"):
         push.push(table, "not-a-repo-id", dry_run=tmp_path / "x")
 
@@ -348,10 +422,107 @@ def test_page_filters(table):
     from imb_tools.leaderboard import space_app
 
     shown = table.assign(category=table["category"].fillna(space_app.OVERALL))
-    rows = space_app.filter_rows(shown, categories=["Pediatria"])
-    assert len(rows) == 2 and set(rows["task"]) == {"imb_mcqa_pediatria"}
+    some = table.loc[(table["benchmark"] == "imb_mcqa") & table["category"].notna(), "category"].iloc[0]
+    rows = space_app.filter_rows(shown, categories=[some])
+    assert len(rows) == 2 and set(rows["metric"]) == {"acc", "acc_norm"}
     rows = space_app.filter_rows(shown, tasks=["imb_qa"], metrics=["bertscore_f1"])
     assert space_app.OVERALL in set(rows["category"]) and len(rows) == len(
         table[(table["benchmark"] == "imb_qa") & (table["metric"] == "bertscore_f1")])
     assert len(space_app.filter_rows(shown)) == len(table)
     assert len(space_app.filter_rows(shown, sizes=[">=40B"])) == 0
+
+
+def _variant(results_file: Path, folder: Path, **changes) -> Path:
+    """A copy of the imb_mcqa results (and its imb_summary) with fields changed."""
+    raw = json.loads(results_file.read_text(encoding="utf-8"))
+    summary_file = results_file.with_name(results_file.name.replace("results_", "imb_summary_"))
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if key == "chat":
+            raw["chat_template"] = "{{ messages }}" if value else None
+            summary["provenance"]["apply_chat_template"] = value
+        elif key == "acc":
+            raw["results"]["imb_mcqa"]["acc,none"] = value
+            for cat in summary["tasks"]["imb_mcqa"]["imb_mcqa"]["categories"].values():
+                cat["acc"] = value
+        elif key == "pretrained":
+            raw["config"]["model_args"] = f"pretrained={value}"
+            raw["model_name"] = value
+        else:
+            raw[key] = value
+    raw["date"] = raw["date"] + len(list(folder.parent.glob("*"))) + 1
+    folder.mkdir(parents=True)
+    (folder / results_file.name).write_text(json.dumps(raw), encoding="utf-8")
+    (folder / summary_file.name).write_text(json.dumps(summary), encoding="utf-8")
+    return folder / results_file.name
+
+
+def test_runs_with_different_settings_are_never_averaged(results_file, tmp_path):
+    plain = _variant(results_file, tmp_path / "a" / "plain", chat=False, acc=0.25)
+    chat = _variant(results_file, tmp_path / "a" / "chat", chat=True, acc=0.125)
+    table = collect.collect([plain, chat])
+    cats = table[(table["level"] == "category") & (table["metric"] == "acc")]
+    assert set(cats["value"]) == {0.25, 0.125} and cats["setting"].nunique() == 2
+    wide = collect.summary(table)
+    assert sorted(wide["imb_mcqa/acc"]) == [0.125, 0.25]
+    assert sorted(wide["imb_mcqa/acc (macro)"]) == [0.125, 0.25]  # never 0.1875
+    md = collect.markdown(table)
+    assert "0.1875" not in md and "chat" in md
+    out = tmp_path / "heat.png"
+    plots.category_heatmap(table, "imb_mcqa", "acc", out)
+    assert out.stat().st_size > 1000
+
+
+def test_models_named_by_full_id_and_escaped(results_file, tmp_path):
+    weird = "/models/a|b/<script>x</script>/model"
+    path = _variant(results_file, tmp_path / "w" / "x", pretrained=weird)
+    table = collect.collect([path])
+    assert set(table["model"]) == {weird}  # the full path, never its last part "model"
+    md = collect.markdown(table)
+    assert "<script>" not in md and "a\\|b" in md and "&lt;script&gt;" in md
+    for line in md.splitlines():
+        if line.startswith("| /models"):
+            assert line.count(" | ") + 2 == md.splitlines()[[i for i, l in enumerate(
+                md.splitlines()) if l.startswith("| model")][0]].count("|")
+
+
+def test_unusable_parts_are_skipped_with_a_reason(results_file, tmp_path, capsys):
+    from imb_tools.cli import main
+
+    raw = json.loads(results_file.read_text(encoding="utf-8"))
+    raw["results"]["hellaswag"] = {"acc,none": 0.5, "alias": "hellaswag"}
+    raw["results"]["imb_mcqa"]["acc_norm,none"] = "0.5"
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / "results_x.json").write_text(json.dumps(raw), encoding="utf-8")
+    skipped: list[str] = []
+    table = collect.collect([folder], skipped)
+    assert "hellaswag" not in set(table["task"])
+    assert not ((table["metric"] == "acc_norm") & table["category"].isna()).any()
+    assert any("'hellaswag' is not an IMB task" in r for r in skipped)
+    assert any("acc_norm = '0.5' is not a number" in r for r in skipped)
+    assert main(["leaderboard", "build", str(folder), "--out", str(tmp_path / "o")]) == 0
+    assert "skipped: results_x.json: task 'hellaswag'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("field, value", [
+    ("n-shot", ["not", "a", "dict"]), ("configs", "text"), ("date", {"a": 1}),
+    ("group_subtasks", 5), ("versions", [1]),
+])
+def test_malformed_fields_are_one_line_errors(results_file, tmp_path, capsys, field, value):
+    from imb_tools.cli import main
+
+    raw = json.loads(results_file.read_text(encoding="utf-8"))
+    raw[field] = value
+    bad = tmp_path / "results_bad.json"
+    bad.write_text(json.dumps(raw), encoding="utf-8")
+    assert main(["leaderboard", "build", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err
+
+
+def test_serve_rejects_a_port_out_of_range(tmp_path, capsys):
+    from imb_tools.cli import main
+
+    assert main(["leaderboard", "serve", "--table", str(tmp_path), "--port", "99999"]) == 2
+    assert "not a TCP port" in capsys.readouterr().err

@@ -7,13 +7,27 @@ Python API with the path and the data folder preset.
 
 from __future__ import annotations
 
+import argparse
+import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 
 from imb_tools.atomic import write_json_atomic
+from imb_tools.cli_options import deprecated_alias
 from imb_tools.errors import ImbError
+
+
+class _PassThroughParser(argparse.ArgumentParser):
+    """`imb eval`'s parser: options it does not know are kept for lm-eval (in
+    `lm_eval_args`) instead of failing, so lm-eval's own flags need no re-declaring."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extra = super().parse_known_args(args, namespace)
+        namespace.lm_eval_args = list(getattr(namespace, "lm_eval_args", None) or []) + extra
+        return namespace, []
 
 
 def register(subparsers) -> None:
@@ -21,72 +35,85 @@ def register(subparsers) -> None:
                                   description="Write the lm-eval task YAMLs of IMB.")
     tsub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     gen = tsub.add_parser(
-        "generate", help="write the task YAMLs for a built dataset's categories",
-        description="Write imb_mcqa (one subtask per category), imb_mcqa_mp, imb_mcqa_cloze, "
-                    "imb_qa and imb_qa_rag (one subtask per macro-category) for a built dataset. With no "
-                    "--data-dir, regenerate the shipped set from the bundled sample.",
+        "generate", help="write the task YAMLs (for a built dataset's categories)",
+        description="Write the complete tasks imb_mcqa, imb_mcqa_mp, imb_mcqa_cloze, imb_qa and "
+                    "imb_qa_rag; with --data, also per-category groups for that dataset "
+                    "(imb_mcqa_by_category, imb_qa_by_macro, imb_qa_rag_by_macro). With no --data, "
+                    "regenerate the shipped set.",
     )
-    gen.add_argument("--data-dir", help="built IMB-MCQA/IMB-QA folder, or a parent of qa/ and mcqa/")
-    gen.add_argument("--out", help="output folder (default with no --data-dir: the installed "
+    gen.add_argument("--data", help="built IMB-MCQA/IMB-QA folder, or a parent of qa/ and mcqa/")
+    deprecated_alias(gen, "--data-dir", "--data", "data")
+    gen.add_argument("--out", help="output folder (default with no --data: the installed "
                                    "lm_eval_tasks folder)")
     gen.set_defaults(func=_cmd_generate)
 
     path = subparsers.add_parser(
         "tasks-path", help="print the folder to pass to lm_eval --include_path",
-        description="Print the installed IMB task folder, or with --data-dir a task set generated "
-                    "for that built dataset (cached, reused while the dataset is unchanged).",
+        description="Print the installed IMB task folder (no data needed), or with --data a task "
+                    "set generated for that built dataset, defaulting to it and with per-category "
+                    "groups (cached, reused while the dataset is unchanged).",
     )
-    path.add_argument("--data-dir", help="built dataset folder (or a parent of qa/ and mcqa/)")
+    path.add_argument("--data", help="built dataset folder (or a parent of qa/ and mcqa/)")
+    deprecated_alias(path, "--data-dir", "--data", "data")
     path.set_defaults(func=_cmd_tasks_path)
 
-    ev = subparsers.add_parser(
-        "eval", help="run lm-eval on IMB tasks (wraps lm_eval's Python API)",
-        description="Evaluate a model on IMB with lm-evaluation-harness, task path preset. "
-                    "Writes lm-eval's results and samples files, plus imb_summary.json "
-                    "(micro and macro means) into --output.",
-    )
+    saved = subparsers._parser_class
+    subparsers._parser_class = _PassThroughParser
+    try:
+        ev = subparsers.add_parser(
+            "eval", help="run lm-eval on IMB tasks (wraps lm_eval's Python API)",
+            allow_abbrev=False,
+            description="Evaluate a model on IMB with lm-evaluation-harness, task path preset. "
+                        "Each task's lm-eval results and samples are written into --out as soon "
+                        "as it finishes; a rerun with the same settings skips finished tasks. "
+                        "imb_summary.json holds per-category tables, macro means, items scored "
+                        "and the run's provenance. Any other option (e.g. --use_cache DB, "
+                        "--max_batch_size 8, --hf_hub_log_args ...) goes to lm-eval as is.",
+        )
+    finally:
+        subparsers._parser_class = saved
     ev.add_argument("--model", default="hf", help="lm-eval model type: hf, vllm, local-completions...")
     ev.add_argument("--model-args", default="", help="lm-eval model args, e.g. pretrained=ORG/NAME,dtype=bfloat16")
     ev.add_argument("--tasks", default="imb_mcqa,imb_qa", help="comma-separated tasks or groups")
-    ev.add_argument("--data-dir", help="built dataset folder or a parent of qa/ and mcqa/ "
-                                       "(default: IMB_DATA_DIR, else the Hub repos)")
-    ev.add_argument("--output", required=True, help="folder for results, samples and summary")
+    ev.add_argument("--data", help="built dataset folder or a parent of qa/ and mcqa/, or a "
+                                   "published built repo (default: IMB_DATA_DIR, IMB_QA_REPO / "
+                                   "IMB_MCQA_REPO, else the gated raw repo built once into the cache)")
+    deprecated_alias(ev, "--data-dir", "--data", "data")
+    ev.add_argument("--out", help="folder for results, samples and summary")
+    deprecated_alias(ev, "--output", "--out", "out")
     ev.add_argument("--num-fewshot", type=int, help="few-shot examples (from dev / validation)")
     ev.add_argument("--batch-size", default="1", help="batch size, or 'auto'")
     ev.add_argument("--device", help="e.g. cuda:0 or cpu (default: cuda:0 when available)")
-    ev.add_argument("--limit", type=float, help="at most this many documents per task (debugging)")
+    ev.add_argument("--limit", type=float, help="at most this many documents per task (debugging; "
+                                                "such runs are marked and kept out of the leaderboard)")
     ev.add_argument("--qa-max-items", type=int, help="IMB-QA items per macro-category (default 2000)")
     ev.add_argument("--bertscore-model", help="BERTScore model (default bert-base-multilingual-cased)")
     ev.add_argument("--bertscore-layers", type=int, help="BERTScore layer (needed for local paths)")
     ev.add_argument("--metadata", default="{}", help="more task metadata as a JSON object")
     ev.add_argument("--gen-kwargs", help="generation overrides, e.g. max_gen_toks=256")
     ev.add_argument("--apply-chat-template", action="store_true", help="use the model's chat template")
+    ev.add_argument("--fewshot-as-multiturn", action="store_true",
+                    help="few-shot examples as chat turns (with --apply-chat-template)")
     ev.add_argument("--system-instruction", help="system prompt")
-    ev.add_argument("--hf-hub-log-args", default="",
-                    help="lm-eval's hub logging args, e.g. hub_results_org=ORG,push_results_to_hub=True")
     ev.add_argument("--include-path", help="another task folder to search as well")
-    ev.add_argument("--no-log-samples", action="store_true", help="do not write per-sample files")
     ev.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ev.add_argument("--redo", action="store_true", help="rerun tasks already finished in --out")
     ev.set_defaults(func=_cmd_eval)
 
 
 def _cmd_generate(args) -> int:
     from imb_tools.evaluation import tasks as tasks_gen
 
-    if args.data_dir:
+    if args.data:
         if not args.out:
-            raise ImbError("--out is required with --data-dir")
-        rendered = tasks_gen.render_for_data(args.data_dir)
+            raise ImbError("--out is required with --data")
+        rendered = tasks_gen.render_for_data(args.data)
         out = Path(args.out)
         if out.resolve() != tasks_gen.shipped_dir().resolve():
             _copy_static(tasks_gen.shipped_dir(), out)
     else:
         out = Path(args.out) if args.out else tasks_gen.shipped_dir()
-        from imb_tools.demo import run_demo
-
-        with tempfile.TemporaryDirectory(prefix="imb-sample-") as tmp:
-            run_demo(tmp)  # the bundled sample, built as `imb demo` and the tests build it
-            rendered = tasks_gen.render_shipped(tmp)
+        rendered = tasks_gen.render_shipped()
     tasks_gen.write_task_set(out, rendered)
     count = sum(len(files) for files in rendered.values())
     print(f"wrote {count} YAML files into {out}")
@@ -104,7 +131,7 @@ def _copy_static(src: Path, dst: Path) -> None:
 def _cmd_tasks_path(args) -> int:
     from imb_tools.evaluation.tasks import tasks_path
 
-    print(tasks_path(args.data_dir))
+    print(tasks_path(args.data))
     return 0
 
 
@@ -116,7 +143,18 @@ def eval_metadata(args) -> dict:
         raise ImbError(f"--metadata is not valid JSON: {exc}") from None
     if not isinstance(metadata, dict):
         raise ImbError("--metadata must be a JSON object")
-    for key, value in (("data_dir", args.data_dir), ("qa_max_items", args.qa_max_items),
+    data = args.data if args.data and Path(args.data).exists() else None
+    if args.data and data is None:
+        if str(args.data).count("/") != 1:
+            raise ImbError(f"--data {args.data}: no such folder, and not a Hub repo id ORG/NAME")
+        tasks = [t for t in str(getattr(args, "tasks", "") or "").split(",") if t]
+        kinds = {"mcqa" if t.startswith("imb_mcqa") else "qa" for t in tasks if t.startswith("imb_")}
+        if len(kinds) != 1:
+            raise ImbError(f"--data {args.data}: a published repo holds one dataset; with both "
+                           "IMB-QA and IMB-MCQA tasks give --metadata "
+                           "'{\"qa_repo\": ..., \"mcqa_repo\": ...}' (or IMB_QA_REPO / IMB_MCQA_REPO)")
+        metadata.setdefault(f"{kinds.pop()}_repo", args.data)
+    for key, value in (("data_dir", data), ("qa_max_items", args.qa_max_items),
                        ("bertscore_model", args.bertscore_model),
                        ("bertscore_layers", args.bertscore_layers)):
         if value is not None:
@@ -124,91 +162,9 @@ def eval_metadata(args) -> dict:
     return metadata
 
 
+
+
 def _cmd_eval(args) -> int:
-    from imb_tools.errors import require
+    from imb_tools.evaluation.run import run_eval
 
-    require("lm_eval", "eval")
-    from lm_eval import simple_evaluate
-    from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
-    from lm_eval.utils import make_table, simple_parse_args_string
-
-    from imb_tools.evaluation.tasks import tasks_path
-
-    metadata = eval_metadata(args)
-    include = [str(tasks_path(args.data_dir))]
-    if args.include_path:
-        include.append(args.include_path)
-    model_args = simple_parse_args_string(args.model_args) if args.model_args else {}
-    tasks = [t for t in args.tasks.split(",") if t]
-    # As lm_eval's CLI does, tasks see the model args (the MCQA loader checks the tokenizer).
-    # lm-eval's own thousands of tasks take ~20 s to index: only when a task is not ours.
-    manager = TaskManager(include_path=include, include_defaults=False, metadata=model_args | metadata)
-    if not all(t.startswith("imb_") or manager.match_tasks([t]) for t in tasks):
-        manager = TaskManager(include_path=include, metadata=model_args | metadata)
-    unknown = [t for t in tasks if not manager.match_tasks([t])]
-    if unknown:
-        raise ImbError(f"unknown task '{unknown[0]}' (IMB groups: imb_mcqa, imb_mcqa_mp, "
-                       f"imb_mcqa_cloze, imb_qa, imb_qa_rag)")
-    hub_args = simple_parse_args_string(args.hf_hub_log_args) if args.hf_hub_log_args else {}
-    hub_args["output_path"] = args.output
-    if os.environ.get("HF_TOKEN"):
-        hub_args["token"] = os.environ["HF_TOKEN"]
-    tracker = EvaluationTracker(**hub_args)
-    log_samples = not args.no_log_samples
-    device = args.device
-    if device is None:  # lm-eval's HF backend wants one (its CLI defaults to cuda:0)
-        import torch
-
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    results = simple_evaluate(
-        model=args.model, model_args=model_args, tasks=tasks, num_fewshot=args.num_fewshot,
-        batch_size=args.batch_size, device=device, limit=args.limit,
-        log_samples=log_samples, evaluation_tracker=tracker,
-        system_instruction=args.system_instruction, apply_chat_template=args.apply_chat_template,
-        gen_kwargs=args.gen_kwargs, task_manager=manager,
-        random_seed=args.seed, numpy_random_seed=args.seed, torch_random_seed=args.seed,
-        fewshot_random_seed=args.seed,
-    )
-    if results is None:  # a non-zero rank under accelerate: rank 0 writes
-        return 0
-    samples = results.pop("samples", None) if log_samples else None
-    tracker.save_results_aggregated(results=results, samples=samples)
-    if samples:
-        for task_name in results["configs"]:
-            tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
-    if tracker.push_results_to_hub or tracker.push_samples_to_hub:
-        tracker.recreate_metadata_card()
-    print(make_table(results))
-    if "groups" in results:
-        print(make_table(results, "groups"))
-    summary = summarize(results)
-    write_json_atomic(Path(args.output) / "imb_summary.json", summary)
-    for group, figures in summary.items():
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in figures.items() if isinstance(v, float))
-        print(f"{group}: {shown}")
-    return 0
-
-
-def summarize(results: dict) -> dict:
-    """Per group: each metric's size-weighted (micro) mean as lm-eval reports it and the
-    macro mean over its subtasks (each category or prompt counts once)."""
-    summary = {}
-    for group, members in results.get("group_subtasks", {}).items():
-        if not members or group not in results["results"]:
-            continue
-        group_res = results["results"][group]
-        figures: dict = {"subtasks": len(members), "samples": group_res.get("sample_len")}
-        for key, value in group_res.items():
-            if "," not in key or "stderr" in key or not isinstance(value, (int, float)):
-                continue
-            metric = key.split(",")[0]
-            figures[f"{metric}_micro"] = float(value)
-            values = [results["results"][m].get(key) for m in members if m in results["results"]]
-            values = [float(v) for v in values if isinstance(v, (int, float))]
-            if values:
-                figures[f"{metric}_macro"] = sum(values) / len(values)
-        summary[group] = figures
-    return summary
-
-
+    return run_eval(args)

@@ -4,9 +4,11 @@ lm-eval passes the `--metadata` JSON keys and the task's `dataset_kwargs` to
 the tasks' `custom_dataset` function. The data source is the first of:
 1. `--metadata '{"data_dir": DIR}'` (or `qa_data_dir` / `mcqa_data_dir`);
 2. the environment variable `IMB_DATA_DIR`;
-3. the folder the task set was generated for (`imb tasks-path --data-dir DIR`);
-4. a Hub repo id: `--metadata '{"mcqa_repo": ...}'`, env `IMB_MCQA_REPO` /
-   `IMB_QA_REPO`, else DEFAULT_REPOS.
+3. the folder the task set was generated for (`imb tasks-path --data DIR`);
+4. a published built repo: `--metadata '{"mcqa_repo": ...}'` (or `qa_repo`), env
+   `IMB_MCQA_REPO` / `IMB_QA_REPO`;
+5. the gated raw repo praiselab-picuslab/IMB, fetched and built once into the
+   user's cache (imb_tools.evaluation.sources.cached_build).
 A DIR may be the built dataset itself or a parent holding `qa/` and `mcqa/`
 (as `out/demo/`), so one `data_dir` serves `--tasks imb_mcqa,imb_qa`.
 """
@@ -19,8 +21,6 @@ from pathlib import Path
 
 from imb_tools.errors import ImbError
 
-# Published (built) datasets; override per run with metadata or env.
-DEFAULT_REPOS = {"qa": "praiselab-picuslab/imb-qa", "mcqa": "praiselab-picuslab/imb-mcqa"}
 # Splits that tell the two kinds of built folder apart.
 KIND_SPLITS = {"qa": {"train", "test"}, "mcqa": {"dev", "test"}}
 
@@ -54,8 +54,12 @@ def resolve_source(kind: str, metadata: dict) -> str:
                     f"{', '.join(sorted(KIND_SPLITS[kind]))}, in it or in its '{kind}/' subfolder)"
                 )
             return str(folder)
-    return (metadata.get(f"{kind}_repo") or os.environ.get(f"IMB_{kind.upper()}_REPO")
-            or DEFAULT_REPOS[kind])
+    repo = metadata.get(f"{kind}_repo") or os.environ.get(f"IMB_{kind.upper()}_REPO")
+    if repo:
+        return str(repo)
+    from imb_tools.evaluation.sources import cached_build
+
+    return str(cached_build(kind))
 
 
 def load_for_tasks(kind: str, metadata: dict):
@@ -200,3 +204,46 @@ def fewshot_pool(ds, column: str, value: str | None):
     same = ds.filter(lambda v: v == value, input_columns=column)
     other = ds.filter(lambda v: v != value, input_columns=column)
     return datasets.concatenate_datasets([hash_ordered(same), hash_ordered(other)])
+
+
+def check_task_set(test, column: str, categories_file: str | Path, kind: str, metadata: dict) -> None:
+    """A per-category task set scores only the categories it was generated for: stop, in one
+    line naming them, when the data's test split holds others (or lacks some)."""
+    import json
+
+    path = Path(categories_file)
+    try:
+        expected = set(json.loads(path.read_text(encoding="utf-8"))["categories"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ImbError(f"{path}: cannot read this task set's categories ({exc})") from None
+    found = set(test[column])
+    extra, missing = sorted(found - expected), sorted(expected - found)
+    if extra or missing:
+        parts = []
+        if extra:
+            parts.append(f"data has {len(extra)} not in the set: {', '.join(extra)}")
+        if missing:
+            parts.append(f"the set has {len(missing)} not in the data: {', '.join(missing)}")
+        raise ImbError(
+            f"this per-category IMB-{kind.upper()} task set does not match "
+            f"{resolve_source(kind, metadata)} ({'; '.join(parts)}); run the complete task "
+            f"(imb_mcqa / imb_qa) or regenerate with `imb tasks-path --data DIR`"
+        )
+
+
+def capped_per_group(ds, column: str, limit: int | None):
+    """The first `limit` rows of each `column` value in hash order (the paper's ~2,000 items per
+    macro-category), all groups together, in hash order."""
+    from imb_tools.data.splits import id_hash
+
+    if limit is None:
+        return hash_ordered(ds)
+    keys = [id_hash(x) for x in ds["id"]]
+    groups = list(ds[column])
+    taken: dict = {}
+    keep = []
+    for i in sorted(range(len(ds)), key=keys.__getitem__):
+        if taken.get(groups[i], 0) < limit:
+            taken[groups[i]] = taken.get(groups[i], 0) + 1
+            keep.append(i)
+    return ds.select(keep)

@@ -11,6 +11,8 @@ def register(sub) -> None:
     p.add_argument("built_dir", metavar="DIR", help="folder made by 'imb build'")
     p.add_argument("--repo-id", required=True, help="target dataset repo, ORG/NAME")
     p.add_argument("--private", action="store_true", help="create the repo as private")
+    p.add_argument("--allow-sample", action="store_true",
+                   help="publish a build of the bundled sample too (refused otherwise)")
     p.add_argument("--dry-run", metavar="FOLDER",
                    help="write exactly what would be uploaded into FOLDER; no network")
     p.set_defaults(func=_publish)
@@ -19,7 +21,8 @@ def register(sub) -> None:
 def _publish(args) -> int:
     from imb_tools.hub.publish import publish
 
-    files = publish(args.built_dir, args.repo_id, private=args.private, dry_run=args.dry_run)
+    files = publish(args.built_dir, args.repo_id, private=args.private, dry_run=args.dry_run,
+                    allow_sample=args.allow_sample)
     where = args.dry_run if args.dry_run else f"https://huggingface.co/datasets/{args.repo_id}"
     print(f"{'staged' if args.dry_run else 'published'} {len(files)} files -> {where}")
     for f in files:

@@ -45,12 +45,22 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
 
 
+# Files a publish owns: removed from the repo when the new build does not have them, so a
+# republish with fewer shards loads exactly the new data (the card's data/train-* pattern).
+DELETE_PATTERNS = ["data/*", "report.json"]
+
+
 def publish(built_dir: str | Path, repo_id: str, private: bool = False,
-            dry_run: str | Path | None = None) -> list[str]:
+            dry_run: str | Path | None = None, allow_sample: bool = False) -> list[str]:
     if repo_id.count("/") != 1:
         raise ImbError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
     if dry_run is not None:
         return stage(Path(built_dir), Path(dry_run), repo_id)
+    from imb_tools.evaluation.sources import is_sample
+
+    if is_sample(built_dir) and not allow_sample:
+        raise ImbError(f"{built_dir} was built from the bundled sample, not from IMB; refusing "
+                       "to publish it (--allow-sample to publish anyway)")
 
     import tempfile
 
@@ -63,6 +73,7 @@ def publish(built_dir: str | Path, repo_id: str, private: bool = False,
         try:
             api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
             api.upload_folder(folder_path=tmp, repo_id=repo_id, repo_type="dataset",
+                              delete_patterns=DELETE_PATTERNS,
                               commit_message="Publish with the IMB toolkit (imb publish)")
         except HfHubHTTPError as exc:
             status = getattr(exc.response, "status_code", None)

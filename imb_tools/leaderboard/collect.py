@@ -4,6 +4,14 @@ Reads the `results_<date>.json` files that `lm_eval --output_path DIR` and
 `imb eval` write under `DIR/<model_name_sanitized>/`. Every row carries a
 `run_key`, a hash of what identifies the run of one task, so collecting or
 merging the same file twice keeps one copy of its rows.
+
+Per-category rows of the complete tasks (imb_mcqa, imb_qa...) come from the
+`imb_summary_<date>.json` that `imb eval` writes beside the results file, else
+from lm-eval's `samples_<task>_<date>.jsonl` (then without BERTScore).
+Every row carries its provenance (data source and revision, bundled sample or
+not, task-set hash, limit, chat template, few-shot) and a `setting` hash of it:
+rows with different settings are never averaged together. Tasks that are not
+IMB's, and values that are not numbers, are skipped with a reason, never silently.
 """
 
 from __future__ import annotations
@@ -24,11 +32,18 @@ from imb_tools.errors import ImbError
 COLUMNS = [
     "run_key", "model", "model_source", "model_args", "parameters", "parameters_source",
     "size", "dtype", "benchmark", "parent", "task", "category", "level", "metric",
-    "filter", "value", "stderr", "higher_is_better", "n_samples", "n_shot", "limit",
+    "filter", "value", "stderr", "higher_is_better", "n_samples", "items_in_split", "n_shot",
+    "limit", "chat_template", "fewshot_as_multiturn", "data_source", "data_revision",
+    "is_sample", "task_set_hash", "setting",
     "bertscore_model", "task_version", "lm_eval_version", "transformers_version", "date",
     "source_file",
 ]
-KEY_COLUMNS = ["run_key", "metric", "filter"]
+KEY_COLUMNS = ["run_key", "category", "metric", "filter"]
+# What makes two scores comparable besides the model: rows differing in any are never averaged.
+SETTING_COLUMNS = ["data_source", "data_revision", "is_sample", "task_set_hash", "limit",
+                   "chat_template", "fewshot_as_multiturn", "n_shot", "bertscore_model",
+                   "task_version"]
+IMB_TASK_PREFIX = "imb_"
 
 # Model-size buckets (upper bounds, in parameters) shown as a filter on the page.
 SIZE_BUCKETS = [(1e9, "<1B"), (4e9, "1-4B"), (10e9, "4-10B"), (40e9, "10-40B"), (math.inf, ">=40B")]
@@ -139,9 +154,53 @@ def _metadata(task: str, key: str, configs: dict, group_subtasks: dict, depth: i
     return None
 
 
-def read_results_file(path: str | Path) -> list[dict]:
-    """Rows of one lm-eval results file; a file that is not one stops with a one-line error."""
+def _model_name(config: dict, data: dict) -> str:
+    """The full model id or path, plus its adapter (`peft=`), never a path's last part."""
+    args = config.get("model_args")
+    if isinstance(args, str):
+        pairs = [part.split("=", 1) for part in args.split(",") if "=" in part]
+        args = {k.strip(): v.strip() for k, v in pairs}
+    args = args if isinstance(args, dict) else {}
+    base = args.get("pretrained") or args.get("model") or config.get("model") \
+        or data.get("model_name") or "unknown"
+    adapter = args.get("peft") or args.get("lora_local_path")
+    return f"{base} + adapter {adapter}" if adapter else str(base)
+
+
+def _dict_field(data: dict, field: str, path: Path) -> dict:
+    value = data.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ImbError(f"{path}: '{field}' is not an object ({type(value).__name__})")
+    return value
+
+
+def _companion(path: Path, prefix: str, task: str | None = None) -> Path | None:
+    """imb_summary_<date>.json or samples_<task>_<date>.jsonl beside results_<date>.json."""
+    stamp = path.name.removeprefix("results_").removesuffix(".json")
+    name = f"{prefix}_{stamp}.json" if task is None else f"{prefix}_{task}_{stamp}.jsonl"
+    found = path.with_name(name)
+    return found if found.is_file() else None
+
+
+def setting_key(row: dict) -> str:
+    ident = json.dumps([None if _missing(row.get(c)) else str(row.get(c)) for c in SETTING_COLUMNS])
+    return hashlib.sha256(ident.encode("utf-8")).hexdigest()[:8]
+
+
+def _missing(value) -> bool:
+    try:
+        return value is None or bool(value != value)  # NaN
+    except (TypeError, ValueError):  # pandas NA: its comparison is NA, whose truth is an error
+        return True
+
+
+def read_results_file(path: str | Path, skipped: list[str] | None = None) -> list[dict]:
+    """Rows of one lm-eval results file; a file that is not one stops with a one-line error,
+    a task or value that cannot be used is skipped with its reason appended to `skipped`."""
     path = Path(path)
+    skipped = [] if skipped is None else skipped
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -151,11 +210,16 @@ def read_results_file(path: str | Path) -> list[dict]:
     for field in ("results", "config"):
         if not isinstance(data.get(field), dict):
             raise ImbError(f"{path}: not an lm-eval results file (no '{field}' object)")
+    try:
+        return _rows(path, data, skipped)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        raise ImbError(f"{path}: malformed lm-eval results ({exc.__class__.__name__}: {exc})") from None
 
+
+def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
     config = data["config"]
     args = config.get("model_args")
-    pretrained = args.get("pretrained") if isinstance(args, dict) else None
-    model = str(data.get("model_name") or pretrained or args or config.get("model") or "unknown")
+    model = _model_name(config, data)
     model_args = _canonical_args(args)
     parameters = config.get("model_num_parameters")
     parameters_source = "lm-eval"
@@ -163,62 +227,152 @@ def read_results_file(path: str | Path) -> list[dict]:
         parameters = parameters_from_name(model)
         parameters_source = "name" if parameters is not None else None
     date_raw = data.get("date")
+    if date_raw is not None and not isinstance(date_raw, (int, float, str)):
+        raise ImbError(f"{path}: 'date' is neither a number nor a string")
     date = (datetime.fromtimestamp(float(date_raw), tz=timezone.utc).isoformat(timespec="seconds")
             if isinstance(date_raw, (int, float)) else (str(date_raw) if date_raw else None))
     lm_eval_version = str(data.get("lm_eval_version") or "")
-    group_subtasks = data.get("group_subtasks") or {}
+    group_subtasks = _dict_field(data, "group_subtasks", path)
     parents = _parents(group_subtasks)
-    configs = data.get("configs") or {}
-    n_shot_all = data.get("n-shot") or {}
-    versions = data.get("versions") or {}
-    n_samples_all = data.get("n-samples") or {}
-    better_all = data.get("higher_is_better") or {}
+    configs = _dict_field(data, "configs", path)
+    n_shot_all = _dict_field(data, "n-shot", path)
+    versions = _dict_field(data, "versions", path)
+    n_samples_all = _dict_field(data, "n-samples", path)
+    better_all = _dict_field(data, "higher_is_better", path)
+    task_hashes = _dict_field(data, "task_hashes", path)
+    prov = data.get("imb_provenance") if isinstance(data.get("imb_provenance"), dict) else {}
+    summary_path = _companion(path, "imb_summary")
+    imb_summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path else {}
+    prov = prov or imb_summary.get("provenance") or {}
+    limit = config.get("limit") if config.get("limit") is not None else prov.get("limit")
 
     rows = []
     for task, entry in data["results"].items():
+        if not str(task).startswith(IMB_TASK_PREFIX):
+            skipped.append(f"{path.name}: task '{task}' is not an IMB task")
+            continue
         if not isinstance(entry, dict):
             raise ImbError(f"{path}: results.{task} is not an object")
         parent = parents.get(task)
-        n_shot = n_shot_all.get(task)
+        root = _root(task, parents)
+        n_shot = n_shot_all.get(task, n_shot_all.get(root))
         key = run_key(model, model_args, task, n_shot, lm_eval_version, date_raw)
         samples = (n_samples_all.get(task) or {}).get("effective", entry.get("sample_len"))
         version = versions.get(task)
+        metadata = (configs.get(task) or {}).get("metadata") or {}
+        data_info = _data_info(task, prov, metadata, task_hashes)
+        task_bert = _metadata(task, "bertscore_model", configs, group_subtasks)
+        base = {
+            "run_key": key, "model": model,
+            "model_source": data.get("model_source") or config.get("model"),
+            "model_args": model_args, "parameters": parameters,
+            "parameters_source": parameters_source, "size": size_bucket(parameters),
+            "dtype": config.get("model_dtype"), "benchmark": root, "parent": parent,
+            "task": task, "category": _category(task, parent, configs),
+            "level": "group" if task in group_subtasks else "task",
+            "higher_is_better": None, "n_samples": samples,
+            "items_in_split": _items_in_split(imb_summary, task), "n_shot": n_shot,
+            "limit": limit,
+            "chat_template": bool(data.get("chat_template")) or bool(prov.get("apply_chat_template")),
+            "fewshot_as_multiturn": bool(data.get("fewshot_as_multiturn")
+                                         or prov.get("fewshot_as_multiturn")),
+            **data_info,
+            "task_version": None if version is None else str(version),
+            "lm_eval_version": lm_eval_version,
+            "transformers_version": data.get("transformers_version"), "date": date,
+            "source_file": path.name,
+        }
+        base["setting"] = setting_key(base | {"bertscore_model": task_bert})
         for name, value in entry.items():
             if "," not in name or "_stderr," in name:
                 continue
             metric, filter_ = name.split(",", 1)
-            rows.append({
-                "run_key": key,
-                "model": model,
-                "model_source": data.get("model_source") or config.get("model"),
-                "model_args": model_args,
-                "parameters": parameters,
-                "parameters_source": parameters_source,
-                "size": size_bucket(parameters),
-                "dtype": config.get("model_dtype"),
-                "benchmark": _root(task, parents),
-                "parent": parent,
-                "task": task,
-                "category": _category(task, parent, configs),
-                "level": "group" if task in group_subtasks else "task",
-                "metric": metric,
-                "filter": filter_,
-                "value": _number(value),
+            number = _number(value)
+            if math.isnan(number):
+                skipped.append(f"{path.name}: {task} {metric} = {value!r} is not a number")
+                continue
+            bert = (_metadata(task, "bertscore_model", configs, group_subtasks)
+                    if metric.startswith("bertscore") else None)
+            rows.append(base | {
+                "metric": metric, "filter": filter_, "value": number,
                 "stderr": _number(entry.get(f"{metric}_stderr,{filter_}")),
                 "higher_is_better": (better_all.get(task) or {}).get(metric),
-                "n_samples": samples,
-                "n_shot": n_shot,
-                "limit": config.get("limit"),
                 # BERTScore values are comparable only under the same scoring model
+                "bertscore_model": bert,
+            })
+        if parent is None:  # a per-category subtask is its category's row already
+            rows.extend(_category_rows(path, task, base, imb_summary, configs, group_subtasks,
+                                       skipped))
+    return rows
+
+
+def _items_in_split(imb_summary: dict, task: str):
+    for figures in (imb_summary.get("tasks") or {}).values():
+        if isinstance(figures, dict) and isinstance(figures.get(task), dict):
+            return figures[task].get("items_in_split")
+    return None
+
+
+def _data_info(task: str, prov: dict, metadata: dict, task_hashes: dict) -> dict:
+    """Data source and revision, sample or not, task-set hash: from imb eval's provenance,
+    else from what lm-eval recorded (task metadata, the hash of the task's samples)."""
+    kind = "mcqa" if task.startswith("imb_mcqa") else "qa"
+    info = (prov.get("data") or {}).get(kind) or {}
+    source = info.get("data_source") or metadata.get(f"{kind}_data_dir") or \
+        metadata.get("data_dir") or metadata.get("generated_data_dir") or \
+        metadata.get(f"{kind}_repo")
+    revision = info.get("data_revision")
+    if revision is None and task_hashes.get(task):
+        revision = f"samples-{str(task_hashes[task])[:16]}"
+    is_sample = info.get("is_sample")
+    if is_sample is None and source and Path(str(source)).is_dir():
+        from imb_tools.evaluation.sources import is_sample as sample_check
+        from imb_tools.evaluation.task_data import built_folder
+
+        folder = built_folder(source, kind)
+        is_sample = sample_check(folder) if folder else None
+    return {"data_source": None if source is None else str(source), "data_revision": revision,
+            "is_sample": is_sample, "task_set_hash": prov.get("task_set_hash")}
+
+
+def _category_rows(path: Path, task: str, base: dict, imb_summary: dict, configs: dict,
+                   group_subtasks: dict, skipped: list[str]) -> list[dict]:
+    """Per-category rows of a complete task: imb eval's summary, else the samples file."""
+    table = None
+    for figures in (imb_summary.get("tasks") or {}).values():
+        if isinstance(figures, dict) and isinstance(figures.get(task), dict) \
+                and figures[task].get("categories"):
+            table = figures[task]["categories"]
+    if table is None and task not in group_subtasks:
+        samples = _companion(path, "samples", task)
+        if samples is not None:
+            from imb_tools.evaluation.breakdown import category_scores, read_samples
+
+            table = (category_scores(read_samples(samples), bertscore=False)
+                     or {}).get("categories")
+    rows = []
+    for category, figures in (table or {}).items():
+        if not isinstance(figures, dict):
+            skipped.append(f"{path.name}: {task} category {category!r} is not an object")
+            continue
+        for metric, value in figures.items():
+            if metric == "items":
+                continue
+            number = _number(value)
+            if math.isnan(number):
+                continue
+            rows.append(base | {
+                "parent": task, "category": str(category), "level": "category",
+                "metric": metric, "filter": "none", "value": number, "stderr": math.nan,
+                "n_samples": figures.get("items"),
                 "bertscore_model": (_metadata(task, "bertscore_model", configs, group_subtasks)
                                     if metric.startswith("bertscore") else None),
-                "task_version": None if version is None else str(version),
-                "lm_eval_version": lm_eval_version,
-                "transformers_version": data.get("transformers_version"),
-                "date": date,
-                "source_file": path.name,
             })
     return rows
+
+
+NON_TEXT = ("parameters", "n_samples", "n_shot", "items_in_split", "limit", "value", "stderr",
+            "higher_is_better", "chat_template", "fewshot_as_multiturn", "is_sample")
 
 
 def to_frame(rows: list[dict]):
@@ -226,14 +380,14 @@ def to_frame(rows: list[dict]):
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("parameters", "n_samples", "n_shot"):
+    for column in ("parameters", "n_samples", "n_shot", "items_in_split"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").round().astype("Int64")
     frame["limit"] = pd.to_numeric(frame["limit"], errors="coerce").astype("Float64")
     for column in ("value", "stderr"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    frame["higher_is_better"] = frame["higher_is_better"].astype("boolean")
-    text = [c for c in COLUMNS if c not in ("parameters", "n_samples", "n_shot", "limit",
-                                           "value", "stderr", "higher_is_better")]
+    for column in ("higher_is_better", "chat_template", "fewshot_as_multiturn", "is_sample"):
+        frame[column] = frame[column].astype("boolean")
+    text = [c for c in COLUMNS if c not in NON_TEXT]
     frame[text] = frame[text].astype("string")
     return frame
 
@@ -254,36 +408,86 @@ def merge_tables(*frames):
     return merged.reset_index(drop=True)
 
 
-def collect(paths: Iterable[str | Path]):
-    """Read every results file under `paths` into one de-duplicated table."""
+def collect(paths: Iterable[str | Path], skipped: list[str] | None = None):
+    """Read every results file under `paths` into one de-duplicated table; what cannot be
+    used is skipped with a reason appended to `skipped` (and logged)."""
+    skipped = [] if skipped is None else skipped
     rows: list[dict] = []
     for file in find_results_files(paths):
-        found = read_results_file(file)
+        found = read_results_file(file, skipped)
         if not found:
-            logging.getLogger(__name__).warning("%s: no scores in this results file "
-                                                "(a --predict_only run?)", file)
+            skipped.append(f"{file}: no IMB scores in this results file "
+                           "(a --predict_only run, or only other tasks?)")
         rows.extend(found)
+    for reason in skipped:
+        logging.getLogger(__name__).warning("skipped: %s", reason)
     return merge_tables(to_frame(rows))
 
 
+def default_view(table, include_sample: bool = False, include_limited: bool = False):
+    """The rows shown by default: no run on the bundled sample, no --limit run."""
+    keep = table.index == table.index
+    if not include_sample:
+        keep &= ~table["is_sample"].fillna(False).astype(bool)
+    if not include_limited:
+        keep &= table["limit"].isna()
+    return table[keep]
+
+
+def run_label(model: str, setting: str, chat_template=None, n_shot=None, limit=None,
+              is_sample=None) -> str:
+    """A run's name in tables and plots: the full model id, its setting hash and the settings
+    a reader must see (chat template, few-shot, limit, sample)."""
+    bits = []
+    if _true(chat_template):
+        bits.append("chat")
+    if not _missing(n_shot) and str(n_shot) not in ("0", "<NA>"):
+        bits.append(f"{n_shot}-shot")
+    if not _missing(limit):
+        bits.append(f"LIMIT {float(limit):g}")
+    if _true(is_sample):
+        bits.append("SAMPLE")
+    extra = ", ".join(bits)
+    return f"{model} [{setting}{', ' + extra if extra else ''}]"
+
+
+def _true(value) -> bool:
+    return not _missing(value) and bool(value)
+
+
+def with_labels(table):
+    labels = [run_label(*vals) for vals in zip(table["model"], table["setting"],
+                                               table["chat_template"], table["n_shot"],
+                                               table["limit"], table["is_sample"])]
+    return table.assign(run=labels)
+
+
 def summary(table):
-    """Wide view: one row per model run, one column per benchmark metric, plus the macro mean
-    over its categories (the group score is the size-weighted mean lm-eval reports)."""
+    """Wide view: one row per model and run settings (few-shot, chat template, limit, sample,
+    task set), one column per benchmark metric, plus the macro mean over its categories.
+    Runs that differ in any of these are separate rows; among runs with the same ones the
+    latest value is shown, never a mean of runs."""
     import pandas as pd
 
-    index = ["model", "size", "parameters", "n_shot", "lm_eval_version", "date"]
+    index = ["model", "size", "parameters", "n_shot", "chat_template", "fewshot_as_multiturn",
+             "limit", "is_sample", "task_set_hash"]
     if not len(table):
         return pd.DataFrame(columns=index)
-    top = table[table["task"] == table["benchmark"]]
-    wide = _pivot(top, index, "first")
+    table = table.sort_values("date", kind="stable", na_position="first")
+    top = table[(table["task"] == table["benchmark"]) & (table["level"] != "category")]
+    wide = _pivot(top, index, "last")
     leaves = table[table["category"].notna()]
     if len(leaves):
-        macro = _pivot(leaves, index, "mean")
+        latest = leaves.drop_duplicates(subset=["model", "setting", "task", "category", "metric",
+                                                "filter"], keep="last")
+        latest = latest.drop_duplicates(subset=index[:1] + index[3:] + [
+            "task", "category", "metric", "filter"], keep="last")
+        macro = _pivot(latest, index, "mean")
         macro.columns = [name + " (macro)" for name in macro.columns]
         wide = wide.join(macro, how="outer")
     wide = wide.dropna(axis=1, how="all")
     wide = wide[sorted(wide.columns)].reset_index()  # each score beside its macro mean
-    return wide.sort_values(["model", "date"], kind="stable").reset_index(drop=True)
+    return wide.sort_values(["model"], kind="stable").reset_index(drop=True)
 
 
 def _pivot(frame, index: list[str], how: str):
@@ -298,10 +502,30 @@ def _column_name(benchmark: str, metric: str, filter_: str) -> str:
     return f"{benchmark}/{metric}" + ("" if filter_ == "none" else f" [{filter_}]")
 
 
-def write_table(table, out_dir: str | Path) -> dict[str, Path]:
-    """Write results.parquet/.csv, summary.parquet/.csv and leaderboard.md into `out_dir`."""
+def escape_markdown(value):
+    """A cell that cannot break a Markdown table or inject HTML: `|`, `<`, `>`, `&`, newlines."""
+    if not isinstance(value, str):
+        return value
+    return (value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("\r", " ").replace("\n", " "))
+
+
+def _md(frame) -> str:
+    frame = frame.copy()
+    frame.columns = [escape_markdown(str(c)) for c in frame.columns]
+    for column in frame.columns:
+        if frame[column].dtype == object or str(frame[column].dtype) == "string":
+            frame[column] = frame[column].map(escape_markdown)
+    return frame.to_markdown(index=False, floatfmt=".4f")
+
+
+def write_table(table, out_dir: str | Path, include_sample: bool = False,
+                include_limited: bool = False) -> dict[str, Path]:
+    """Write results.parquet/.csv (every row) and summary.parquet/.csv and leaderboard.md
+    (the default view, unless told to include sample and limited runs) into `out_dir`."""
     out = Path(out_dir)
-    wide = summary(table)
+    shown = default_view(table, include_sample, include_limited)
+    wide = summary(shown)
     paths = {
         "results.parquet": out / "results.parquet",
         "results.csv": out / "results.csv",
@@ -314,21 +538,34 @@ def write_table(table, out_dir: str | Path) -> dict[str, Path]:
     atomic_write(paths["summary.parquet"], lambda p: wide.to_parquet(p, index=False))
     atomic_write(paths["summary.csv"], lambda p: wide.to_csv(p, index=False))
     atomic_write(paths["leaderboard.md"],
-                  lambda p: Path(p).write_text(markdown(table, wide), encoding="utf-8"))
+                  lambda p: Path(p).write_text(markdown(shown, wide, len(table) - len(shown)),
+                                               encoding="utf-8"))
     return paths
 
 
-def markdown(table, wide=None) -> str:
-    """The summary and per-category scores as Markdown tables."""
+def markdown(table, wide=None, hidden: int = 0) -> str:
+    """The summary and per-category scores as Markdown tables (names escaped); each table
+    names its metric, and each run its settings."""
     wide = summary(table) if wide is None else wide
     parts = ["# IMB leaderboard", "", f"{table['run_key'].nunique()} task runs, "
-             f"{table['model'].nunique()} models.", "", "## Summary", ""]
-    parts.append(wide.to_markdown(index=False, floatfmt=".4f") if len(wide) else "(no results)")
+             f"{table['model'].nunique()} models.", ""]
+    if hidden:
+        parts += [f"{hidden} rows from runs on the bundled sample or with --limit are not shown "
+                  "(`imb leaderboard build --all` shows them).", ""]
+    parts += ["## Summary", "", "Columns are `benchmark/metric`; `(macro)` is the mean over "
+              "categories. Rows differ by model and `setting` (data, task set, limit, chat "
+              "template, few-shot): they are never averaged together.", ""]
+    parts.append(_md(wide) if len(wide) else "(no results)")
     leaves = table[table["category"].notna()]
     if len(leaves):
-        per_cat = leaves.pivot_table(index=["benchmark", "metric", "category"], columns="model",
-                                     values="value", aggfunc="mean").reset_index()
-        parts += ["", "## Per category", "", per_cat.to_markdown(index=False, floatfmt=".4f")]
+        leaves = with_labels(leaves.sort_values("date", kind="stable", na_position="first"))
+        parts += ["", "## Per category", "", "Each column is one model and setting; `metric` "
+                  "names the score in each row."]
+        for benchmark, rows in leaves.groupby("benchmark", sort=True):
+            per_cat = rows.pivot_table(index=["metric", "category"], columns="run",
+                                       values="value", aggfunc="last").reset_index()
+            per_cat.columns.name = None
+            parts += ["", f"### {benchmark}", "", _md(per_cat)]
     return "\n".join(parts) + "\n"
 
 

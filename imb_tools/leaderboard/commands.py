@@ -30,21 +30,32 @@ def _report_plots(written, skipped) -> None:
         print(f"plot skipped: {reason}")
 
 
+def _report_skipped(skipped) -> None:
+    for reason in skipped:
+        print(f"skipped: {reason}")
+
+
 def _build(args) -> int:
     from imb_tools.leaderboard import collect, plots
 
     out = Path(args.out)
-    table = collect.collect(args.results)
+    skipped: list[str] = []
+    table = collect.collect(args.results, skipped)
+    _report_skipped(skipped)
     existing = None
     if not args.replace and (out / "results.parquet").is_file():
         existing = collect.read_table(out)
     merged = collect.merge_tables(existing, table)
-    collect.write_table(merged, out)
+    collect.write_table(merged, out, include_sample=args.all, include_limited=args.all)
     before = 0 if existing is None else len(existing)
+    shown = collect.default_view(merged, args.all, args.all)
+    hidden = len(merged) - len(shown)
     print(f"{len(table)} rows read, {len(merged) - before} new; table: {len(merged)} rows, "
-          f"{merged['model'].nunique()} models -> {out}")
+          f"{merged['model'].nunique()} models -> {out}"
+          + (f" ({hidden} rows of sample or --limit runs kept out of the summary and plots; "
+             "--all shows them)" if hidden else ""))
     if not args.no_plots:
-        _report_plots(*plots.plot_table(merged, out / "plots", **_plot_options(args)))
+        _report_plots(*plots.plot_table(shown, out / "plots", **_plot_options(args)))
     return 0
 
 
@@ -66,11 +77,14 @@ def _push(args) -> int:
 
     tables = [collect.read_table(args.table)] if args.table else []
     if args.results:
-        tables.append(collect.collect(args.results))
+        skipped: list[str] = []
+        tables.append(collect.collect(args.results, skipped))
+        _report_skipped(skipped)
     if not tables:
         raise ImbError("nothing to push: give RESULTS files/folders or --table DIR")
     result = push.push(collect.merge_tables(*tables), args.repo_id, dry_run=args.dry_run,
-                       private=args.private, plot_options=_plot_options(args))
+                       private=args.private, plot_options=_plot_options(args),
+                       allow_sample=args.allow_sample)
     where = f"dry run, files in {args.dry_run}" if args.dry_run else result.get("commit_url",
                                                                                  "nothing new")
     print(f"{args.repo_id}: {result['rows_added']} new rows, {result['rows_after']} in all ({where})")
@@ -85,7 +99,9 @@ def _push(args) -> int:
 def _serve(args) -> int:
     from imb_tools.leaderboard.serve import serve
 
-    serve(args.table, host=args.host, port=args.port)
+    if not 1 <= args.port <= 65535:
+        raise ImbError(f"--port {args.port}: not a TCP port (1-65535)")
+    serve(args.table, host=args.host, port=args.port, show_all=args.all)
     return 0
 
 
@@ -107,6 +123,9 @@ def register(subparsers) -> None:
     build.add_argument("--replace", action="store_true",
                        help="start a new table instead of merging into the one in --out")
     build.add_argument("--no-plots", action="store_true", help="do not draw plots")
+    build.add_argument("--all", action="store_true",
+                       help="also show runs on the bundled sample and --limit runs in the summary, "
+                            "Markdown and plots (they are always kept in results.parquet)")
     _plot_args(build)
     build.set_defaults(func=_build)
 
@@ -133,6 +152,8 @@ def register(subparsers) -> None:
                       help="write what would be uploaded into FOLDER; no network (merges with a "
                            "previous dry run's table in FOLDER, as if it were the repo)")
     push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--allow-sample", action="store_true",
+                      help="push results computed on the bundled sample too (refused otherwise)")
     push.add_argument("--space-id", metavar="ORG/NAME",
                       help="also create/update a Gradio Space showing the repo (space_app.py as "
                            "app.py); with --dry-run its files go to FOLDER/space")
@@ -146,4 +167,6 @@ def register(subparsers) -> None:
     serve.add_argument("--table", required=True, help="table folder made by `imb leaderboard build`")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
     serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    serve.add_argument("--all", action="store_true",
+                       help="also show runs on the bundled sample and --limit runs")
     serve.set_defaults(func=_serve)

@@ -32,10 +32,17 @@ def resolve_metric(table, benchmark: str, metric: str) -> str:
     return matches[0]
 
 
-def _label(model: str, size: str, n_shot) -> str:
-    name = Path(str(model)).name or str(model)
-    shot = "" if n_shot is None or str(n_shot) in ("<NA>", "nan", "0") else f", {n_shot}-shot"
-    return f"{name} ({size}{shot})"
+def _label(row) -> str:
+    """The run's full model id (never a path's last part) and its settings."""
+    from imb_tools.leaderboard.collect import run_label
+
+    return run_label(row["model"], row.get("setting", ""), row.get("chat_template"),
+                     row.get("n_shot"), row.get("limit"), row.get("is_sample"))
+
+
+def _wrap(label: str, width: int = 60) -> str:
+    return label if len(label) <= width else "\n".join(
+        label[i:i + width] for i in range(0, len(label), width))
 
 
 def _save(fig, path: Path) -> Path:
@@ -44,38 +51,66 @@ def _save(fig, path: Path) -> Path:
 
 
 def scores_per_model(table, benchmark: str, metric: str, out: str | Path, title: str) -> Path:
-    """Horizontal bars, one per model run, of the benchmark's top-level score (with stderr)."""
+    """Horizontal bars, one per model and setting, of the benchmark's top-level score (with
+    stderr); a --limit or sample run is hatched and says so in its label."""
     from matplotlib.figure import Figure
 
     metric = resolve_metric(table, benchmark, metric)
-    rows = table[(table["task"] == benchmark) & (table["metric"] == metric)]
+    rows = table[(table["task"] == benchmark) & (table["metric"] == metric)
+                 & (table["level"] != "category")]
+    if "setting" in rows:  # a rerun of one setting: its latest value
+        rows = rows.sort_values("date", kind="stable", na_position="first").drop_duplicates(
+            subset=["model", "setting"], keep="last")
     rows = rows.sort_values("value", kind="stable")
-    labels = [_label(m, s, k) for m, s, k in zip(rows["model"], rows["size"], rows["n_shot"])]
-    if len(set(labels)) < len(labels):  # reruns of one setting: tell them apart by date
-        labels = [f"{label} {str(date)[:16]}" for label, date in zip(labels, rows["date"])]
-    fig = Figure(figsize=(7, 1.2 + 0.45 * len(rows)))
+    records = rows.to_dict("records")
+    labels = [_wrap(_label(r)) for r in records]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} {str(r.get('date'))[:16]}" for label, r in zip(labels, records)]
+    fig = Figure(figsize=(9, 1.4 + 0.55 * len(rows)))
     ax = fig.subplots()
-    bars = ax.barh(labels, rows["value"], xerr=rows["stderr"].fillna(0), color="#3b75af",
-                   capsize=3)
-    ax.bar_label(bars, fmt="%.3f", padding=4)
+    flagged = [not _na(r.get("limit")) or bool(r.get("is_sample") is True) for r in records]
+    bars = ax.barh(labels, rows["value"], xerr=rows["stderr"].fillna(0), capsize=3,
+                   color=["#c0c0c0" if f else "#3b75af" for f in flagged],
+                   hatch=None)
+    for bar, flag in zip(bars, flagged):
+        if flag:
+            bar.set_hatch("//")
+    top = max(1.0, float(rows["value"].max()) if len(rows) else 1.0)
+    ax.set_xlim(0, top * 1.18)  # room for the value labels inside the axes
+    ax.bar_label(bars, fmt="%.3f", padding=3, fontsize=8, clip_on=True)
     ax.set_xlabel(metric)
-    ax.set_xlim(0, max(1.0, float(rows["value"].max()) * 1.15))
-    ax.set_title(title)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(title + (" (hatched: --limit or sample run)" if any(flagged) else ""))
     return _save(fig, Path(out))
 
 
+def _na(value) -> bool:
+    try:
+        return value is None or bool(value != value)
+    except (TypeError, ValueError):  # pandas NA
+        return True
+
+
 def category_heatmap(table, benchmark: str, metric: str, out: str | Path) -> Path:
-    """Models x categories of one benchmark, to see which specialties each model misses."""
+    """Runs (model and setting) x categories of one benchmark: which specialties each misses.
+    Runs with different settings are separate rows, never averaged."""
     import numpy as np
     from matplotlib.figure import Figure
+
+    from imb_tools.leaderboard.collect import with_labels
 
     metric = resolve_metric(table, benchmark, metric)
     rows = table[(table["benchmark"] == benchmark) & (table["metric"] == metric)
                  & table["category"].notna()]
-    grid = rows.pivot_table(index="model", columns="category", values="value", aggfunc="mean")
+    if "setting" in rows:
+        rows = with_labels(rows.sort_values("date", kind="stable", na_position="first"))
+        index = "run"
+    else:
+        index = "model"
+    grid = rows.pivot_table(index=index, columns="category", values="value", aggfunc="last")
     if grid.empty:
         raise ImbError(f"no per-category {metric} rows for {benchmark}")
-    fig = Figure(figsize=(max(6.0, 0.35 * grid.shape[1] + 3), 1.5 + 0.4 * grid.shape[0]))
+    fig = Figure(figsize=(max(7.0, 0.35 * grid.shape[1] + 5), 1.8 + 0.45 * grid.shape[0]))
     ax = fig.subplots()
     values = grid.to_numpy(dtype=float)
     image = ax.imshow(values, aspect="auto", cmap="viridis")
@@ -85,7 +120,7 @@ def category_heatmap(table, benchmark: str, metric: str, out: str | Path) -> Pat
                 ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if value < np.nanmean(values) else "black")
     ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=90, fontsize=7)
-    ax.set_yticks(range(grid.shape[0]), [Path(m).name or m for m in grid.index], fontsize=8)
+    ax.set_yticks(range(grid.shape[0]), [_wrap(str(m)) for m in grid.index], fontsize=7)
     fig.colorbar(image, ax=ax, label=metric)
     ax.set_title(f"{benchmark}: {metric} per category")
     return _save(fig, Path(out))
@@ -124,7 +159,7 @@ def plot_table(table, out_dir: str | Path, mcqa: str = MCQA_BENCHMARK, qa: str =
         ("mcqa_accuracy.png", lambda p: scores_per_model(table, mcqa, mcqa_metric, p,
                                                          f"{mcqa}: {mcqa_metric} per model")),
         ("qa_bertscore.png", lambda p: scores_per_model(table, qa, qa_metric, p,
-                                                        f"{qa}: BERTScore per model")),
+                                                        f"{qa}: {resolve_metric(table, qa, qa_metric)} per model")),
         ("mcqa_categories_heatmap.png", lambda p: category_heatmap(table, mcqa, mcqa_metric, p)),
         ("qa_categories_heatmap.png", lambda p: category_heatmap(table, qa, qa_metric, p)),
     ]

@@ -74,14 +74,14 @@ def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = N
     return sorted(str(p) for p in written if p.parts[0] != "space")  # a dry run's Space files
 
 
-def _existing_table(repo_id: str):
-    """The repo's current table, None for a new or empty repo; Hub errors in one line."""
+def _existing_table(repo_id: str, revision: str | None = None):
+    """The repo's table at `revision`, None for a new or empty repo; Hub errors in one line."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError,
                                         RepositoryNotFoundError)
 
     try:
-        path = hf_hub_download(repo_id, TABLE_IN_REPO, repo_type="dataset")
+        path = hf_hub_download(repo_id, TABLE_IN_REPO, repo_type="dataset", revision=revision)
     except (RepositoryNotFoundError, EntryNotFoundError):
         return None
     except HfHubHTTPError as exc:
@@ -89,12 +89,30 @@ def _existing_table(repo_id: str):
     return collect.read_table(path)
 
 
+def refuse_sample(table, allow_sample: bool) -> None:
+    """Results computed on the bundled sample are not IMB scores: never pushed unless asked."""
+    if allow_sample or not len(table) or "is_sample" not in table:
+        return
+    sample = table["is_sample"].fillna(False).astype(bool)
+    if sample.any():
+        runs = table.loc[sample, "run_key"].nunique()
+        raise ImbError(f"{runs} task runs were scored on the bundled sample, not on IMB; "
+                       "refusing to push them (--allow-sample to push anyway)")
+
+
+def _conflict(exc) -> bool:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status in (409, 412) or "parent_commit" in str(exc).lower()
+
+
 def push(table, repo_id: str, dry_run: str | Path | None = None, private: bool = False,
-         plot_options: dict | None = None) -> dict:
+         plot_options: dict | None = None, allow_sample: bool = False, retries: int = 8) -> dict:
     """Merge `table` into the repo's table and upload; with `dry_run`, only write the files.
 
-    A dry run makes no network call: it merges with the table a previous dry run left in
-    the same folder (as if that folder were the repo), else with nothing.
+    The upload names the commit its table was read at (`parent_commit`); when another
+    push got in between, the Hub refuses it and the read-merge-write starts again, so
+    concurrent pushes never lose rows. A dry run makes no network call: it merges with
+    the table a previous dry run left in the same folder (as if it were the repo).
     """
     if repo_id.count("/") != 1:
         raise ImbError(f"--repo-id {repo_id!r}: expected ORG/NAME")
@@ -102,41 +120,52 @@ def push(table, repo_id: str, dry_run: str | Path | None = None, private: bool =
         folder = Path(dry_run)
         previous = folder / TABLE_IN_REPO
         existing = collect.read_table(previous) if previous.is_file() else None
-    else:
-        from huggingface_hub import get_token
+        before = 0 if existing is None else len(existing)
+        merged = collect.merge_tables(existing, table)
+        return {"repo_id": repo_id, "rows_before": before, "rows_after": len(merged),
+                "rows_added": len(merged) - before, "folder": str(dry_run),
+                "files": stage(merged, dry_run, repo_id, plot_options)}
 
-        if not get_token():
-            raise ImbError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-        existing = _existing_table(repo_id)
-    before = 0 if existing is None else len(existing)
-    merged = collect.merge_tables(existing, table)
-    result = {"repo_id": repo_id, "rows_before": before, "rows_after": len(merged),
-              "rows_added": len(merged) - before}
-    if dry_run is not None:
-        result["files"] = stage(merged, dry_run, repo_id, plot_options)
-        result["folder"] = str(dry_run)
-        return result
-    if existing is not None and result["rows_added"] == 0:
-        result["files"] = []
-        return result  # nothing new: no empty commit
+    refuse_sample(table, allow_sample)
+    from huggingface_hub import HfApi, get_token
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
+    if not get_token():
+        raise ImbError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     api = HfApi()
-    with tempfile.TemporaryDirectory(prefix="imb-leaderboard-") as tmp:
-        result["files"] = stage(merged, tmp, repo_id, plot_options)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    except HfHubHTTPError as exc:
+        raise ImbError(f"cannot create {repo_id}: {str(exc).splitlines()[0]}") from None
+    for attempt in range(retries):
         try:
-            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-            commit = api.upload_folder(
-                repo_id=repo_id, repo_type="dataset", folder_path=tmp,
-                commit_message=f"Leaderboard: {result['rows_added']} new rows "
-                               f"({merged['model'].nunique()} models)",
-            )
-        except HfHubHTTPError as exc:
-            raise ImbError(f"upload to {repo_id} failed: {str(exc).splitlines()[0]}") from None
-    result["commit_url"] = str(getattr(commit, "commit_url", commit))
-    return result
+            head = api.repo_info(repo_id, repo_type="dataset").sha
+        except (RepositoryNotFoundError, HfHubHTTPError) as exc:
+            raise ImbError(f"cannot read {repo_id} from the Hub: {str(exc).splitlines()[0]}") from None
+        existing = _existing_table(repo_id, revision=head)
+        before = 0 if existing is None else len(existing)
+        merged = collect.merge_tables(existing, table)
+        result = {"repo_id": repo_id, "rows_before": before, "rows_after": len(merged),
+                  "rows_added": len(merged) - before, "attempts": attempt + 1}
+        if existing is not None and result["rows_added"] == 0:
+            result["files"] = []
+            return result  # nothing new: no empty commit
+        with tempfile.TemporaryDirectory(prefix="imb-leaderboard-") as tmp:
+            result["files"] = stage(merged, tmp, repo_id, plot_options)
+            try:
+                commit = api.upload_folder(
+                    repo_id=repo_id, repo_type="dataset", folder_path=tmp, parent_commit=head,
+                    commit_message=f"Leaderboard: {result['rows_added']} new rows "
+                                   f"({merged['model'].nunique()} models)",
+                )
+            except HfHubHTTPError as exc:
+                if _conflict(exc):
+                    continue  # someone pushed since we read: read, merge and write again
+                raise ImbError(f"upload to {repo_id} failed: {str(exc).splitlines()[0]}") from None
+        result["commit_url"] = str(getattr(commit, "commit_url", commit))
+        return result
+    raise ImbError(f"{repo_id}: the repo kept changing during {retries} attempts; "
+                   "nothing was pushed, try again")
 
 
 def stage_space(folder: str | Path, repo_id: str) -> list[str]:

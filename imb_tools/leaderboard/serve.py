@@ -7,7 +7,8 @@ from pathlib import Path
 from imb_tools.errors import ImbError, require
 
 
-def serve(table_dir: str | Path, host: str = "127.0.0.1", port: int | None = None) -> None:
+def serve(table_dir: str | Path, host: str = "127.0.0.1", port: int | None = None,
+          show_all: bool = False) -> None:
     """Block serving the page until interrupted."""
     require("gradio", "leaderboard")
     from imb_tools.leaderboard import space_app
@@ -16,6 +17,8 @@ def serve(table_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
         table, summary, plots = space_app.load(Path(table_dir))
     except FileNotFoundError as exc:
         raise ImbError(f"{exc} (run `imb leaderboard build` first)") from None
+    if not show_all:
+        table = space_app.default_view(table)
     print(f"IMB leaderboard: {len(table)} rows, {len(plots)} plots; http://{host}:{port or 7860}/",
           flush=True)
     space_app.launch(space_app.build_app(table, summary, plots), host=host, port=port, quiet=True)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SHOWN_COLUMNS = ["model", "size", "parameters", "benchmark", "task", "category", "metric",
-                 "value", "stderr", "n_shot", "n_samples", "lm_eval_version", "date"]
+SHOWN_COLUMNS = ["model", "setting", "size", "parameters", "benchmark", "task", "category",
+                 "metric", "value", "stderr", "n_shot", "chat_template", "n_samples", "limit",
+                 "is_sample", "lm_eval_version", "date"]
 OVERALL = "(overall)"  # category label of a benchmark's or group's own score
 
 
@@ -51,6 +52,16 @@ def load(folder: Path):
     return table, summary, plots
 
 
+def default_view(table):
+    """No run on the bundled sample, no --limit run (IMB_LEADERBOARD_ALL=1 shows them)."""
+    keep = table.index == table.index
+    if "is_sample" in table:
+        keep &= ~table["is_sample"].fillna(False).astype(bool)
+    if "limit" in table:
+        keep &= table["limit"].isna()
+    return table[keep]
+
+
 def filter_rows(table, tasks=(), categories=(), sizes=(), metrics=()):
     """Rows matching every non-empty filter (an empty selection means no filter)."""
     import pandas as pd
@@ -60,7 +71,8 @@ def filter_rows(table, tasks=(), categories=(), sizes=(), metrics=()):
                            ("metric", metrics)):
         if chosen:
             mask &= table[column].isin(list(chosen))
-    return table.loc[mask, SHOWN_COLUMNS].round({"value": 4, "stderr": 4}).reset_index(drop=True)
+    shown = [c for c in SHOWN_COLUMNS if c in table.columns]
+    return table.loc[mask, shown].round({"value": 4, "stderr": 4}).reset_index(drop=True)
 
 
 def _count(rows) -> str:
@@ -132,6 +144,8 @@ def main() -> None:
     if not source:
         raise SystemExit("set IMB_LEADERBOARD_TABLE (a folder) or IMB_LEADERBOARD_REPO (ORG/NAME)")
     table, summary, plots = load(table_folder(source))
+    if os.environ.get("IMB_LEADERBOARD_ALL") != "1":
+        table = default_view(table)
     launch(build_app(table, summary, plots), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"))
 
 

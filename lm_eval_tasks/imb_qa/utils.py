@@ -21,23 +21,33 @@ from imb_tools.evaluation.prompts import format_prompt  # the one prompt builder
 DEFAULT_MAX_ITEMS = 2000  # per macro-category, as the paper's evaluation sample
 
 
-def load_qa(macro_category: str | None = None, **metadata):
-    """`custom_dataset` of the IMB-QA tasks: one macro-category's `test` items,
-    the first `qa_max_items` (default 2,000) in hash order, and `validation`
-    for few-shot (same macro-category first, see tasks_data.fewshot_pool)."""
+def load_qa(macro_category: str | None = None, categories_file: str | None = None, **metadata):
+    """`custom_dataset` of the IMB-QA tasks: the `test` items of every macro-category (or
+    of one, in a per-macro set checked against its `categories_file`), the first
+    `qa_max_items` (default 2,000) of each macro-category in hash order, and
+    `validation` for few-shot (same macro-category first, see task_data.fewshot_pool)."""
+    from pathlib import Path
+
     import datasets
 
-    from imb_tools.evaluation.task_data import fewshot_pool, hash_ordered, labels_to_names, load_for_tasks, require_rows
+    from imb_tools.evaluation.task_data import (
+        capped_per_group, check_task_set, fewshot_pool, labels_to_names, load_for_tasks,
+        require_rows,
+    )
 
     dsd = load_for_tasks("qa", metadata)
     limit = int(metadata.get("qa_max_items") or DEFAULT_MAX_ITEMS)
     test = labels_to_names(dsd["test"], ["category", "macro_category", "source"])
+    if categories_file:
+        check_task_set(test, "macro_category", Path(__file__).parent / categories_file, "qa",
+                       metadata)
     if macro_category is not None:
         test = test.filter(lambda m: m == macro_category, input_columns="macro_category")
     validation = labels_to_names(dsd["validation"], ["category", "macro_category", "source"])
-    out = {"test": hash_ordered(test, limit),
+    out = {"test": capped_per_group(test, "macro_category", limit),
            "validation": fewshot_pool(validation, "macro_category", macro_category)}
-    require_rows(out["test"], f"macro-category '{macro_category}'", metadata, "qa")
+    what = f"macro-category '{macro_category}'" if macro_category else "the test split"
+    require_rows(out["test"], what, metadata, "qa")
     scoring = bertscore_settings(metadata)
     out["test"] = out["test"].map(lambda _: scoring)
     return datasets.DatasetDict(out)
@@ -46,15 +56,9 @@ def load_qa(macro_category: str | None = None, **metadata):
 def bertscore_settings(metadata: dict) -> dict:
     """The BERTScore columns `process_results` reads from each test document, from
     --metadata; checked now so a bad model or layer fails before generation."""
-    from imb_tools.metrics.bertscore import DEFAULT_MODEL, resolve_layers
+    from imb_tools.metrics.bertscore import settings_from_metadata
 
-    model = str(metadata.get("bertscore_model") or DEFAULT_MODEL)
-    layers = metadata.get("bertscore_layers")
-    return {
-        "bertscore_model": model,
-        "bertscore_layers": resolve_layers(model, int(layers) if layers else None),
-        "bertscore_batch_size": int(metadata.get("bertscore_batch_size") or 64),
-    }
+    return settings_from_metadata(metadata)
 
 
 def doc_to_text(doc) -> str:

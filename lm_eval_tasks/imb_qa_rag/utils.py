@@ -79,13 +79,17 @@ def _with_context(ds, metadata: dict):
     return ds.add_column("rag_context", contexts)
 
 
-def load_qa_rag(macro_category: str | None = None, **metadata):
+def load_qa_rag(macro_category: str | None = None, categories_file: str | None = None, **metadata):
     """`custom_dataset`: imb_qa's data with `rag_context` added to test and few-shot items."""
     from imb_tools.errors import ImbError
 
     if not metadata.get("rag_index"):
         raise ImbError('imb_qa_rag needs an index: --metadata \'{"rag_index": "DIR"}\' (see `imb rag index`)')
-    dsd = load_qa(macro_category, **metadata)
+    if categories_file:  # this folder's, not imb_qa's
+        from pathlib import Path
+
+        categories_file = str(Path(__file__).parent / categories_file)
+    dsd = load_qa(macro_category, categories_file, **metadata)
     shots = int(metadata.get("rag_fewshot_items") or DEFAULT_FEWSHOT_ITEMS)
     dsd["validation"] = dsd["validation"].select(range(min(shots, len(dsd["validation"]))))
     for split in ("test", "validation"):

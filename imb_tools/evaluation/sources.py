@@ -1,0 +1,148 @@
+"""One way to the real data: fetch the gated raw files and build them once into the cache.
+
+Without a local folder, the lm-eval tasks, `imb eval`, `imb_qa.load()` and
+`imb_mcqa.load()` read the dataset `data_source(kind)` names:
+1. a published built repo given by option or by `IMB_QA_REPO` / `IMB_MCQA_REPO`;
+2. else `cached_build(kind)`: the raw file from the gated repo
+   praiselab-picuslab/IMB, built once into `<cache_root>/data/<kind>-<revision>-b<builder>`
+   (keyed by the file's Hub revision, or its content hash, and a hash of the
+   builder's code) and reused by every later run.
+There are no made-up default repos: without access, the download stops with a
+one-line message saying how to get it (imb_tools.data.fetch.download_raw).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import imb_tools
+from imb_tools.errors import ImbError
+
+RAW_FILES = {"qa": "IMB-QA.json", "mcqa": "IMB-MCQA.json"}
+_SNAPSHOT = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})[/\\]")
+
+
+def builder_version() -> str:
+    """A hash of the build code (imb_tools/data/*.py): a changed builder means a new build."""
+    import imb_tools.data as data_pkg
+
+    digest = hashlib.sha256()
+    for f in sorted(Path(data_pkg.__file__).parent.glob("*.py")):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def raw_revision(path: str | Path) -> str:
+    """The Hub commit a downloaded file comes from (its snapshot folder), else its content hash."""
+    match = _SNAPSHOT.search(str(Path(path).resolve()) + os.sep) or _SNAPSHOT.search(str(path))
+    if match:
+        return match.group(1)
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256-" + digest.hexdigest()
+
+
+def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -> Path:
+    """The built IMB-QA ("qa") or IMB-MCQA ("mcqa") folder made from the gated raw file.
+
+    Downloads (huggingface_hub's cache: only once) and builds on first use, into a
+    staging folder renamed when complete, so an interrupted build is never reused.
+    """
+    from imb_tools.data import fetch
+    from imb_tools.data.kinds import build
+
+    if kind not in RAW_FILES:
+        raise ImbError(f"unknown dataset kind {kind!r} (qa or mcqa)")
+    try:
+        raw = fetch.download_raw(RAW_FILES[kind], repo_id or fetch.RAW_REPO_ID)
+    except ImbError as exc:  # the fetch speaks of `imb build --raw`; here the way out is --data
+        message = str(exc).replace("pass a local file with --raw PATH",
+                                   "build it with `imb build --raw FILE` and pass the folder")
+        raise ImbError(f"{message} (evaluation data: --data DIR or IMB_DATA_DIR)") from None
+    revision = raw_revision(raw)
+    key = f"{kind}-{revision.removeprefix('sha256-')[:12]}-b{builder_version()}"
+    root = imb_tools.cache_root() / "data"
+    target = root / key
+    if (target / ".complete").is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{key}.partial-", dir=root))
+    try:
+        if progress:
+            print(f"imb: building IMB-{kind.upper()} from {RAW_FILES[kind]} (revision "
+                  f"{revision[:12]}) into {target}; done once, reused later", flush=True)
+        build(kind, str(raw), staging / "built", progress=progress)
+        (staging / "built" / ".complete").write_text(f"{repo_id or fetch.RAW_REPO_ID} {revision}\n")
+        try:
+            os.replace(staging / "built", target)
+        except OSError:  # another process finished first
+            if not (target / ".complete").is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def data_source(kind: str, data: str | Path | None = None) -> str:
+    """What `kind`'s data is read from: `data` (folder or repo id) if given, else the
+    published repo in IMB_<KIND>_REPO, else `cached_build(kind)`. For `imb_qa.load()` and
+    `imb_mcqa.load()` with no argument."""
+    if data:
+        return str(data)
+    repo = os.environ.get(f"IMB_{kind.upper()}_REPO")
+    if repo:
+        return repo
+    return str(cached_build(kind))
+
+
+def describe(folder: str | Path) -> dict:
+    """Provenance of a data folder or repo id: source, revision or content fingerprint, and
+    whether it is the bundled sample."""
+    import json
+
+    path = Path(str(folder))
+    info: dict = {"data_source": str(folder), "data_revision": None, "is_sample": False}
+    if not path.is_dir():  # a Hub repo id
+        return info
+    info["data_source"] = str(path.resolve())
+    complete = path / ".complete"
+    if complete.is_file():
+        parts = complete.read_text(encoding="utf-8").split()
+        if len(parts) == 2:
+            info["data_source"], info["data_revision"] = parts[0], parts[1]
+    if info["data_revision"] is None:
+        from imb_tools.data.io import built_split_files
+
+        digest = hashlib.sha256()
+        for split, files in sorted(built_split_files(path).items()):
+            for f in files:
+                digest.update(split.encode())
+                digest.update(Path(f).read_bytes())
+        info["data_revision"] = "content-" + digest.hexdigest()[:16]
+    info["is_sample"] = is_sample(path)
+    return info
+
+
+def is_sample(folder: str | Path) -> bool:
+    """Built from the bundled sample (its report names the sample file)?"""
+    import json
+
+    report = Path(folder) / "report.json"
+    if not report.is_file():
+        return False
+    try:
+        source = str(json.loads(report.read_text(encoding="utf-8")).get("source_file") or "")
+    except (OSError, ValueError):
+        return False
+    from imb_tools import sample_data
+
+    names = {Path(p).name for p in (sample_data.QA_SAMPLE, sample_data.MCQA_SAMPLE)}
+    return ".sample." in source or Path(source).name in names

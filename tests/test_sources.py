@@ -1,0 +1,96 @@
+"""One way to the real data: the gated raw file fetched (from a local fake of the Hub
+download) and built once into the cache, reused while the revision and builder are unchanged."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imb_tools.errors import ImbError
+
+REVISION = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def fake_hub(tmp_path, monkeypatch):
+    """hf_hub_download serving the bundled sample as the gated repo's raw files, from a
+    snapshot folder named by a commit, as huggingface_hub's cache lays them out."""
+    import huggingface_hub
+
+    from imb_tools.sample_data import MCQA_SAMPLE, QA_SAMPLE
+
+    snapshot = tmp_path / "hub" / "datasets--praiselab-picuslab--IMB" / "snapshots" / REVISION
+    snapshot.mkdir(parents=True)
+    shutil.copy(MCQA_SAMPLE, snapshot / "IMB-MCQA.json")
+    shutil.copy(QA_SAMPLE, snapshot / "IMB-QA.json")
+    calls = []
+
+    def download(repo_id, filename, repo_type=None, **kwargs):
+        calls.append((repo_id, filename, repo_type))
+        return str(snapshot / filename)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("IMB_MCQA_REPO", raising=False)
+    monkeypatch.delenv("IMB_QA_REPO", raising=False)
+    monkeypatch.delenv("IMB_DATA_DIR", raising=False)
+    return calls
+
+
+def test_fetch_and_build_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
+    from imb_tools.data import kinds
+    from imb_tools.data.io import load_built
+    from imb_tools.evaluation import sources
+    from imb_tools.evaluation.task_data import load_for_tasks, resolve_source
+
+    builds = []
+    real_build = kinds.build
+    monkeypatch.setattr(kinds, "build", lambda *a, **k: builds.append(a) or real_build(*a, **k))
+    first = sources.cached_build("mcqa", progress=False)
+    assert fake_hub == [("praiselab-picuslab/IMB", "IMB-MCQA.json", "dataset")]
+    assert first.parent == tmp_path / "cache" / "data" and REVISION[:12] in first.name
+    assert (first / ".complete").is_file() and len(load_built(first, split="test")) > 0
+    again = sources.cached_build("mcqa", progress=False)
+    assert again == first and len(builds) == 1  # reused, not rebuilt
+    # the tasks with no data folder read the same build
+    assert resolve_source("mcqa", {}) == str(first)
+    assert len(load_for_tasks("mcqa", {})["test"]) == len(load_built(first, split="test"))
+    info = sources.describe(first)
+    assert info["data_source"] == "praiselab-picuslab/IMB" and info["data_revision"] == REVISION
+    # a published built repo given by environment takes precedence
+    monkeypatch.setenv("IMB_MCQA_REPO", "someone/imb-mcqa")
+    assert resolve_source("mcqa", {}) == "someone/imb-mcqa"
+    assert sources.data_source("mcqa") == "someone/imb-mcqa"
+    assert sources.data_source("mcqa", "elsewhere/x") == "elsewhere/x"
+
+
+def test_a_new_builder_means_a_new_build(fake_hub, monkeypatch):
+    from imb_tools.evaluation import sources
+
+    first = sources.cached_build("mcqa", progress=False)
+    monkeypatch.setattr(sources, "builder_version", lambda: "changed000")
+    second = sources.cached_build("mcqa", progress=False)
+    assert second != first and second.name.endswith("-bchanged000")
+
+
+def test_no_access_is_one_line_saying_how_to_get_it(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import GatedRepoError
+
+    from imb_tools.evaluation import sources
+
+    def gated(*args, **kwargs):
+        import httpx
+
+        response = httpx.Response(403, request=httpx.Request("GET", "https://huggingface.co/x"))
+        raise GatedRepoError("403 Client Error: access to this repo is restricted", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", gated)
+    monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ImbError) as err:
+        sources.cached_build("qa", progress=False)
+    message = str(err.value)
+    assert "\n" not in message and "accept its terms" in message and "hf auth login" in message
+    assert not (tmp_path / "cache" / "data").exists() or not any((tmp_path / "cache" / "data").iterdir())
