@@ -34,11 +34,13 @@ install-dev: $(VENV)/.installed-dev
 # The project itself is reinstalled (without deps) on every run, so both commands
 # always use the checkout's current code, installed as a user would install it.
 demo: install
+	rm -rf build  # setuptools would ship files deleted from the checkout but left in build/lib
 	$(PIP) install -q --no-deps --force-reinstall .
 	$(OFFLINE) $(VENV)/bin/imb demo --out out/demo --tiny-model
 	@echo "Datasets: out/demo/qa and out/demo/mcqa (load with: imb_qa.load('out/demo/qa')); activate with: . $(VENV)/bin/activate"
 
 test: install-dev
+	rm -rf build  # setuptools would ship files deleted from the checkout but left in build/lib
 	$(PIP) install -q --no-deps --force-reinstall .
 	$(OFFLINE) $(VENV)/bin/pytest -q -n 2 --dist loadgroup tests
 
