@@ -33,20 +33,24 @@ QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
 MCQA_FRACTIONS = {"dev": 0.02}
 
 
-def _iter_qa(path: Path):
-    for raw in iter_table_records(path):
-        yield raw, (lambda raw=raw: normalize_qa(raw))
+def _identity(item):
+    return item
 
 
-def _iter_mcqa(path: Path):
-    for category, raw in iter_mcqa_records(path):
-        yield raw, (lambda category=category, raw=raw: normalize_mcqa(category, raw))
+def _mcqa_raw(item):
+    return item[1]
+
+
+def _normalize_mcqa_item(item):
+    return normalize_mcqa(item[0], item[1])
 
 
 QA_KIND = Kind(
     name="imb-qa",
     features=QA_FEATURES,
-    iter_raw=_iter_qa,
+    iter_items=iter_table_records,
+    raw_of=_identity,
+    normalize=normalize_qa,
     required={f: QA_ALIASES[f] for f in QA_REQUIRED},
     content_key=qa_content_key,
     eval_splits=tuple(QA_FRACTIONS),
@@ -56,7 +60,9 @@ QA_KIND = Kind(
 MCQA_KIND = Kind(
     name="imb-mcqa",
     features=MCQA_FEATURES,
-    iter_raw=_iter_mcqa,
+    iter_items=iter_mcqa_records,
+    raw_of=_mcqa_raw,
+    normalize=_normalize_mcqa_item,
     required={f: MCQA_ALIASES[f] for f in MCQA_REQUIRED},
     content_key=mcqa_content_key,
     eval_splits=tuple(MCQA_FRACTIONS),

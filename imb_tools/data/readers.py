@@ -18,6 +18,12 @@ import ijson
 from imb_tools.errors import ImbError
 
 
+BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+               (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+CONVERT_HINT = "IMB reads UTF-8 files only: convert it first, e.g. iconv -f latin1 -t utf-8 IN > OUT"
+
+
 def _open(path: Path):
     if not path.exists():
         raise ImbError(f"{path}: file not found")
@@ -26,13 +32,33 @@ def _open(path: Path):
     return path.open("rb")
 
 
+def open_utf8(path: Path):
+    """The file in binary mode, positioned after a UTF-8 BOM if there is one.
+
+    A UTF-16 or UTF-32 file (told by its BOM) is refused with one line naming it.
+    """
+    f = _open(path)
+    head = f.read(4)
+    for bom, name in _OTHER_BOMS:
+        if head.startswith(bom):
+            f.close()
+            raise ImbError(f"{path}: file is {name} encoded; {CONVERT_HINT}")
+    f.seek(len(BOM) if head.startswith(BOM) else 0)
+    return f
+
+
+def not_utf8(path: Path, where: str, exc: UnicodeDecodeError | None = None) -> ImbError:
+    why = f" (byte 0x{exc.object[exc.start]:02x})" if exc is not None and exc.object else ""
+    return ImbError(f"{path}: {where}: not UTF-8 text{why}; {CONVERT_HINT}")
+
+
 def _first_char(path: Path) -> str:
-    with _open(path) as f:
+    with open_utf8(path) as f:
         while True:
             chunk = f.read(4096)
             if not chunk:
                 return ""
-            text = chunk.lstrip(b"\xef\xbb\xbf \t\r\n")
+            text = chunk.lstrip(b" \t\r\n")
             if text:
                 return chr(text[0])
 
@@ -41,15 +67,17 @@ def detect_format(path: Path) -> str:
     """'csv', 'jsonl' or 'json' (array or object), from the suffix and the first byte."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
+        open_utf8(path).close()
         return "csv"
     if suffix in (".jsonl", ".ndjson"):
+        open_utf8(path).close()
         return "jsonl"
     first = _first_char(path)
     if first == "[":
         return "json"
     if first == "{":
         # One object per line, or one object for the whole file (IMB-MCQA)?
-        with _open(path) as f:
+        with open_utf8(path) as f:
             line = f.readline()
         try:
             json.loads(line)
@@ -63,6 +91,8 @@ def detect_format(path: Path) -> str:
 
 def _ijson_error(path: Path, where: str, exc: Exception) -> ImbError:
     msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "utf8" in msg.lower() or "utf-8" in msg.lower() or isinstance(exc, UnicodeDecodeError):
+        return not_utf8(path, where, exc if isinstance(exc, UnicodeDecodeError) else None)
     return ImbError(f"{path}: invalid JSON {where}: {msg}")
 
 
@@ -80,45 +110,72 @@ def iter_table_records(path: str | Path) -> Iterator[dict]:
 
 def _iter_json_array(path: Path) -> Iterator[dict]:
     n = 0
-    with _open(path) as f:
-        if _first_char(path) != "[":
-            raise ImbError(f"{path}: expected a JSON array of records")
+    if _first_char(path) != "[":
+        raise ImbError(f"{path}: expected a JSON array of records")
+    with open_utf8(path) as f:
         try:
             for item in ijson.items(f, "item", use_float=True):
                 if not isinstance(item, dict):
                     raise ImbError(f"{path}: record {n}: expected an object, got {type(item).__name__}")
                 yield item
                 n += 1
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise _ijson_error(path, f"after record {n}", exc) from None
 
 
+def parse_jsonl_line(path: Path, lineno: int, line: bytes):
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path, f"line {lineno}", exc) from None
+    try:
+        item = json.loads(text)
+    except ValueError as exc:
+        raise ImbError(f"{path}: line {lineno}: invalid JSON: {exc}") from None
+    if not isinstance(item, dict):
+        raise ImbError(f"{path}: line {lineno}: expected an object, got {type(item).__name__}")
+    return item
+
+
 def _iter_jsonl(path: Path) -> Iterator[dict]:
-    with _open(path) as f:
+    with open_utf8(path) as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ImbError(f"{path}: line {lineno}: invalid JSON: {exc}") from None
-            if not isinstance(item, dict):
-                raise ImbError(f"{path}: line {lineno}: expected an object, got {type(item).__name__}")
-            yield item
+            yield parse_jsonl_line(path, lineno, line)
+
+
+def check_csv_header(path: Path, fieldnames) -> list[str]:
+    if not fieldnames:
+        raise ImbError(f"{path}: CSV file has no header row")
+    seen = set()
+    for name in fieldnames:
+        if name in seen:
+            raise ImbError(f"{path}: line 1: column {name!r} appears twice in the CSV header")
+        seen.add(name)
+    return list(fieldnames)
 
 
 def _iter_csv(path: Path) -> Iterator[dict]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with _open(path) as raw, open(raw.fileno(), encoding="utf-8-sig", newline="", closefd=False) as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames:
-            raise ImbError(f"{path}: CSV file has no header row")
+    open_utf8(path).close()  # refuses UTF-16/32
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f)
         try:
+            header = check_csv_header(path, next(reader, None))
+            width = len(header)
             for row in reader:
+                if len(row) != width:
+                    if not row:
+                        continue
+                    raise ImbError(f"{path}: line {reader.line_num}: row has {len(row)} cells, "
+                                   f"the header has {width}")
                 # Empty CSV cells mean "no value", as a missing JSON key does.
-                yield {k: v for k, v in row.items() if k is not None and v != ""}
+                yield {k: v for k, v in zip(header, row) if v != ""}
         except csv.Error as exc:
             raise ImbError(f"{path}: line {reader.line_num}: invalid CSV: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise not_utf8(path, f"near line {reader.line_num + 1}", exc) from None
 
 
 def iter_mcqa_records(path: str | Path) -> Iterator[tuple[str, dict]]:
@@ -127,7 +184,7 @@ def iter_mcqa_records(path: str | Path) -> Iterator[tuple[str, dict]]:
     if _first_char(path) != "{":
         raise ImbError(f"{path}: expected a JSON object keyed by category (the IMB-MCQA format)")
     n = 0
-    with _open(path) as f:
+    with open_utf8(path) as f:
         try:
             for category, items in ijson.kvitems(f, "", use_float=True):
                 if not isinstance(items, list):
@@ -140,5 +197,5 @@ def iter_mcqa_records(path: str | Path) -> Iterator[tuple[str, dict]]:
                         raise ImbError(f"{path}: record {n} (category {category!r}): expected an object")
                     yield category, item
                     n += 1
-        except ijson.JSONError as exc:
+        except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise _ijson_error(path, f"after record {n}", exc) from None

@@ -110,6 +110,7 @@ QA_FEATURES = datasets.Features(
 MCQA_FEATURES = datasets.Features(
     {
         "id": datasets.Value("string"),
+        "source_id": datasets.Value("string"),
         "category": datasets.Value("string"),
         "question": datasets.Value("string"),
         "options": datasets.List(datasets.Value("string")),
@@ -121,12 +122,17 @@ MCQA_FEATURES = datasets.Features(
 
 
 def pick(record: dict, aliases: tuple[str, ...]):
-    """The value of the first alias present in the record, or None."""
+    """The value of the first alias that has one (not absent, not null), or None.
+
+    Null and absent are one thing: Arrow's readers cannot tell them apart, and the
+    batch path and the per-record path must agree.
+    """
     for name in aliases:
-        if name in record:
-            return record[name]
+        value = record.get(name)
+        if value is not None:
+            return value
     return None
 
 
 def has_any(record: dict, aliases: tuple[str, ...]) -> bool:
-    return any(name in record for name in aliases)
+    return any(record.get(name) is not None for name in aliases)
