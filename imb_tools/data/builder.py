@@ -100,6 +100,21 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
             if n == 0:  # an empty split still needs its schema
                 yield Key(0, 0), self.KIND.features.arrow_schema.empty_table()
 
+    def as_dataset(self, split=None, **kwargs):
+        """As datasets' own, but a split that came out empty is an empty Dataset, not an error."""
+        splits = self.info.splits or {}
+        empty = {name for name, info in splits.items() if not info.num_examples}
+
+        def one(name):
+            if str(name) in empty:
+                return datasets.Dataset.from_dict({k: [] for k in self.info.features}, features=self.info.features,
+                                                  info=self.info.copy(), split=datasets.Split(str(name)))
+            return super(ImbBuilder, self).as_dataset(split=name, **kwargs)
+
+        if split is None and empty:
+            return datasets.DatasetDict({name: one(name) for name in splits})
+        return one(split) if split is not None else super().as_dataset(split=split, **kwargs)
+
     def _download_and_prepare(self, dl_manager, verification_mode, **kwargs):
         try:
             return super()._download_and_prepare(dl_manager, verification_mode, **kwargs)
