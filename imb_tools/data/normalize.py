@@ -129,6 +129,7 @@ def category_slug(category: str) -> str:
 
 
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)")
+HOST_RE2 = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<h>[^/:?#]+)"  # the same, for pyarrow
 
 
 def source_from_url(url: str | None) -> str:
@@ -270,3 +271,202 @@ def qa_content_key(record: dict) -> int:
 def mcqa_content_key(record: dict) -> int:
     return content_key(record["category"], record["question"], *record["options"], record["answer"],
                         repr(record["percentage_correct"]))
+
+
+# --- IMB-QA over whole Arrow columns ---------------------------------------------------------------
+# The same rules as normalize_qa, column by column with pyarrow compute; Python only for what
+# needs it (non-NFC text, odd ids, missing ids, one call per distinct category or host).
+# Returns None when a column has a type the batch path does not take (a number or a list where
+# text belongs): the caller then runs the chunk through normalize_qa, record by record.
+
+_ID_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+
+
+def _column(table, aliases, allow_int: bool = False):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = []
+    for name in aliases:
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        t = col.type
+        if pa.types.is_null(t):
+            continue
+        if pa.types.is_large_string(t):
+            col = col.cast(pa.string())
+        elif allow_int and str(t) in _ID_TYPES:
+            col = pc.cast(col, pa.string())
+        elif not pa.types.is_string(t):
+            return False
+        present.append(col)
+    if not present:
+        return pa.nulls(table.num_rows, pa.string())
+    col = present[0] if len(present) == 1 else pc.coalesce(*present)
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def _utf8_view(arr):
+    """The text of all values of a StringArray, concatenated (no copy of the buffer)."""
+    import numpy as np
+
+    if len(arr) == 0 or arr.buffers()[2] is None:
+        return b""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1 + arr.offset)
+    return memoryview(arr.buffers()[2])[offsets[arr.offset]:offsets[-1]]
+
+
+def _all_nfc(arr) -> bool:
+    # NFC of a concatenation holds only if it holds for every piece: one check per column.
+    data = _utf8_view(arr)
+    if not len(data) or bytes(data).isascii():
+        return True
+    return unicodedata.is_normalized("NFC", str(data, "utf-8"))
+
+
+def clean_column(col):
+    """(cleaned text, has-visible mask) for a string column: clean_text + visible_or_empty."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(col)
+    if not _all_nfc(trimmed):
+        trimmed = pa.array([None if v is None else clean_text(v) for v in col.to_pylist()], pa.string())
+    visible = pc.fill_null(pc.match_substring_regex(trimmed, VISIBLE_RE2), False)
+    return trimmed, visible
+
+
+def _lookup(col, fn, out_dtype):
+    """fn over the distinct values of a column, spread back to every row (nulls -> fn(None))."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    uniq = pc.unique(col)
+    values = uniq.to_pylist()
+    mapped = [fn(v) for v in values]
+    table = np.array(mapped + [fn(None)], dtype=out_dtype)
+    idx = pc.fill_null(pc.index_in(col, value_set=uniq), len(values)).to_numpy(zero_copy_only=False)
+    return table[idx], values, mapped
+
+
+def qa_table(table, start: int, features, id_hash_fn, required: dict):
+    """pass 1 over a chunk as an Arrow table -> (valid table with _pos/_idh/_ck, rejects, seen) or None."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from imb_tools.data.categories import MACRO_NAMES, QA_CATEGORIES
+    from imb_tools.data.schema import QA_SOURCES, without_forbidden
+
+    n = table.num_rows
+    cols = {}
+    for fname in ("question", "answer", "category", "url", "id"):
+        col = _column(table, QA_ALIASES[fname], allow_int=(fname == "id"))
+        if col is False:
+            return None
+        cols[fname] = col
+    reason = np.zeros(n, dtype=np.int8)  # 0 ok; else index into REASONS
+    reasons = ["", *(f"missing_{f}" for f in required), "empty_question", "empty_answer", "unknown_category"]
+    seen = set()
+    for i, fname in enumerate(required, start=1):
+        null = cols[fname].is_null().to_numpy(zero_copy_only=False)
+        if not null.all():
+            seen.add(fname)
+        reason[(reason == 0) & null] = i
+    question, q_vis = clean_column(cols["question"])
+    answer, a_vis = clean_column(cols["answer"])
+    base = len(required) + 1
+    reason[(reason == 0) & ~q_vis.to_numpy(zero_copy_only=False)] = base
+    reason[(reason == 0) & ~a_vis.to_numpy(zero_copy_only=False)] = base + 1
+
+    cat_index = {c: i for i, c in enumerate(QA_CATEGORIES)}
+
+    def category_of(value):
+        if value is None:
+            return -1
+        canonical = canonical_qa_category(split_bilingual(clean_text(value, "category")))
+        return -1 if canonical is None else cat_index[canonical]
+
+    cat, cat_values, cat_mapped = _lookup(cols["category"], category_of, np.int64)
+    reason[(reason == 0) & (cat < 0)] = base + 2
+
+    url, u_vis = clean_column(cols["url"])
+    url = pc.if_else(u_vis, url, pa.scalar(None, pa.string()))
+    macro_of = np.array([MACRO_NAMES.index(CATEGORY_TO_MACRO[c]) for c in QA_CATEGORIES], dtype=np.int64)
+    host = pc.struct_field(pc.extract_regex(url, HOST_RE2), "h")
+    src_index = {s: i for i, s in enumerate(QA_SOURCES)}
+    source, _, _ = _lookup(pc.utf8_lower(host), lambda h: src_index[_source_from_host(h or "")], np.int64)
+
+    ok = np.flatnonzero(reason == 0)
+    rejects = []
+    if len(ok) < n:
+        bad = np.flatnonzero(reason != 0)
+        raws = table.take(pa.array(bad)).to_pylist()
+        for row_i, raw in zip(bad.tolist(), raws):
+            raw = {k: v for k, v in raw.items() if v is not None}
+            r = reasons[reason[row_i]]
+            if r.startswith("missing_"):
+                detail = f"field '{r[8:]}' is absent"
+            elif r == "empty_question":
+                detail = "the question is empty"
+            elif r == "empty_answer":
+                detail = "the reformulated answer is empty"
+            else:
+                shown = split_bilingual(clean_text(cols["category"][row_i].as_py(), "category"))
+                detail = f"category {shown!r} is not one of the 77"
+            rejects.append((start + row_i, r, detail, without_forbidden(raw)))
+    sel = pa.array(ok)
+    question, answer, url = question.take(sel), answer.take(sel), url.take(sel)
+    cat_ok = cat[ok]
+    ids = _clean_ids(cols["id"].take(sel))
+    names = np.array(QA_CATEGORIES, dtype=object)[cat_ok]
+    missing_id = ids.is_null().to_numpy(zero_copy_only=False)
+    if missing_id.any():
+        id_list = ids.to_pylist()
+        q_list, a_list = question.to_pylist(), answer.to_pylist()
+        for i in np.flatnonzero(missing_id).tolist():
+            id_list[i] = "h" + content_hash(q_list[i], a_list[i], names[i])[:16]
+        ids = pa.array(id_list, pa.string())
+    idh = np.fromiter((id_hash_fn(s) for s in ids.to_pylist()), dtype=np.uint64, count=len(ok))
+    joined = pc.binary_join_element_wise(question, answer, pa.array(names.tolist(), pa.string()),
+                                         pc.fill_null(url, ""), "\x1f")
+    ck = _blake_keys(joined)
+    out = pa.table({
+        "id": ids, "question": question, "answer": answer,
+        "category": pa.array(cat_ok, pa.int64()), "macro_category": pa.array(macro_of[cat_ok], pa.int64()),
+        "source": pa.array(source[ok], pa.int64()), "url": url,
+        "_pos": pa.array(ok + start, pa.int64()), "_idh": pa.array(idh, pa.uint64()),
+        "_ck": pa.array(ck, pa.uint64()),
+    })
+    return out, rejects, seen
+
+
+def _clean_ids(col):
+    """_id_text over a column: null where there is no usable id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = _utf8_view(col)
+    if bytes(data).isascii():
+        trimmed = pc.utf8_trim_whitespace(col)
+        dotzero = pc.fill_null(pc.match_substring_regex(trimmed, r"^[0-9]+\.0$"), False)
+        trimmed = pc.if_else(dotzero, pc.utf8_slice_codeunits(trimmed, 0, -2), trimmed)
+        visible = pc.fill_null(pc.match_substring_regex(trimmed, VISIBLE_RE2), False)
+        return pc.if_else(visible, trimmed, pa.scalar(None, pa.string()))
+    return pa.array([None if v is None else (_id_text(v) or None) for v in col.to_pylist()], pa.string())
+
+
+def _blake_keys(joined):
+    """content_key for every value of a string array (BLAKE2b-64 of its UTF-8 bytes)."""
+    import numpy as np
+
+    arr = joined
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1 + arr.offset)[arr.offset:]
+    data = memoryview(arr.buffers()[2]) if arr.buffers()[2] is not None else memoryview(b"")
+    blake = hashlib.blake2b
+    out = bytearray()
+    o = offsets.tolist()
+    for i in range(len(arr)):
+        out += blake(data[o[i]:o[i + 1]], digest_size=8).digest()
+    return np.frombuffer(bytes(out), dtype=">u8").astype(np.uint64)

@@ -199,3 +199,101 @@ def iter_mcqa_records(path: str | Path) -> Iterator[tuple[str, dict]]:
                     n += 1
         except (ijson.JSONError, UnicodeDecodeError) as exc:
             raise _ijson_error(path, f"after record {n}", exc) from None
+
+
+# --- Arrow batches: the fast path for IMB-QA ------------------------------------------------------
+# Each yields ("table", pa.Table) for a chunk pyarrow could read, or ("items", [dict, ...]) for a
+# chunk that needs Python (mixed types, NaN, a non-object line): those go through the per-record
+# checks, so a bad row is quarantined with its reason, never crashes the build, never stringified.
+
+JSONL_BLOCK = 8 << 20
+
+
+def iter_qa_chunks(path: str | Path, chunk_rows: int = 10_000) -> Iterator[tuple[str, object]]:
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "jsonl":
+        yield from _jsonl_chunks(path)
+    elif fmt == "csv":
+        yield from _csv_chunks(path)
+    else:
+        items = []
+        for item in _iter_json_array(path):
+            items.append(item)
+            if len(items) >= chunk_rows:
+                yield "items", items
+                items = []
+        if items:
+            yield "items", items
+
+
+def _jsonl_chunks(path: Path):
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    read_options = pj.ReadOptions(use_threads=True, block_size=1 << 20)
+    lineno = 1
+    with open_utf8(path) as f:
+        carry = b""
+        while True:
+            data = f.read(JSONL_BLOCK)
+            if not data and not carry:
+                break
+            buf = carry + data
+            cut = buf.rfind(b"\n") + 1 if data else len(buf)
+            if cut == 0:
+                carry = buf
+                continue
+            block, carry = buf[:cut], buf[cut:]
+            try:
+                table = pj.read_json(pa.BufferReader(block), read_options=read_options)
+                if table.num_rows != _count_lines(block):
+                    raise ValueError("a line pyarrow skipped or split")
+                yield "table", table
+            except (pa.ArrowInvalid, ValueError):
+                yield "items", _jsonl_items(path, block, lineno)
+            lineno += block.count(b"\n")
+            if not data:
+                break
+
+
+def _count_lines(block: bytes) -> int:
+    lines = block.split(b"\n")
+    return sum(1 for line in lines if line.strip())
+
+
+def _jsonl_items(path: Path, block: bytes, first_lineno: int) -> list[dict]:
+    items = []
+    for offset, line in enumerate(block.split(b"\n")):
+        if line.strip():
+            items.append(parse_jsonl_line(path, first_lineno + offset, line))
+    return items
+
+
+def _csv_chunks(path: Path):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    open_utf8(path).close()  # refuses UTF-16/32
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        try:
+            header = check_csv_header(path, next(csv.reader(f), None))
+        except UnicodeDecodeError as exc:
+            raise not_utf8(path, "line 1", exc) from None
+    try:
+        reader = pcsv.open_csv(
+            str(path),
+            read_options=pcsv.ReadOptions(block_size=16 << 20, use_threads=True),
+            parse_options=pcsv.ParseOptions(newlines_in_values=True),
+            # Every column as text, an empty cell as no value (as a missing JSON key).
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in header},
+                                                strings_can_be_null=True, null_values=[""],
+                                                quoted_strings_can_be_null=True),
+        )
+        for batch in reader:
+            yield "table", pa.Table.from_batches([batch])
+    except pa.ArrowInvalid as exc:
+        # Let the per-row reader find the line and say what is wrong with it.
+        for _ in _iter_csv(path):
+            pass
+        raise ImbError(f"{path}: invalid CSV: {str(exc).splitlines()[0]}") from None
