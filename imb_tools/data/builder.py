@@ -22,7 +22,7 @@ import pyarrow as pa
 from datasets.builder import Key
 
 from imb_tools.data import ownership
-from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, run_pass
+from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, default_workers, run_pass
 from imb_tools.errors import ImbError
 
 BUILDER_VERSION = "2"
@@ -44,6 +44,7 @@ class ImbConfig(datasets.BuilderConfig):
     fractions: dict[str, float] | None = None
     report_dir: str | None = None
     progress: bool = True
+    workers: int | None = None  # processes for the batch path; None: IMB_BUILD_WORKERS or the CPUs
 
 
 class ImbBuilder(datasets.ArrowBasedBuilder):
@@ -78,7 +79,8 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
         self._work_dir = ownership.make_run_dir(tmp, WORK_PREFIX)
         sink = ArrowStreamSink(self._work_dir, self.KIND.splits, self.KIND.features.arrow_schema)
         result: PassResult = run_pass(self.KIND, Path(raw), self._work_dir, fractions, sink,
-                                      progress=self.config.progress)
+                                      progress=self.config.progress,
+                                      workers=self.config.workers or default_workers())
         self.build_report = result.report
         if self.config.report_dir:
             out = Path(self.config.report_dir)
@@ -145,7 +147,7 @@ def _disk_error(out: Path, exc: OSError) -> ImbError:
 
 def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir: str | Path,
                     fractions: dict[str, float] | None = None, progress: bool = True,
-                    max_shard_size: str | int = "500MB") -> dict:
+                    max_shard_size: str | int = "500MB", workers: int | None = None) -> dict:
     """Build a dataset into `out_dir` (Parquet per split, card, report, quarantine); return the report.
 
     Everything is made in one run folder beside `out_dir` (`.NAME.partial-<pid>-*`) and
@@ -180,7 +182,8 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
         final = staging / "build"
         sink = ParquetSink(final, kind.splits, kind.features.arrow_schema, _size_bytes(max_shard_size),
                            dictionary_columns=_dictionary_columns(kind))
-        result = run_pass(kind, raw, work, fractions, sink, progress=progress)
+        result = run_pass(kind, raw, work, fractions, sink, progress=progress,
+                          workers=workers or default_workers())
         report = result.report
         (final / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
 from imb_tools.data.builder import ImbBuilder, build_to_folder
 from imb_tools.data.io import load_built
 from imb_tools.data.normalize import mcqa_content_key, normalize_mcqa, normalize_qa, qa_content_key
-from imb_tools.data.prepare import ChunkResult, Kind, process_items
-from imb_tools.data.readers import iter_mcqa_records, iter_qa_chunks, iter_table_records
+from imb_tools.data.prepare import Kind
+from imb_tools.data.readers import iter_mcqa_records, iter_table_records
 from imb_tools.data.schema import (MCQA_ALIASES, MCQA_FEATURES, MCQA_REQUIRED, QA_ALIASES, QA_FEATURES,
                                    QA_REQUIRED)
 
@@ -59,32 +57,14 @@ QA_KIND = Kind(
     rest_split="train",
 )
 
-def _present(row: dict) -> dict:
-    return {k: v for k, v in row.items() if v is not None}
+def qa_results(path: Path, work_dir: Path, workers: int):
+    """Pass 1 of IMB-QA in Arrow blocks, over `workers` processes for a file of several blocks."""
+    from imb_tools.data.prepare import iter_block_results
+    from imb_tools.data.readers import BLOCK_BYTES, qa_blocks
 
-
-def qa_results(path: Path):
-    """Pass 1 of IMB-QA in Arrow batches; a chunk the batch path cannot take goes record by record."""
-    from imb_tools.data.normalize import qa_table
-    from imb_tools.data.splits import id_hash
-
-    start = 0
-    schema = QA_KIND.candidate_schema
-    for form, chunk in iter_qa_chunks(path):
-        result = None
-        if form == "table":
-            done = qa_table(chunk, start, QA_FEATURES, id_hash, QA_KIND.required)
-            if done is not None:
-                out, rejects, seen = done
-                result = ChunkResult(table=pa.Table.from_arrays(out.columns, schema=schema), rejects=rejects,
-                                     n_in=chunk.num_rows, required_seen=seen,
-                                     fields_found=set(chunk.column_names))
-            else:
-                chunk = [_present(r) for r in chunk.to_pylist()]
-        if result is None:
-            result = process_items(QA_KIND, start, chunk)
-        start += result.n_in
-        yield result
+    if Path(path).stat().st_size < 8 * BLOCK_BYTES:
+        workers = 1  # starting processes costs more than it saves
+    return iter_block_results(QA_KIND, Path(path), work_dir, workers, qa_blocks(path))
 
 
 QA_KIND.iter_results = qa_results
@@ -143,9 +123,12 @@ def builder_for(kind: str) -> type[ImbBuilder]:
 
 
 def build(kind: str, raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
-          progress: bool = True) -> dict:
-    """Build one dataset into a folder; `raw_path=None` fetches the gated Hub file. Returns the report."""
-    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress)
+          progress: bool = True, workers: int | None = None) -> dict:
+    """Build one dataset into a folder; `raw_path=None` fetches the gated Hub file. Returns the report.
+
+    workers: processes that validate blocks of a large IMB-QA file (default: IMB_BUILD_WORKERS,
+    else the CPUs); the output is byte-identical whatever the number."""
+    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress, workers=workers)
 
 
 def load(path_or_repo_id: str | Path, split: str | None = None):

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
 import numpy as np
 import pyarrow as pa
 
@@ -45,7 +45,7 @@ class Kind:
     """What differs between IMB-QA and IMB-MCQA for the pass."""
 
     name: str
-    features: datasets.Features
+    features: "datasets.Features"
     # raw items (a record, or a (category, record) pair), in file order
     iter_items: Callable[[Path], Iterator]
     raw_of: Callable[[object], dict]
@@ -54,8 +54,8 @@ class Kind:
     content_key: Callable[[dict], int]
     eval_splits: tuple[str, ...]
     rest_split: str
-    # Optional batch path: path -> iterator of ChunkResult (already validated), in file order.
-    iter_results: Callable[[Path], Iterator["ChunkResult"]] | None = None
+    # Optional batch path: (path, work_dir, workers) -> ChunkResults in file order.
+    iter_results: Callable[[Path, Path, int], Iterator["ChunkResult"]] | None = None
 
     @property
     def splits(self) -> list[str]:
@@ -69,13 +69,28 @@ class Kind:
 
 @dataclass
 class ChunkResult:
-    """Pass 1 over one chunk: valid records as an Arrow table, rejections, fields seen."""
+    """Pass 1 over one chunk: valid records (an Arrow table, or a file a worker wrote with
+    their id hashes and content keys), rejections, fields seen. Positions are local to
+    the chunk; run_pass adds the chunk's offset."""
 
-    table: pa.Table
+    table: pa.Table | None
     rejects: list = field(default_factory=list)  # (position, reason, detail, raw without forbidden fields)
     n_in: int = 0
     required_seen: set = field(default_factory=set)
     fields_found: set = field(default_factory=set)
+    path: str | None = None
+    idh: np.ndarray | None = None
+    ck: np.ndarray | None = None
+
+    def to_file(self, path: Path) -> "ChunkResult":
+        """Write the valid records to `path` and keep only their hashes (what a worker sends back)."""
+        table = self.table
+        with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+            w.write_table(table)
+        self.idh = table.column("_idh").to_numpy()
+        self.ck = table.column("_ck").to_numpy()
+        self.path, self.table = str(path), None
+        return self
 
 
 @dataclass
@@ -85,6 +100,8 @@ class PassResult:
 
 
 def encode_rows(kind: Kind, rows: list[dict], positions: list[int], idhs: list[int], cks: list[int]) -> pa.Table:
+    import datasets
+
     columns = {}
     for name, feat in kind.features.items():
         values = [row[name] for row in rows]
@@ -130,16 +147,14 @@ def process_items(kind: Kind, start: int, items: list) -> ChunkResult:
 
 
 def iter_python_results(kind: Kind, path: Path, chunk_rows: int = BATCH_ROWS) -> Iterator[ChunkResult]:
-    start = 0
     items = []
     for item in kind.iter_items(path):
         items.append(item)
         if len(items) >= chunk_rows:
-            yield process_items(kind, start, items)
-            start += len(items)
+            yield process_items(kind, 0, items)
             items = []
-    if items or start == 0:
-        yield process_items(kind, start, items)
+    if items:
+        yield process_items(kind, 0, items)
 
 
 def decide_duplicates(idh: np.ndarray, ck: np.ndarray) -> np.ndarray:
@@ -197,6 +212,8 @@ def _quarantine_line(position: int, reason: str, detail: str, record, rec_id=Non
 
 
 def _readable(kind: Kind, row: dict) -> dict:
+    import datasets
+
     out = {}
     for name, feat in kind.features.items():
         value = row[name]
@@ -207,8 +224,12 @@ def _readable(kind: Kind, row: dict) -> dict:
 
 
 def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str, float],
-             sink, progress: bool = True, results: Iterator[ChunkResult] | None = None) -> PassResult:
-    """Validate `raw_path` into `sink` (write(split, table), close()); quarantine and report in work_dir."""
+             sink, progress: bool = True, workers: int = 1) -> PassResult:
+    """Validate `raw_path` into `sink` (write(split, table), close()); quarantine and report in work_dir.
+
+    `workers` > 1 validates blocks in that many processes (the batch path); the output is
+    byte-identical to a one-process run, as blocks are cut and gathered in file order.
+    """
     check_fractions(fractions)
     unknown = set(fractions) - set(kind.eval_splits)
     if unknown:
@@ -216,26 +237,26 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
                        f"fractions are set for {list(kind.eval_splits)}")
     fractions = {s: fractions[s] for s in kind.eval_splits if s in fractions}
     work_dir.mkdir(parents=True, exist_ok=True)
-    candidates_path = work_dir / "candidates.arrows"
     rejects_path = work_dir / "rejected.jsonl"
     quarantine_path = work_dir / "quarantine.jsonl"
     reasons: Counter = Counter()
     required_seen: set = set()
     fields_found: set = set()
     idh_parts, ck_parts = [], []
+    sources: list[tuple[str, int]] = []  # candidate files, with the position of their first record
     n_in = 0
 
     from tqdm.auto import tqdm
 
-    if results is None:
-        results = kind.iter_results(raw_path) if kind.iter_results else iter_python_results(kind, raw_path)
+    if kind.iter_results is not None:
+        results = kind.iter_results(raw_path, work_dir, workers)
+    else:
+        results = iter_python_results(kind, raw_path)
     # disable=None: no bar when stderr is not a terminal (logs, CI), so errors stay one line.
     bar = tqdm(desc=f"building {kind.name}", unit=" rec", disable=None if progress else True, mininterval=1.0)
-    schema = kind.candidate_schema
-    with pa.OSFile(str(candidates_path), "wb") as sink_file, \
-            pa.ipc.new_stream(sink_file, schema) as candidates, \
-            rejects_path.open("w", encoding="utf-8") as rejected:
-        for chunk in results:
+    with rejects_path.open("w", encoding="utf-8") as rejected:
+        for index, chunk in enumerate(results):
+            offset = n_in
             n_in += chunk.n_in
             bar.update(chunk.n_in)
             required_seen |= chunk.required_seen
@@ -243,11 +264,15 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
                 fields_found |= chunk.fields_found
             for position, reason, detail, raw in chunk.rejects:
                 reasons[reason] += 1
-                rejected.write(_quarantine_line(position, reason, detail, raw))
-            if chunk.table.num_rows:
-                candidates.write_table(chunk.table)
-                idh_parts.append(chunk.table.column("_idh").to_numpy())
-                ck_parts.append(chunk.table.column("_ck").to_numpy())
+                rejected.write(_quarantine_line(position + offset, reason, detail, raw))
+            if chunk.path is None:
+                if not chunk.table.num_rows:
+                    continue
+                chunk.to_file(work_dir / f"candidates-{index:06d}.arrows")
+            if len(chunk.idh):
+                sources.append((chunk.path, offset))
+                idh_parts.append(chunk.idh)
+                ck_parts.append(chunk.ck)
     bar.close()
     # A required field that no record has is a whole-file problem, not n rejections.
     for fname in kind.required:
@@ -266,36 +291,39 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
     out_counts = Counter()
     conflicts_path = work_dir / "conflicts.jsonl"
     names = list(kind.features)
-    offset = 0
-    with pa.OSFile(str(candidates_path)) as source, conflicts_path.open("w", encoding="utf-8") as conflicts:
-        for batch in pa.ipc.open_stream(source):
-            n = batch.num_rows
-            st = status[offset:offset + n]
-            offset += n
-            if (st == 1).any():
-                bad = batch.filter(pa.array(st == 1)).to_pylist()
-                for row in bad:
-                    reasons["id_conflict"] += 1
-                    conflicts.write(_quarantine_line(
-                        row["_pos"], "id_conflict", f"id {row['id']!r} reused with different content "
-                        f"(the content with the smallest content key is kept)", _readable(kind, row), row["id"]))
-            keep = st == 0
-            if not keep.any():
-                continue
-            kept = pa.Table.from_batches([batch]).filter(pa.array(keep))
-            which = split_of_hashes(kept.column("_idh").to_numpy(), fractions, kind.splits)
-            kept = kept.select(names)
-            for i, split in enumerate(kind.splits):
-                mask = which == i
-                if mask.any():
-                    part = kept.filter(pa.array(mask))
-                    sink.write(split, part)
-                    out_counts[split] += part.num_rows
+    done = 0
+    with conflicts_path.open("w", encoding="utf-8") as conflicts:
+        for path, offset in sources:
+            with pa.OSFile(path) as source:
+                for batch in pa.ipc.open_stream(source):
+                    n = batch.num_rows
+                    st = status[done:done + n]
+                    done += n
+                    if (st == 1).any():
+                        for row in batch.filter(pa.array(st == 1)).to_pylist():
+                            reasons["id_conflict"] += 1
+                            conflicts.write(_quarantine_line(
+                                row["_pos"] + offset, "id_conflict",
+                                f"id {row['id']!r} reused with different content "
+                                f"(the content with the smallest content key is kept)",
+                                _readable(kind, row), row["id"]))
+                    keep = st == 0
+                    if not keep.any():
+                        continue
+                    kept = pa.Table.from_batches([batch]).filter(pa.array(keep))
+                    which = split_of_hashes(kept.column("_idh").to_numpy(), fractions, kind.splits)
+                    kept = kept.select(names)
+                    for i, split in enumerate(kind.splits):
+                        mask = which == i
+                        if mask.any():
+                            part = kept.filter(pa.array(mask))
+                            sink.write(split, part)
+                            out_counts[split] += part.num_rows
+            Path(path).unlink()
     sink.close()
     duplicates = {"same_id": int((status == 2).sum()), "same_content_other_id": int((status == 3).sum())}
     duplicates = {k: v for k, v in duplicates.items() if v}
     _merge_by_position(quarantine_path, rejects_path, conflicts_path)
-    candidates_path.unlink()
 
     n_out = sum(out_counts.values())
     n_q = sum(reasons.values())
@@ -355,3 +383,66 @@ def summary_line(report: dict) -> str:
     return (f"{report['dataset']}: {report['records_in']} in -> {out}; "
             f"{q} quarantined{f' ({why})' if why else ''}; "
             f"{report['duplicates_collapsed_total']} duplicates collapsed")
+
+
+def block_result(kind_name: str, path: str, fmt: str, block: bytes, meta, out_path: str | None,
+                 schema: pa.Schema) -> ChunkResult:
+    """Pass 1 over one block of an IMB-QA file (in a worker process, or in this one).
+
+    With `out_path` the valid records go to that file and only their hashes come back.
+    """
+    from imb_tools.data.normalize import qa_table
+    from imb_tools.data.readers import parse_qa_block
+    from imb_tools.data.schema import QA_ALIASES, QA_REQUIRED
+
+    path = Path(path)
+    form, chunk = parse_qa_block(path, fmt, block, meta)
+    result = None
+    if form == "table":
+        required = {f: QA_ALIASES[f] for f in QA_REQUIRED}
+        done = qa_table(chunk, 0, None, id_hash, required)
+        if done is not None:
+            out, rejects, seen = done
+            result = ChunkResult(table=pa.Table.from_arrays(out.columns, schema=schema), rejects=rejects,
+                                 n_in=chunk.num_rows, required_seen=seen, fields_found=set(chunk.column_names))
+        else:
+            chunk = [{k: v for k, v in r.items() if v is not None} for r in chunk.to_pylist()]
+    if result is None and not chunk:
+        result = ChunkResult(table=schema.empty_table())
+    if result is None:
+        from imb_tools.data.kinds import BUILDERS
+
+        result = process_items(BUILDERS[kind_name].KIND, 0, chunk)
+    if out_path is not None and result.table is not None and result.table.num_rows:
+        result.to_file(Path(out_path))
+    return result
+
+
+def default_workers() -> int:
+    """Processes for the batch path: IMB_BUILD_WORKERS, else the CPUs this process may use (at most 4)."""
+    env = os.environ.get("IMB_BUILD_WORKERS")
+    if env:
+        return max(1, int(env))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def iter_block_results(kind: Kind, path: Path, work_dir: Path, workers: int, blocks) -> Iterator[ChunkResult]:
+    """Blocks validated in order, in this process or in `workers` processes (at most 2 blocks each ahead)."""
+    schema = kind.candidate_schema
+    if workers <= 1:
+        for fmt, block, meta in blocks:
+            yield block_result(kind.name, str(path), fmt, block, meta, None, schema)
+        return
+    from imb_tools.data.worker import Pool
+
+    pool = Pool(workers, work_dir)
+    try:
+        tasks = ((kind.name, str(path), fmt, block, meta, str(work_dir / f"candidates-w{index:06d}.arrows"), schema)
+                 for index, (fmt, block, meta) in enumerate(blocks))
+        yield from pool.run(tasks)
+    finally:
+        pool.close()

@@ -202,64 +202,215 @@ def iter_mcqa_records(path: str | Path) -> Iterator[tuple[str, dict]]:
 
 
 # --- Arrow batches: the fast path for IMB-QA ------------------------------------------------------
-# Each yields ("table", pa.Table) for a chunk pyarrow could read, or ("items", [dict, ...]) for a
-# chunk that needs Python (mixed types, NaN, a non-object line): those go through the per-record
-# checks, so a bad row is quarantined with its reason, never crashes the build, never stringified.
+# The main process cuts the raw file into blocks at record boundaries (qa_blocks); a block is
+# parsed by pyarrow, in the main process or a worker (parse_qa_block), into ("table", pa.Table),
+# or into ("items", [dict, ...]) when pyarrow cannot take it (mixed types in a column, a
+# non-object line): those records go through the per-record checks, so a bad row is
+# quarantined with its reason, never crashes the build and is never stringified.
 
-JSONL_BLOCK = 8 << 20
+BLOCK_BYTES = 8 << 20
+_CSV_OPTIONS = None
 
 
-def iter_qa_chunks(path: str | Path, chunk_rows: int = 10_000) -> Iterator[tuple[str, object]]:
+def qa_blocks(path: str | Path, block_bytes: int | None = None) -> Iterator[tuple[str, bytes, object]]:
+    """(format, block, meta) for every block of an IMB-QA raw file, in file order."""
     path = Path(path)
+    block_bytes = block_bytes or BLOCK_BYTES
     fmt = detect_format(path)
     if fmt == "jsonl":
-        yield from _jsonl_chunks(path)
+        yield from _jsonl_blocks(path, block_bytes)
     elif fmt == "csv":
-        yield from _csv_chunks(path)
+        yield from _csv_blocks(path, block_bytes)
     else:
-        items = []
-        for item in _iter_json_array(path):
-            items.append(item)
-            if len(items) >= chunk_rows:
-                yield "items", items
-                items = []
-        if items:
-            yield "items", items
+        yield from _json_array_blocks(path, block_bytes)
 
 
-def _jsonl_chunks(path: Path):
-    import pyarrow as pa
-    import pyarrow.json as pj
+def _read_blocks(f, block_bytes: int, cut) -> Iterator[tuple[bytes, bool]]:
+    """Blocks of a binary file, each ending where cut(buf) says (None: need more bytes)."""
+    carry = b""
+    while True:
+        data = f.read(block_bytes)
+        buf = carry + data if carry else data
+        if not data:
+            if buf:
+                yield buf, True
+            return
+        end = cut(buf)
+        if end is None or end == 0:
+            carry = buf
+            continue
+        carry = buf[end:]
+        yield buf[:end], False
 
-    read_options = pj.ReadOptions(use_threads=True, block_size=1 << 20)
+
+def _jsonl_blocks(path: Path, block_bytes: int):
     lineno = 1
     with open_utf8(path) as f:
-        carry = b""
-        while True:
-            data = f.read(JSONL_BLOCK)
-            if not data and not carry:
-                break
-            buf = carry + data
-            cut = buf.rfind(b"\n") + 1 if data else len(buf)
-            if cut == 0:
-                carry = buf
-                continue
-            block, carry = buf[:cut], buf[cut:]
-            try:
-                table = pj.read_json(pa.BufferReader(block), read_options=read_options)
-                if table.num_rows != _count_lines(block):
-                    raise ValueError("a line pyarrow skipped or split")
-                yield "table", table
-            except (pa.ArrowInvalid, ValueError):
-                yield "items", _jsonl_items(path, block, lineno)
+        for block, _ in _read_blocks(f, block_bytes, lambda buf: buf.rfind(b"\n") + 1 or None):
+            yield "jsonl", block, lineno
             lineno += block.count(b"\n")
-            if not data:
-                break
 
 
-def _count_lines(block: bytes) -> int:
-    lines = block.split(b"\n")
-    return sum(1 for line in lines if line.strip())
+def _csv_blocks(path: Path, block_bytes: int):
+    import numpy as np
+
+    open_utf8(path).close()  # refuses UTF-16/32
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        try:
+            header = check_csv_header(path, next(csv.reader(f), None))
+        except UnicodeDecodeError as exc:
+            raise not_utf8(path, "line 1", exc) from None
+        except csv.Error as exc:
+            raise ImbError(f"{path}: line 1: invalid CSV: {exc}") from None
+
+    def cut(buf: bytes):
+        # A row ends at a newline with an even number of quotes before it ("" escapes a quote).
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        newlines = np.flatnonzero(arr == 10)
+        if not len(newlines):
+            return None
+        quotes = np.flatnonzero(arr == 34)
+        even = np.searchsorted(quotes, newlines) % 2 == 0
+        ends = newlines[even]
+        return int(ends[-1]) + 1 if len(ends) else None
+
+    with open_utf8(path) as f:
+        first = True
+        lineno = 1
+        for block, _ in _read_blocks(f, block_bytes, cut):
+            if first:  # drop the header row, already read
+                end = _csv_header_end(block)
+                lineno += block[:end].count(b"\n")
+                block = block[end:]
+                first = False
+            yield "csv", block, (header, lineno)
+            lineno += block.count(b"\n")
+
+
+def _csv_header_end(block: bytes) -> int:
+    import numpy as np
+
+    arr = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(arr == 10)
+    quotes = np.flatnonzero(arr == 34)
+    even = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
+    return int(even[0]) + 1 if len(even) else len(block)
+
+
+def _json_array_blocks(path: Path, block_bytes: int):
+    """A JSON array re-cut as one record per line, so pyarrow's JSON reader can take it.
+
+    Strings are found from their quotes (a quote after an odd run of backslashes is
+    escaped), brackets outside strings give the depth; top-level commas become newlines and
+    newlines between tokens become spaces (JSON strings cannot hold a raw newline).
+    """
+    import numpy as np
+
+    if _first_char(path) != "[":
+        raise ImbError(f"{path}: expected a JSON array of records")
+    state = {"opened": False, "closed": False, "records": 0}
+
+    def scan(buf: bytes):
+        arr = np.frombuffer(buf, dtype=np.uint8)
+        quotes = np.flatnonzero(arr == 34)
+        if len(quotes):
+            maybe = quotes[(quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == 92)]
+            if len(maybe):
+                escaped = []
+                for q in maybe.tolist():
+                    run = 0
+                    while q - run - 1 >= 0 and buf[q - run - 1] == 92:
+                        run += 1
+                    if run % 2:
+                        escaped.append(q)
+                if escaped:
+                    quotes = np.setdiff1d(quotes, np.array(escaped, dtype=quotes.dtype), assume_unique=True)
+        brackets = np.flatnonzero((arr == 123) | (arr == 125) | (arr == 91) | (arr == 93) | (arr == 44))
+        outside = np.searchsorted(quotes, brackets) % 2 == 0
+        brackets = brackets[outside]
+        chars = arr[brackets]
+        step = np.where((chars == 123) | (chars == 91), 1, np.where(chars == 44, 0, -1))
+        depth = np.cumsum(step)  # depth after each structural char; the block starts outside records
+        return brackets, chars, depth
+
+    def cut(buf: bytes):
+        brackets, chars, depth = scan(buf)
+        # a record ends where the depth comes back to 0 (relative to the array) after } or ]
+        ends = brackets[(depth == 0) & (chars != 44) & (chars != 123) & (chars != 91)]
+        if not len(ends):
+            return None
+        return int(ends[-1]) + 1
+
+    with open_utf8(path) as f:
+        head = f.read(1)
+        while head in (b" ", b"\t", b"\r", b"\n"):
+            head = f.read(1)
+        # now just after '['
+        for block, last in _read_blocks(f, block_bytes, cut):
+            if state["closed"]:
+                if block.strip():
+                    raise ImbError(f"{path}: invalid JSON after the array: unexpected data")
+                continue
+            brackets, chars, depth = scan(block)
+            out = np.frombuffer(block, dtype=np.uint8).copy()
+            out[(out == 10) | (out == 13)] = 32
+            closing = np.flatnonzero(depth < 0)
+            if len(closing):  # the array's closing bracket
+                end = int(brackets[closing[0]])
+                if block[end + 1:].strip():
+                    raise ImbError(f"{path}: invalid JSON after the array: unexpected data")
+                state["closed"] = True
+                keep = np.arange(len(brackets)) < closing[0]
+                brackets, chars, depth = brackets[keep], chars[keep], depth[keep]
+                out = out[:end]
+            elif last:
+                raise ImbError(f"{path}: invalid JSON after record {state['records']}: the array is not closed")
+            top_commas = brackets[(chars == 44) & (depth == 0)]
+            out[top_commas] = 10
+            starts = int(((chars == 123) & (depth == 1)).sum()) + int(((chars == 91) & (depth == 1)).sum())
+            yield "json", out.tobytes().strip(), (state["records"], starts)
+            state["records"] += starts
+        if not state["closed"]:
+            raise ImbError(f"{path}: invalid JSON after record {state['records']}: the array is not closed")
+
+
+def parse_qa_block(path: Path, fmt: str, block: bytes, meta):
+    """One block -> ("table", pa.Table) or ("items", [dict, ...]); runs in a worker too."""
+    import pyarrow as pa
+
+    if not block.strip():
+        return "items", []
+    try:  # pyarrow's JSON reader lets invalid UTF-8 through
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = block[: exc.start].count(b"\n")
+        if fmt == "json":
+            raise not_utf8(path, f"record {meta[0] + before}", exc) from None
+        raise not_utf8(path, f"line {(meta[1] if fmt == 'csv' else meta) + before}", exc) from None
+    if fmt == "csv":
+        return _parse_csv_block(path, block, meta)
+    import pyarrow.json as pj
+
+    n_lines = meta[1] if fmt == "json" else _count_records(block)
+    try:
+        table = pj.read_json(pa.BufferReader(block), read_options=pj.ReadOptions(use_threads=False,
+                                                                                 block_size=1 << 22))
+        if table.num_rows == n_lines:
+            return "table", table
+    except pa.ArrowInvalid:
+        pass
+    if fmt == "jsonl":
+        return "items", _jsonl_items(path, block, meta)
+    return "items", _array_items(path, block, meta)
+
+
+def _count_records(block: bytes) -> int:
+    """Non-blank lines of a JSON Lines block (a blank line holds no record)."""
+    n = block.count(b"\n") + (0 if block.endswith(b"\n") or not block else 1)
+    if b"\n\n" in block or block.startswith(b"\n") or b"\n \n" in block or b"\n\r\n" in block or \
+            not block.strip() or b"\n\t" in block or block.startswith((b" ", b"\r", b"\t")):
+        n = sum(1 for line in block.split(b"\n") if line.strip())
+    return n
 
 
 def _jsonl_items(path: Path, block: bytes, first_lineno: int) -> list[dict]:
@@ -270,30 +421,66 @@ def _jsonl_items(path: Path, block: bytes, first_lineno: int) -> list[dict]:
     return items
 
 
-def _csv_chunks(path: Path):
+def _array_items(path: Path, block: bytes, meta) -> list[dict]:
+    first, _ = meta
+    items = []
+    for line in block.split(b"\n"):
+        if not line.strip():
+            continue
+        n = first + len(items)
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise not_utf8(path, f"record {n}", exc) from None
+        try:
+            item = json.loads(text)
+        except ValueError as exc:
+            raise ImbError(f"{path}: invalid JSON in record {n}: {exc}") from None
+        if not isinstance(item, dict):
+            raise ImbError(f"{path}: record {n}: expected an object, got {type(item).__name__}")
+        items.append(item)
+    return items
+
+
+def _parse_csv_block(path: Path, block: bytes, meta):
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    open_utf8(path).close()  # refuses UTF-16/32
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        try:
-            header = check_csv_header(path, next(csv.reader(f), None))
-        except UnicodeDecodeError as exc:
-            raise not_utf8(path, "line 1", exc) from None
+    header, lineno = meta
     try:
-        reader = pcsv.open_csv(
-            str(path),
-            read_options=pcsv.ReadOptions(block_size=16 << 20, use_threads=True),
+        table = pcsv.read_csv(
+            pa.BufferReader(block),
+            read_options=pcsv.ReadOptions(column_names=header, use_threads=False, block_size=1 << 24),
             parse_options=pcsv.ParseOptions(newlines_in_values=True),
             # Every column as text, an empty cell as no value (as a missing JSON key).
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in header},
                                                 strings_can_be_null=True, null_values=[""],
                                                 quoted_strings_can_be_null=True),
         )
-        for batch in reader:
-            yield "table", pa.Table.from_batches([batch])
+        return "table", table
     except pa.ArrowInvalid as exc:
         # Let the per-row reader find the line and say what is wrong with it.
-        for _ in _iter_csv(path):
-            pass
-        raise ImbError(f"{path}: invalid CSV: {str(exc).splitlines()[0]}") from None
+        rows = list(_csv_rows(path, block, header, lineno))
+        raise ImbError(f"{path}: near line {lineno}: invalid CSV: {str(exc).splitlines()[0]}") from None
+
+
+def _csv_rows(path: Path, block: bytes, header: list[str], lineno: int):
+    import io
+
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = lineno + block[: exc.start].count(b"\n")
+        raise not_utf8(path, f"line {line}", exc) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    width = len(header)
+    try:
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != width:
+                raise ImbError(f"{path}: line {lineno + reader.line_num - 1}: row has {len(row)} cells, "
+                               f"the header has {width}")
+            yield {k: v for k, v in zip(header, row) if v != ""}
+    except csv.Error as exc:
+        raise ImbError(f"{path}: line {lineno + reader.line_num - 1}: invalid CSV: {exc}") from None
