@@ -378,39 +378,40 @@ def parse_qa_block(path: Path, fmt: str, block: bytes, meta):
     """One block -> ("table", pa.Table) or ("items", [dict, ...]); runs in a worker too."""
     import pyarrow as pa
 
-    if not block.strip():
+    if not block or block.isspace():
         return "items", []
-    try:  # pyarrow's JSON reader lets invalid UTF-8 through
-        block.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = block[: exc.start].count(b"\n")
-        if fmt == "json":
-            raise not_utf8(path, f"record {meta[0] + before}", exc) from None
-        raise not_utf8(path, f"line {(meta[1] if fmt == 'csv' else meta) + before}", exc) from None
-    if fmt == "csv":
+    if fmt == "csv":  # pyarrow's CSV reader checks UTF-8 itself
         return _parse_csv_block(path, block, meta)
     import pyarrow.json as pj
 
-    n_lines = meta[1] if fmt == "json" else _count_records(block)
     try:
         table = pj.read_json(pa.BufferReader(block), read_options=pj.ReadOptions(use_threads=False,
                                                                                  block_size=1 << 22))
-        if table.num_rows == n_lines:
+        table.validate(full=True)  # pyarrow's JSON reader lets invalid UTF-8 through; this finds it
+        expected = meta[1] if fmt == "json" else block.count(b"\n") + (not block.endswith(b"\n"))
+        if table.num_rows == expected or (fmt == "jsonl" and table.num_rows == _count_records(block)):
             return "table", table
     except pa.ArrowInvalid:
         pass
+    _check_utf8(path, fmt, block, meta)
     if fmt == "jsonl":
         return "items", _jsonl_items(path, block, meta)
     return "items", _array_items(path, block, meta)
 
 
+def _check_utf8(path: Path, fmt: str, block: bytes, meta) -> None:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = block[: exc.start].count(b"\n")
+        if fmt == "json":
+            raise not_utf8(path, f"record {meta[0] + before}", exc) from None
+        raise not_utf8(path, f"line {meta + before}", exc) from None
+
+
 def _count_records(block: bytes) -> int:
     """Non-blank lines of a JSON Lines block (a blank line holds no record)."""
-    n = block.count(b"\n") + (0 if block.endswith(b"\n") or not block else 1)
-    if b"\n\n" in block or block.startswith(b"\n") or b"\n \n" in block or b"\n\r\n" in block or \
-            not block.strip() or b"\n\t" in block or block.startswith((b" ", b"\r", b"\t")):
-        n = sum(1 for line in block.split(b"\n") if line.strip())
-    return n
+    return sum(1 for line in block.split(b"\n") if line.strip())
 
 
 def _jsonl_items(path: Path, block: bytes, first_lineno: int) -> list[dict]:
