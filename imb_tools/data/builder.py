@@ -142,7 +142,8 @@ def _stale_leftovers(out: Path) -> None:
 
 def _disk_error(out: Path, exc: OSError) -> ImbError:
     why = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-    return ImbError(f"{out}: cannot write the build: {why}; nothing was replaced")
+    where = f" ({exc.filename})" if exc.filename and exc.errno != errno.ENOSPC else ""
+    return ImbError(f"{out}: cannot write the build: {why}{where}; nothing was replaced")
 
 
 def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir: str | Path,
@@ -165,6 +166,10 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
 
         raw_path = download_raw(builder_cls.RAW_FILENAME)
     raw = Path(raw_path).resolve()
+    if not raw.exists():
+        raise ImbError(f"{raw_path}: file not found")
+    if raw.is_dir():
+        raise ImbError(f"{raw_path}: is a folder, expected a JSON, JSON Lines or CSV file")
     if raw == out or out in raw.parents:
         raise ImbError(f"{out}: the output folder holds the raw file {raw_path}; "
                        f"choose an output folder outside it")

@@ -297,81 +297,112 @@ def _csv_header_end(block: bytes) -> int:
     return int(even[0]) + 1 if len(even) else len(block)
 
 
+_CLASS = None  # byte -> 0 other, 1 quote, 2 open bracket, 3 close bracket, 4 comma
+_NO_NEWLINES = None  # byte -> itself, but CR and LF -> space
+
+
+def _tables():
+    global _CLASS, _NO_NEWLINES
+    import numpy as np
+
+    if _CLASS is None:
+        _CLASS = np.zeros(256, dtype=np.uint8)
+        _CLASS[34], _CLASS[123], _CLASS[91], _CLASS[125], _CLASS[93], _CLASS[44] = 1, 2, 2, 3, 3, 4
+        _NO_NEWLINES = np.arange(256, dtype=np.uint8)
+        _NO_NEWLINES[10] = _NO_NEWLINES[13] = 32
+    return _CLASS, _NO_NEWLINES
+
+
+def _scan_json(buf: bytes):
+    """Positions, classes and depth after each structural character outside strings.
+
+    Depth counts from the inside of the top-level array: a record is at depth >= 1.
+    A quote preceded by an odd run of backslashes is escaped, so it does not end a string.
+    """
+    import numpy as np
+
+    cls_of, _ = _tables()
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    cls = cls_of[arr]
+    pos = np.flatnonzero(cls)
+    kind = cls[pos]
+    is_quote = kind == 1
+    quotes = pos[is_quote]
+    if len(quotes):
+        maybe = quotes[(quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == 92)]
+        escaped = []
+        for q in maybe.tolist():
+            run = 0
+            while q - run - 1 >= 0 and buf[q - run - 1] == 92:
+                run += 1
+            if run % 2:
+                escaped.append(q)
+        if escaped:
+            quotes = np.setdiff1d(quotes, np.array(escaped, dtype=quotes.dtype), assume_unique=True)
+    brackets = pos[~is_quote]
+    kind = kind[~is_quote]
+    outside = np.searchsorted(quotes, brackets) % 2 == 0
+    brackets, kind = brackets[outside], kind[outside]
+    step = np.zeros(len(kind), dtype=np.int64)
+    step[kind == 2] = 1
+    step[kind == 3] = -1
+    return brackets, kind, np.cumsum(step)
+
+
 def _json_array_blocks(path: Path, block_bytes: int):
     """A JSON array re-cut as one record per line, so pyarrow's JSON reader can take it.
 
-    Strings are found from their quotes (a quote after an odd run of backslashes is
-    escaped), brackets outside strings give the depth; top-level commas become newlines and
-    newlines between tokens become spaces (JSON strings cannot hold a raw newline).
+    Top-level commas become newlines and newlines between tokens become spaces (a JSON
+    string cannot hold a raw newline), so each record is one line. Each block ends after a
+    record, so every block starts outside strings, between records.
     """
     import numpy as np
 
     if _first_char(path) != "[":
         raise ImbError(f"{path}: expected a JSON array of records")
-    state = {"opened": False, "closed": False, "records": 0}
-
-    def scan(buf: bytes):
-        arr = np.frombuffer(buf, dtype=np.uint8)
-        quotes = np.flatnonzero(arr == 34)
-        if len(quotes):
-            maybe = quotes[(quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == 92)]
-            if len(maybe):
-                escaped = []
-                for q in maybe.tolist():
-                    run = 0
-                    while q - run - 1 >= 0 and buf[q - run - 1] == 92:
-                        run += 1
-                    if run % 2:
-                        escaped.append(q)
-                if escaped:
-                    quotes = np.setdiff1d(quotes, np.array(escaped, dtype=quotes.dtype), assume_unique=True)
-        brackets = np.flatnonzero((arr == 123) | (arr == 125) | (arr == 91) | (arr == 93) | (arr == 44))
-        outside = np.searchsorted(quotes, brackets) % 2 == 0
-        brackets = brackets[outside]
-        chars = arr[brackets]
-        step = np.where((chars == 123) | (chars == 91), 1, np.where(chars == 44, 0, -1))
-        depth = np.cumsum(step)  # depth after each structural char; the block starts outside records
-        return brackets, chars, depth
-
-    def cut(buf: bytes):
-        brackets, chars, depth = scan(buf)
-        # a record ends where the depth comes back to 0 (relative to the array) after } or ]
-        ends = brackets[(depth == 0) & (chars != 44) & (chars != 123) & (chars != 91)]
-        if not len(ends):
-            return None
-        return int(ends[-1]) + 1
-
+    _, no_newlines = _tables()
+    records = 0
     with open_utf8(path) as f:
         head = f.read(1)
         while head in (b" ", b"\t", b"\r", b"\n"):
             head = f.read(1)
-        # now just after '['
-        for block, last in _read_blocks(f, block_bytes, cut):
-            if state["closed"]:
-                if block.strip():
-                    raise ImbError(f"{path}: invalid JSON after the array: unexpected data")
-                continue
-            brackets, chars, depth = scan(block)
-            out = np.frombuffer(block, dtype=np.uint8).copy()
-            out[(out == 10) | (out == 13)] = 32
+        carry = b""  # just after '['
+        while True:
+            data = f.read(block_bytes)
+            last = not data
+            buf = carry + data if carry else data
+            if not buf:
+                break
+            brackets, kind, depth = _scan_json(buf)
             closing = np.flatnonzero(depth < 0)
-            if len(closing):  # the array's closing bracket
+            closed = len(closing) > 0
+            if closed:  # the array's closing bracket
                 end = int(brackets[closing[0]])
-                if block[end + 1:].strip():
-                    raise ImbError(f"{path}: invalid JSON after the array: unexpected data")
-                state["closed"] = True
-                keep = np.arange(len(brackets)) < closing[0]
-                brackets, chars, depth = brackets[keep], chars[keep], depth[keep]
-                out = out[:end]
+                if buf[end + 1:].strip() or f.read(1).strip():
+                    raise ImbError(f"{path}: invalid JSON after record {records}: unexpected data after the array")
+                n = int(closing[0])
+                brackets, kind, depth = brackets[:n], kind[:n], depth[:n]
+                block, carry = buf[:end], b""
             elif last:
-                raise ImbError(f"{path}: invalid JSON after record {state['records']}: the array is not closed")
-            top_commas = brackets[(chars == 44) & (depth == 0)]
-            out[top_commas] = 10
-            starts = int(((chars == 123) & (depth == 1)).sum()) + int(((chars == 91) & (depth == 1)).sum())
-            yield "json", out.tobytes().strip(), (state["records"], starts)
-            state["records"] += starts
-        if not state["closed"]:
-            raise ImbError(f"{path}: invalid JSON after record {state['records']}: the array is not closed")
+                raise ImbError(f"{path}: invalid JSON after record {records}: the array is not closed")
+            else:
+                ends = brackets[(depth == 0) & (kind == 3)]
+                if not len(ends):
+                    carry = buf
+                    continue
+                end = int(ends[-1]) + 1
+                n = int(np.searchsorted(brackets, end))
+                brackets, kind, depth = brackets[:n], kind[:n], depth[:n]
+                block, carry = buf[:end], buf[end:]
+            out = no_newlines[np.frombuffer(block, dtype=np.uint8)]
+            out[brackets[(kind == 4) & (depth == 0)]] = 10
+            starts = int(((kind == 2) & (depth == 1)).sum())
+            text = out.tobytes()
+            if text.strip():
+                yield "json", text, (records, starts)
+            records += starts
+            if closed:
+                return
 
 
 def parse_qa_block(path: Path, fmt: str, block: bytes, meta):
