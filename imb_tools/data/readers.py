@@ -225,29 +225,40 @@ def qa_blocks(path: str | Path, block_bytes: int | None = None) -> Iterator[tupl
         yield from _json_array_blocks(path, block_bytes)
 
 
-def _read_blocks(f, block_bytes: int, cut) -> Iterator[tuple[bytes, bool]]:
-    """Blocks of a binary file, each ending where cut(buf) says (None: need more bytes)."""
+def _read_blocks(f, block_bytes: int, cut) -> Iterator[tuple[bytes, int]]:
+    """(block, offset in the file) for a binary file, each block ending where cut(buf) says
+    (None: need more bytes)."""
     carry = b""
+    base = f.tell()
     while True:
         data = f.read(block_bytes)
         buf = carry + data if carry else data
         if not data:
             if buf:
-                yield buf, True
+                yield buf, base
             return
         end = cut(buf)
         if end is None or end == 0:
             carry = buf
             continue
         carry = buf[end:]
-        yield buf[:end], False
+        yield buf[:end], base
+        base += end
+
+
+def read_span(path: Path, span: tuple[int, int]) -> bytes:
+    """The bytes of a block, read again by the process that parses it (from the page cache)."""
+    offset, length = span
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
 
 
 def _jsonl_blocks(path: Path, block_bytes: int):
     lineno = 1
     with open_utf8(path) as f:
-        for block, _ in _read_blocks(f, block_bytes, lambda buf: buf.rfind(b"\n") + 1 or None):
-            yield "jsonl", block, lineno
+        for block, offset in _read_blocks(f, block_bytes, lambda buf: buf.rfind(b"\n") + 1 or None):
+            yield "jsonl", (offset, len(block)), lineno
             lineno += block.count(b"\n")
 
 
@@ -277,13 +288,14 @@ def _csv_blocks(path: Path, block_bytes: int):
     with open_utf8(path) as f:
         first = True
         lineno = 1
-        for block, _ in _read_blocks(f, block_bytes, cut):
+        for block, offset in _read_blocks(f, block_bytes, cut):
             if first:  # drop the header row, already read
                 end = _csv_header_end(block)
                 lineno += block[:end].count(b"\n")
-                block = block[end:]
+                block, offset = block[end:], offset + end
                 first = False
-            yield "csv", block, (header, lineno)
+            if block:
+                yield "csv", (offset, len(block)), (header, lineno)
             lineno += block.count(b"\n")
 
 
@@ -360,13 +372,13 @@ def _json_array_blocks(path: Path, block_bytes: int):
 
     if _first_char(path) != "[":
         raise ImbError(f"{path}: expected a JSON array of records")
-    _, no_newlines = _tables()
     records = 0
     with open_utf8(path) as f:
         head = f.read(1)
         while head in (b" ", b"\t", b"\r", b"\n"):
             head = f.read(1)
         carry = b""  # just after '['
+        base = f.tell()
         while True:
             data = f.read(block_bytes)
             last = not data
@@ -381,8 +393,8 @@ def _json_array_blocks(path: Path, block_bytes: int):
                 if buf[end + 1:].strip() or f.read(1).strip():
                     raise ImbError(f"{path}: invalid JSON after record {records}: unexpected data after the array")
                 n = int(closing[0])
-                brackets, kind, depth = brackets[:n], kind[:n], depth[:n]
-                block, carry = buf[:end], b""
+                kind, depth = kind[:n], depth[:n]
+                carry = b""
             elif last:
                 raise ImbError(f"{path}: invalid JSON after record {records}: the array is not closed")
             else:
@@ -392,22 +404,35 @@ def _json_array_blocks(path: Path, block_bytes: int):
                     continue
                 end = int(ends[-1]) + 1
                 n = int(np.searchsorted(brackets, end))
-                brackets, kind, depth = brackets[:n], kind[:n], depth[:n]
-                block, carry = buf[:end], buf[end:]
-            out = no_newlines[np.frombuffer(block, dtype=np.uint8)]
-            out[brackets[(kind == 4) & (depth == 0)]] = 10
+                kind, depth = kind[:n], depth[:n]
+                carry = buf[end:]
             starts = int(((kind == 2) & (depth == 1)).sum())
-            text = out.tobytes()
-            if text.strip():
-                yield "json", text, (records, starts)
+            if buf[:end].strip():
+                yield "json", (base, end), (records, starts)
             records += starts
+            base += end
             if closed:
                 return
 
 
-def parse_qa_block(path: Path, fmt: str, block: bytes, meta):
+def recut_json(block: bytes) -> bytes:
+    """A block of a JSON array's records as one record a line (see _json_array_blocks)."""
+    import numpy as np
+
+    _, no_newlines = _tables()
+    brackets, kind, depth = _scan_json(block)
+    out = no_newlines[np.frombuffer(block, dtype=np.uint8)]
+    out[brackets[(kind == 4) & (depth == 0)]] = 10
+    return out.tobytes()
+
+
+def parse_qa_block(path: Path, fmt: str, span, meta):
     """One block -> ("table", pa.Table) or ("items", [dict, ...]); runs in a worker too."""
     import pyarrow as pa
+
+    block = read_span(path, span)
+    if fmt == "json":
+        block = recut_json(block)
 
     if not block or block.isspace():
         return "items", []

@@ -95,9 +95,15 @@ class Pool:
                 p.stdin.close()
             except OSError:
                 pass
-        for p in self.procs:
-            p.wait()  # each exits once its stdin is closed
-            p.stdout.close()
+        import threading
+
+        def reap(procs):
+            for p in procs:
+                p.wait()  # each exits once its stdin is closed
+                p.stdout.close()
+
+        # Interpreter teardown in the workers takes a moment: reap them while pass 2 runs.
+        threading.Thread(target=reap, args=(self.procs,), daemon=True).start()
 
 
 if __name__ == "__main__":
