@@ -309,37 +309,16 @@ def _csv_header_end(block: bytes) -> int:
     return int(even[0]) + 1 if len(even) else len(block)
 
 
-_CLASS = None  # byte -> 0 other, 1 quote, 2 open bracket, 3 close bracket, 4 comma
-_NO_NEWLINES = None  # byte -> itself, but CR and LF -> space
-
-
-def _tables():
-    global _CLASS, _NO_NEWLINES
-    import numpy as np
-
-    if _CLASS is None:
-        _CLASS = np.zeros(256, dtype=np.uint8)
-        _CLASS[34], _CLASS[123], _CLASS[91], _CLASS[125], _CLASS[93], _CLASS[44] = 1, 2, 2, 3, 3, 4
-        _NO_NEWLINES = np.arange(256, dtype=np.uint8)
-        _NO_NEWLINES[10] = _NO_NEWLINES[13] = 32
-    return _CLASS, _NO_NEWLINES
-
-
 def _scan_json(buf: bytes):
-    """Positions, classes and depth after each structural character outside strings.
+    """Positions, characters and depth after each structural character outside strings.
 
     Depth counts from the inside of the top-level array: a record is at depth >= 1.
     A quote preceded by an odd run of backslashes is escaped, so it does not end a string.
     """
     import numpy as np
 
-    cls_of, _ = _tables()
     arr = np.frombuffer(buf, dtype=np.uint8)
-    cls = cls_of[arr]
-    pos = np.flatnonzero(cls)
-    kind = cls[pos]
-    is_quote = kind == 1
-    quotes = pos[is_quote]
+    quotes = np.flatnonzero(arr == 34)
     if len(quotes):
         maybe = quotes[(quotes > 0) & (arr[np.maximum(quotes - 1, 0)] == 92)]
         escaped = []
@@ -351,10 +330,15 @@ def _scan_json(buf: bytes):
                 escaped.append(q)
         if escaped:
             quotes = np.setdiff1d(quotes, np.array(escaped, dtype=quotes.dtype), assume_unique=True)
-    brackets = pos[~is_quote]
-    kind = kind[~is_quote]
+    # { } [ ] are exactly the bytes b with b & 0xD9 == 0x59 among few others (Y _ y DEL): a
+    # cheap first cut, then an exact check on the few candidates.
+    cand = np.flatnonzero(((arr & 0xD9) == 0x59) | (arr == 44))
+    chars = arr[cand]
+    exact = (chars == 123) | (chars == 125) | (chars == 91) | (chars == 93) | (chars == 44)
+    brackets, chars = cand[exact], chars[exact]
     outside = np.searchsorted(quotes, brackets) % 2 == 0
-    brackets, kind = brackets[outside], kind[outside]
+    brackets, chars = brackets[outside], chars[outside]
+    kind = np.where((chars == 123) | (chars == 91), 2, np.where(chars == 44, 4, 3)).astype(np.uint8)
     step = np.zeros(len(kind), dtype=np.int64)
     step[kind == 2] = 1
     step[kind == 3] = -1
@@ -419,9 +403,10 @@ def recut_json(block: bytes) -> bytes:
     """A block of a JSON array's records as one record a line (see _json_array_blocks)."""
     import numpy as np
 
-    _, no_newlines = _tables()
     brackets, kind, depth = _scan_json(block)
-    out = no_newlines[np.frombuffer(block, dtype=np.uint8)]
+    arr = np.frombuffer(block, dtype=np.uint8)
+    out = arr.copy()
+    out[(arr == 10) | (arr == 13)] = 32
     out[brackets[(kind == 4) & (depth == 0)]] = 10
     return out.tobytes()
 
