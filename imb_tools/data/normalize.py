@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
+from xxhash import xxh3_64_intdigest  # a dependency of datasets
+
 from imb_tools.data.categories import CATEGORY_TO_MACRO, canonical_qa_category
 from imb_tools.data.schema import (
     LETTERS, MCQA_ALIASES, MCQA_OPTION_ALIASES, QA_ALIASES, pick,
@@ -105,8 +107,10 @@ def content_hash(*parts: str) -> str:
 
 
 def content_key(*parts: str) -> int:
-    """A 64-bit key of the content, for duplicate detection."""
-    return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).digest(), "big")
+    """A 64-bit key of the content, for duplicate detection: XXH3-64 (a fixed, documented
+    algorithm, so the smallest-key rule picks the same content on every machine), about
+    20 times cheaper than BLAKE2b on IMB's 1.4 kB records. Splits use BLAKE2b of the id."""
+    return xxh3_64_intdigest("\x1f".join(parts).encode("utf-8"))
 
 
 def _id_text(value) -> str:
@@ -435,7 +439,7 @@ def qa_table(table, start: int, features, id_hash_fn, required: dict):
     idh = np.fromiter((id_hash_fn(s) for s in ids.to_pylist()), dtype=np.uint64, count=len(ok))
     joined = pc.binary_join_element_wise(question, answer, pa.array(names.tolist(), pa.string()),
                                          pc.fill_null(url, ""), "\x1f")
-    ck = _blake_keys(joined)
+    ck = _content_keys(joined)
     out = pa.table({
         "id": ids, "question": question, "answer": answer,
         "category": pa.array(cat_ok, pa.int64()), "macro_category": pa.array(macro_of[cat_ok], pa.int64()),
@@ -461,16 +465,13 @@ def _clean_ids(col):
     return pa.array([None if v is None else (_id_text(v) or None) for v in col.to_pylist()], pa.string())
 
 
-def _blake_keys(joined):
-    """content_key for every value of a string array (BLAKE2b-64 of its UTF-8 bytes)."""
+def _content_keys(joined):
+    """content_key for every value of a string array (XXH3-64 of its UTF-8 bytes)."""
     import numpy as np
 
     arr = joined
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1 + arr.offset)[arr.offset:]
     data = memoryview(arr.buffers()[2]) if arr.buffers()[2] is not None else memoryview(b"")
-    blake = hashlib.blake2b
-    out = bytearray()
     o = offsets.tolist()
-    for i in range(len(arr)):
-        out += blake(data[o[i]:o[i + 1]], digest_size=8).digest()
-    return np.frombuffer(bytes(out), dtype=">u8").astype(np.uint64)
+    h = xxh3_64_intdigest
+    return np.fromiter((h(data[o[i]:o[i + 1]]) for i in range(len(arr))), dtype=np.uint64, count=len(arr))
