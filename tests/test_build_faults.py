@@ -73,6 +73,20 @@ def _previous_build_with_raw_inside(tmp, out):
     assert main(["build", "qa", "--raw", "sample", "--out", str(out), "--no-progress"]) == 0
 
 
+def _legacy_build(tmp, out, dataset="imb-qa"):
+    """A build folder written before .imb-build.json existed, lock files included."""
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1")
+    (out / "report.json").write_text(json.dumps({"dataset": dataset, "counts_add_up": True}))
+    (out / "README.md").write_text("card")
+    (out / "quarantine.jsonl").write_text("")
+    (out / "shards_builder.lock").write_text("")
+
+
+def _legacy_mcqa_build(tmp, out):
+    _legacy_build(tmp, out, "imb-mcqa")
+
+
 def _out_is_a_file(tmp, out):
     out.write_text("not a folder")
 
@@ -140,6 +154,10 @@ CASES = [
          setup=_previous_build_plus_user_file, keep=("out/notes.txt", "out/report.json")),
     Case("raw_inside_out", "qa", "out/r.json", json.dumps([q(1)]), rc=2, error=r"holds the raw file",
          setup=_previous_build_with_raw_inside, keep=("out/r.json", "out/report.json")),
+    Case("legacy_build_is_replaced", "qa", "r.json", json.dumps([q(1)]), out_total=1, reasons={},
+         setup=_legacy_build),
+    Case("legacy_build_of_the_other_dataset", "qa", "r.json", json.dumps([q(1)]), rc=2,
+         error=r"not written by this command", setup=_legacy_mcqa_build, keep=("out/report.json",)),
     Case("rebuild_over_own_build", "qa", "r.json", json.dumps([q(1), q(2)]), out_total=2, reasons={},
          setup=_previous_build_with_raw_inside),
 ]

@@ -130,6 +130,28 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
             self._work_dir = None
 
 
+# Builds made before the marker existed: the same files, plus the lock files datasets left.
+_LEGACY_FILES = (*BUILD_FILES, "shards_builder.lock", "shards.incomplete_info.lock")
+
+
+def _legacy_build(out: Path, dataset: str) -> bool:
+    """A build folder from before `.imb-build.json`: only build files, and its report names `dataset`."""
+    import fnmatch
+
+    if not out.is_dir() or out.is_symlink() or (out / MARKER).exists():
+        return False
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()]
+    if not files or any(not any(fnmatch.fnmatchcase(f, pat) for pat in _LEGACY_FILES) for f in files):
+        return False
+    if any(p.is_dir() and not any(p.iterdir()) for p in out.rglob("*")):
+        return False
+    try:
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and report.get("dataset") == dataset and "counts_add_up" in report
+
+
 def _stale_leftovers(out: Path) -> None:
     """Remove what killed builds of `out` left beside it; put back a build caught mid-swap."""
     for old in ownership.stale_run_dirs(out.parent, f".{out.name}.old-", marker=MARKER):
@@ -173,7 +195,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     if raw == out or out in raw.parents:
         raise ImbError(f"{out}: the output folder holds the raw file {raw_path}; "
                        f"choose an output folder outside it")
-    if out.exists() or out.is_symlink():
+    if (out.exists() or out.is_symlink()) and not _legacy_build(out, kind.name):
         ownership.check_replaceable(out, MARKER, BUILD_FILES, {"written_by": "imb build", "dataset": kind.name})
     fractions = fractions or builder_cls.DEFAULT_FRACTIONS
     try:
