@@ -358,7 +358,7 @@ def _lookup(col, fn, out_dtype):
     return table[idx], values, mapped
 
 
-def qa_table(table, start: int, features, id_hash_fn, required: dict):
+def qa_table(table, start: int, features, id_hash_fn, required: dict, raw_rows=None):
     """pass 1 over a chunk as an Arrow table -> (valid table with _pos/_idh/_ck, rejects, seen) or None."""
     import numpy as np
     import pyarrow as pa
@@ -410,9 +410,11 @@ def qa_table(table, start: int, features, id_hash_fn, required: dict):
     rejects = []
     if len(ok) < n:
         bad = np.flatnonzero(reason != 0)
-        raws = table.take(pa.array(bad)).to_pylist()
+        if raw_rows is not None:
+            raws = raw_rows(bad.tolist())
+        else:
+            raws = [{k: v for k, v in r.items() if v is not None} for r in table.take(pa.array(bad)).to_pylist()]
         for row_i, raw in zip(bad.tolist(), raws):
-            raw = {k: v for k, v in raw.items() if v is not None}
             r = reasons[reason[row_i]]
             if r.startswith("missing_"):
                 detail = f"field '{r[8:]}' is absent"

@@ -395,18 +395,29 @@ def block_result(kind_name: str, path: str, fmt: str, block: bytes, meta, out_pa
     from imb_tools.data.readers import parse_qa_block
     from imb_tools.data.schema import QA_ALIASES, QA_REQUIRED
 
+    from imb_tools.data.readers import python_items
+
     path = Path(path)
-    form, chunk = parse_qa_block(path, fmt, block, meta)
+    form, chunk, parsed = parse_qa_block(path, fmt, block, meta)
     result = None
     if form == "table":
         required = {f: QA_ALIASES[f] for f in QA_REQUIRED}
-        done = qa_table(chunk, 0, None, id_hash, required)
+        raw_rows = None
+        if fmt != "csv":
+            # pyarrow infers types (a date-like string becomes a timestamp): a quarantined
+            # record is shown as written, read again by Python's json.
+            def raw_rows(indices):
+                lines = [line for line in parsed.split(b"\n") if line.strip()]
+                return [json.loads(lines[i]) for i in indices]
+        done = qa_table(chunk, 0, None, id_hash, required, raw_rows)
         if done is not None:
             out, rejects, seen = done
             result = ChunkResult(table=pa.Table.from_arrays(out.columns, schema=schema), rejects=rejects,
                                  n_in=chunk.num_rows, required_seen=seen, fields_found=set(chunk.column_names))
-        else:
+        elif fmt == "csv":  # every CSV column is text: the table holds exactly what was written
             chunk = [{k: v for k, v in r.items() if v is not None} for r in chunk.to_pylist()]
+        else:
+            chunk = python_items(path, fmt, parsed, meta)
     if result is None and not chunk:
         result = ChunkResult(table=schema.empty_table())
     if result is None:

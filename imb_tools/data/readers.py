@@ -412,7 +412,7 @@ def recut_json(block: bytes) -> bytes:
 
 
 def parse_qa_block(path: Path, fmt: str, span, meta):
-    """One block -> ("table", pa.Table) or ("items", [dict, ...]); runs in a worker too."""
+    """One block -> (("table", pa.Table) or ("items", [dict, ...]), the bytes parsed); runs in a worker too."""
     import pyarrow as pa
 
     block = read_span(path, span)
@@ -420,9 +420,9 @@ def parse_qa_block(path: Path, fmt: str, span, meta):
         block = recut_json(block)
 
     if not block or block.isspace():
-        return "items", []
+        return "items", [], block
     if fmt == "csv":  # pyarrow's CSV reader checks UTF-8 itself
-        return _parse_csv_block(path, block, meta)
+        return (*_parse_csv_block(path, block, meta), block)
     import pyarrow.json as pj
 
     try:
@@ -431,13 +431,13 @@ def parse_qa_block(path: Path, fmt: str, span, meta):
         table.validate(full=True)  # pyarrow's JSON reader lets invalid UTF-8 through; this finds it
         expected = meta[1] if fmt == "json" else block.count(b"\n") + (not block.endswith(b"\n"))
         if table.num_rows == expected or (fmt == "jsonl" and table.num_rows == _count_records(block)):
-            return "table", table
+            return "table", table, block
     except pa.ArrowInvalid:
         pass
     _check_utf8(path, fmt, block, meta)
     if fmt == "jsonl":
-        return "items", _jsonl_items(path, block, meta)
-    return "items", _array_items(path, block, meta)
+        return "items", _jsonl_items(path, block, meta), block
+    return "items", _array_items(path, block, meta), block
 
 
 def _check_utf8(path: Path, fmt: str, block: bytes, meta) -> None:
@@ -453,6 +453,11 @@ def _check_utf8(path: Path, fmt: str, block: bytes, meta) -> None:
 def _count_records(block: bytes) -> int:
     """Non-blank lines of a JSON Lines block (a blank line holds no record)."""
     return sum(1 for line in block.split(b"\n") if line.strip())
+
+
+def python_items(path: Path, fmt: str, block: bytes, meta) -> list[dict]:
+    """The records of a parsed JSON (Lines) block, read by Python's json: exactly as written."""
+    return _jsonl_items(path, block, meta) if fmt == "jsonl" else _array_items(path, block, meta)
 
 
 def _jsonl_items(path: Path, block: bytes, first_lineno: int) -> list[dict]:
