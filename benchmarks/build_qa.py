@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,14 @@ def make_text(rng, length: int) -> str:
     return (" ".join(words))[:length].strip() + "."
 
 
-def generate(path: Path, rows: int, seed: int = 0) -> None:
+FORMATS = ("json", "jsonl", "csv")
+FIELDS = ["ID", "URL", "data_domanda", "data_risposta", "autore_domanda", "autore_risposta",
+          "testo_domanda", "testo_risposta", "testo_risposta_riformulata", "categoria"]
+
+
+def generate(path: Path, rows: int, seed: int = 0, fmt: str = "json") -> None:
+    """The same synthetic rows as a JSON array (one record a line), JSON Lines or CSV."""
+    import csv
     import random
 
     from imb_tools.data.categories import QA_CATEGORIES
@@ -52,8 +60,12 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
     rng = random.Random(seed)
     q_len = lognormal_lengths(rng, rows, 1056.77, 13_390)
     a_len = lognormal_lengths(rng, rows, 352.05, 9_817)
-    with path.open("w", encoding="utf-8") as f:
-        f.write("[\n")
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f) if fmt == "csv" else None
+        if fmt == "json":
+            f.write("[\n")
+        elif fmt == "csv":
+            writer.writerow(FIELDS)
         for i in range(rows):
             cat = QA_CATEGORIES[i % len(QA_CATEGORIES)]
             rec = {
@@ -66,8 +78,14 @@ def generate(path: Path, rows: int, seed: int = 0) -> None:
                 "testo_risposta_riformulata": make_text(rng, a_len[i]),
                 "categoria": cat,
             }
-            f.write(("," if i else "") + json.dumps(rec, ensure_ascii=False) + "\n")
-        f.write("]\n")
+            if fmt == "json":
+                f.write(("," if i else "") + json.dumps(rec, ensure_ascii=False) + "\n")
+            elif fmt == "jsonl":
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            else:
+                writer.writerow([rec[k] for k in FIELDS])
+        if fmt == "json":
+            f.write("]\n")
 
 
 OURS = """
@@ -77,7 +95,8 @@ imb_qa.build(sys.argv[1], sys.argv[2], progress=False)
 BASELINE = """
 import sys, datasets
 datasets.disable_progress_bars()
-ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train", cache_dir=sys.argv[3])
+loader = "csv" if sys.argv[1].endswith(".csv") else "json"
+ds = datasets.load_dataset(loader, data_files=sys.argv[1], split="train", cache_dir=sys.argv[3])
 ds.to_parquet(sys.argv[2] + ".parquet")
 """
 
@@ -102,36 +121,49 @@ print(json.dumps({{"seconds": time.perf_counter() - start,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=782_644, help="rows at full size N (default: the paper's)")
+    parser.add_argument("--format", choices=[*FORMATS, "all"], default="all",
+                        help="raw format to benchmark (default: all three)")
+    parser.add_argument("--no-quarter", action="store_true", help="skip the N/4 run (memory flatness)")
     parser.add_argument("--workdir", help="where to write the synthetic files (default: a temp folder)")
     args = parser.parse_args()
-    results = {}
+    formats = FORMATS if args.format == "all" else (args.format,)
+    sizes = [("full", args.rows)] if args.no_quarter else [("quarter", max(1, args.rows // 4)), ("full", args.rows)]
+    results: dict = {f: {} for f in formats}
     with tempfile.TemporaryDirectory(prefix="imb-bench-", dir=args.workdir) as tmp:
         tmp = Path(tmp)
-        for label, rows in (("quarter", max(1, args.rows // 4)), ("full", args.rows)):
-            raw = tmp / f"IMB-QA.{rows}.json"
-            t0 = time.perf_counter()
-            generate(raw, rows)
-            size_mb = raw.stat().st_size / 1e6
-            print(f"[{label}] generated {rows:,} rows, {size_mb:,.0f} MB in {time.perf_counter() - t0:.0f} s",
-                  flush=True)
-            ours = measure(OURS, raw, tmp / f"ours-{rows}", tmp / "cache-ours")
-            base = measure(BASELINE, raw, tmp / f"base-{rows}", tmp / f"cache-base-{rows}")
-            for name, r in (("imb build", ours), ("load_dataset+to_parquet", base)):
-                r["rows_per_s"] = round(rows / r["seconds"], 1)
-                print(f"[{label}] {name:<24} {r['seconds']:8.1f} s  {r['rows_per_s']:>10,.0f} rows/s  "
-                      f"peak {r['peak_rss_mib']:,.0f} MiB", flush=True)
-            results[label] = {"rows": rows, "mb": round(size_mb, 1), "ours": ours, "baseline": base}
-            raw.unlink()
-    full = results["full"]
-    summary = {
-        "benchmark": "build_qa",
-        "rows": args.rows,
-        "ours_rows_per_s": full["ours"]["rows_per_s"],
-        "baseline_rows_per_s": full["baseline"]["rows_per_s"],
-        "ours_peak_mib": {k: round(v["ours"]["peak_rss_mib"]) for k, v in results.items()},
-        "baseline_peak_mib": {k: round(v["baseline"]["peak_rss_mib"]) for k, v in results.items()},
-        "ratio": round(full["ours"]["rows_per_s"] / full["baseline"]["rows_per_s"], 3),
-    }
+        for fmt in formats:
+            for label, rows in sizes:
+                raw = tmp / f"IMB-QA.{rows}.{fmt}"
+                t0 = time.perf_counter()
+                generate(raw, rows, fmt=fmt)
+                size_mb = raw.stat().st_size / 1e6
+                print(f"[{fmt} {label}] generated {rows:,} rows, {size_mb:,.0f} MB in "
+                      f"{time.perf_counter() - t0:.0f} s", flush=True)
+                ours = measure(OURS, raw, tmp / f"ours-{fmt}-{rows}", tmp / "cache-ours")
+                base = measure(BASELINE, raw, tmp / f"base-{fmt}-{rows}", tmp / f"cache-base-{fmt}-{rows}")
+                for name, r in (("imb build", ours), ("load_dataset+to_parquet", base)):
+                    r["rows_per_s"] = round(rows / r["seconds"], 1)
+                    print(f"[{fmt} {label}] {name:<24} {r['seconds']:8.1f} s  {r['rows_per_s']:>10,.0f} rows/s  "
+                          f"peak {r['peak_rss_mib']:,.0f} MiB", flush=True)
+                results[fmt][label] = {"rows": rows, "mb": round(size_mb, 1), "ours": ours, "baseline": base}
+                raw.unlink()
+                for p in tmp.iterdir():  # free the disk between runs
+                    if p.is_dir():
+                        shutil.rmtree(p, ignore_errors=True)
+                    else:
+                        p.unlink()
+    summary = {"benchmark": "build_qa", "rows": args.rows, "formats": {}}
+    for fmt, by_size in results.items():
+        full = by_size["full"]
+        summary["formats"][fmt] = {
+            "mb": full["mb"],
+            "ours_rows_per_s": full["ours"]["rows_per_s"],
+            "baseline_rows_per_s": full["baseline"]["rows_per_s"],
+            "ours_peak_mib": {k: round(v["ours"]["peak_rss_mib"]) for k, v in by_size.items()},
+            "baseline_peak_mib": {k: round(v["baseline"]["peak_rss_mib"]) for k, v in by_size.items()},
+            "ratio": round(full["ours"]["rows_per_s"] / full["baseline"]["rows_per_s"], 3),
+        }
+    summary["ratio"] = {fmt: v["ratio"] for fmt, v in summary["formats"].items()}
     print(json.dumps(summary))
 
 

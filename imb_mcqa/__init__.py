@@ -17,9 +17,9 @@ from imb_tools.data.kinds import ImbMcqa
 
 
 def build(raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, workers: int | None = None) -> dict:
     """Build IMB-MCQA into a folder; `raw_path=None` fetches the gated Hub file. Returns the report."""
-    return kinds.build("imb-mcqa", raw_path, out_dir, fractions, progress)
+    return kinds.build("imb-mcqa", raw_path, out_dir, fractions, progress, workers)
 
 
 def load(path_or_repo_id: str | Path, split: str | None = None):

@@ -2,12 +2,15 @@
 
 `_split_generators` runs the one validation pass (prepare.run_pass) and
 `_generate_tables` streams the Arrow batches it wrote, so the raw file is
-read once whatever the number of splits.
+read once whatever the number of splits. `build_to_folder` runs the same pass
+and writes Parquet straight from the validated batches.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -18,8 +21,16 @@ import datasets
 import pyarrow as pa
 from datasets.builder import Key
 
-from imb_tools.data.prepare import Kind, PassResult, run_pass
+from imb_tools.data import ownership
+from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, default_workers, run_pass
 from imb_tools.errors import ImbError
+
+BUILDER_VERSION = "2"
+MARKER = ".imb-build.json"
+# Every file a build writes; a folder holding anything else is never replaced.
+BUILD_FILES = ("README.md", "report.json", "quarantine.jsonl", "data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet")
+WORK_PREFIX = "imb-work-"  # a builder used directly keeps its work in <tmp>/imb-work-<pid>-*
+
 
 @dataclass
 class ImbConfig(datasets.BuilderConfig):
@@ -33,6 +44,7 @@ class ImbConfig(datasets.BuilderConfig):
     fractions: dict[str, float] | None = None
     report_dir: str | None = None
     progress: bool = True
+    workers: int | None = None  # processes for the batch path; None: IMB_BUILD_WORKERS or the CPUs
 
 
 class ImbBuilder(datasets.ArrowBasedBuilder):
@@ -61,81 +73,175 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
 
             raw = download_raw(self.RAW_FILENAME)
         fractions = self.config.fractions or self.DEFAULT_FRACTIONS
-        self._work_dir = Path(tempfile.mkdtemp(prefix=f"imb-{self.KIND.name}-"))
-        result: PassResult = run_pass(self.KIND, Path(raw), self._work_dir, fractions,
-                                      progress=self.config.progress)
+        tmp = Path(tempfile.gettempdir())
+        ownership.remove_stale(tmp, WORK_PREFIX)
+        self.cleanup_work_dir()
+        self._work_dir = ownership.make_run_dir(tmp, WORK_PREFIX)
+        sink = ArrowStreamSink(self._work_dir, self.KIND.splits, self.KIND.features.arrow_schema)
+        result: PassResult = run_pass(self.KIND, Path(raw), self._work_dir, fractions, sink,
+                                      progress=self.config.progress,
+                                      workers=self.config.workers or default_workers())
         self.build_report = result.report
         if self.config.report_dir:
             out = Path(self.config.report_dir)
             out.mkdir(parents=True, exist_ok=True)
             (out / "report.json").write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
             shutil.copyfile(result.quarantine_path, out / "quarantine.jsonl")
-        # `datasets` cannot hold an empty split; the report still lists it with 0.
-        return [
-            datasets.SplitGenerator(name=split, gen_kwargs={"arrow_path": str(path)})
-            for split, path in result.split_files.items()
-            if result.report["records_out"][split] > 0
-        ]
+        # Every split, even an empty one (a small file may leave dev or test empty).
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"arrow_path": str(path)})
+                for split, path in sink.paths.items()]
 
     def _generate_tables(self, arrow_path):
         # Plain reads, not a memory map: each batch is freed once written.
         with pa.OSFile(arrow_path) as source:
             reader = pa.ipc.open_stream(source)
+            n = 0
             for i, batch in enumerate(reader):
+                n += batch.num_rows
                 yield Key(0, i), pa.Table.from_batches([batch])
+            if n == 0:  # an empty split still needs its schema
+                yield Key(0, 0), self.KIND.features.arrow_schema.empty_table()
+
+    def as_dataset(self, split=None, **kwargs):
+        """As datasets' own, but a split that came out empty is an empty Dataset, not an error."""
+        splits = self.info.splits or {}
+        empty = {name for name, info in splits.items() if not info.num_examples}
+
+        def one(name):
+            if str(name) in empty:
+                return datasets.Dataset.from_dict({k: [] for k in self.info.features}, features=self.info.features,
+                                                  info=self.info.copy(), split=datasets.Split(str(name)))
+            return super(ImbBuilder, self).as_dataset(split=name, **kwargs)
+
+        if split is None and empty:
+            return datasets.DatasetDict({name: one(name) for name in splits})
+        return one(split) if split is not None else super().as_dataset(split=split, **kwargs)
+
+    def _download_and_prepare(self, dl_manager, verification_mode, **kwargs):
+        try:
+            return super()._download_and_prepare(dl_manager, verification_mode, **kwargs)
+        finally:
+            self.cleanup_work_dir()
 
     def cleanup_work_dir(self) -> None:
         work = getattr(self, "_work_dir", None)
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+            self._work_dir = None
+
+
+# Builds made before the marker existed: the same files, plus the lock files datasets left.
+_LEGACY_FILES = (*BUILD_FILES, "shards_builder.lock", "shards.incomplete_info.lock")
+
+
+def _legacy_build(out: Path, dataset: str) -> bool:
+    """A build folder from before `.imb-build.json`: only build files, and its report names `dataset`."""
+    import fnmatch
+
+    if not out.is_dir() or out.is_symlink() or (out / MARKER).exists():
+        return False
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() or p.is_symlink()]
+    if not files or any(not any(fnmatch.fnmatchcase(f, pat) for pat in _LEGACY_FILES) for f in files):
+        return False
+    if any(p.is_dir() and not any(p.iterdir()) for p in out.rglob("*")):
+        return False
+    try:
+        report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and report.get("dataset") == dataset and "counts_add_up" in report
+
+
+def _stale_leftovers(out: Path) -> None:
+    """Remove what killed builds of `out` left beside it; put back a build caught mid-swap."""
+    for old in ownership.stale_run_dirs(out.parent, f".{out.name}.old-", marker=MARKER):
+        if not out.exists() and ownership.read_marker(old, MARKER) is not None:
+            old.rename(out)  # killed between moving the old build aside and moving the new one in
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+    ownership.remove_stale(out.parent, f".{out.name}.partial-")
+
+
+def _disk_error(out: Path, exc: OSError) -> ImbError:
+    why = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+    where = f" ({exc.filename})" if exc.filename and exc.errno != errno.ENOSPC else ""
+    return ImbError(f"{out}: cannot write the build: {why}{where}; nothing was replaced")
 
 
 def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir: str | Path,
                     fractions: dict[str, float] | None = None, progress: bool = True,
-                    max_shard_size: str | int = "500MB") -> dict:
+                    max_shard_size: str | int = "500MB", workers: int | None = None) -> dict:
     """Build a dataset into `out_dir` (Parquet per split, card, report, quarantine); return the report.
 
-    Everything is made in a sibling temporary folder and swapped in at the end,
-    so an interrupted build never leaves a half-written dataset behind.
+    Everything is made in one run folder beside `out_dir` (`.NAME.partial-<pid>-*`) and
+    swapped in at the end, so an interrupted build never leaves a half-written dataset
+    behind, and the next build removes what a killed one left. `out_dir` is replaced
+    only when it holds a previous build and nothing else.
     """
-    from imb_tools.data.io import SHARD_PATTERN
     from imb_tools.data.card import write_card
+    from imb_tools.data.io import ParquetSink
 
+    kind = builder_cls.KIND
     out = Path(out_dir).resolve()
-    if out.exists() and any(out.iterdir()) and not (out / "report.json").exists():
-        raise ImbError(f"{out}: folder exists and is not an IMB build; choose an empty or new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    cache = Path(tempfile.mkdtemp(prefix="imb-cache-"))
-    if not progress:
-        datasets.disable_progress_bars()
-    builder = builder_cls(cache_dir=str(cache), raw_path=raw_path, fractions=fractions,
-                          report_dir=str(staging), progress=progress)
+    if raw_path is None:
+        from imb_tools.data.fetch import download_raw
+
+        raw_path = download_raw(builder_cls.RAW_FILENAME)
+    raw = Path(raw_path).resolve()
+    if not raw.exists():
+        raise ImbError(f"{raw_path}: file not found")
+    if raw.is_dir():
+        raise ImbError(f"{raw_path}: is a folder, expected a JSON, JSON Lines or CSV file")
+    if raw == out or out in raw.parents:
+        raise ImbError(f"{out}: the output folder holds the raw file {raw_path}; "
+                       f"choose an output folder outside it")
+    if (out.exists() or out.is_symlink()) and not _legacy_build(out, kind.name):
+        ownership.check_replaceable(out, MARKER, BUILD_FILES, {"written_by": "imb build", "dataset": kind.name})
+    fractions = fractions or builder_cls.DEFAULT_FRACTIONS
     try:
-        # datasets writes Parquet shards straight from the generated tables:
-        # no Arrow cache copy and no memory-mapped re-read.
-        shards_dir = staging / "shards"
-        builder.download_and_prepare(output_dir=str(shards_dir), file_format="parquet",
-                                     max_shard_size=max_shard_size,
-                                     download_mode=datasets.DownloadMode.FORCE_REDOWNLOAD)
-        (staging / "data").mkdir()
-        for split in builder.info.splits:
-            files = sorted(shards_dir.glob(f"*-{split}.parquet")) or sorted(shards_dir.glob(f"*-{split}-*.parquet"))
-            for index, file in enumerate(files):
-                file.rename(staging / SHARD_PATTERN.format(split=split, index=index, count=len(files)))
-        shutil.rmtree(shards_dir)
-        report = builder.build_report
-        write_card(staging, builder.KIND.name, report, builder_cls)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _stale_leftovers(out)
+        staging = ownership.make_run_dir(out.parent, f".{out.name}.partial-")
+    except OSError as exc:
+        raise _disk_error(out, exc) from None
+    try:
+        work = staging / "work"
+        final = staging / "build"
+        sink = ParquetSink(final, kind.splits, kind.features.arrow_schema, _size_bytes(max_shard_size),
+                           dictionary_columns=_dictionary_columns(kind))
+        result = run_pass(kind, raw, work, fractions, sink, progress=progress,
+                          workers=workers or default_workers())
+        report = result.report
+        (final / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
+        os.replace(result.quarantine_path, final / "quarantine.jsonl")
+        write_card(final, kind.name, report, builder_cls)
+        ownership.write_marker(final, MARKER, {"written_by": "imb build", "dataset": kind.name,
+                                               "builder_version": BUILDER_VERSION})
         if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
+            old = out.with_name(f".{out.name}.old-{os.getpid()}-0")
+            os.replace(out, old)
+            os.replace(final, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            staging.rename(out)
+            os.replace(final, out)
         return report
+    except OSError as exc:
+        raise _disk_error(out, exc) from None
     finally:
-        builder.cleanup_work_dir()
-        shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _dictionary_columns(kind: Kind) -> tuple[str, ...]:
+    # Dictionary-encode only the few-valued columns; long unique texts gain nothing from it.
+    return tuple(n for n in kind.features if n not in ("id", "source_id", "question", "answer", "options", "url"))
+
+
+def _size_bytes(size: str | int) -> int:
+    if isinstance(size, int):
+        return size
+    text = size.strip().upper()
+    for unit, mult in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3), ("B", 1)):
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * mult)
+    return int(text)

@@ -12,6 +12,77 @@ SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
 _SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
+ROW_GROUP_ROWS = 10_000
+
+
+class ParquetSink:
+    """Parquet shards per split, written straight from validated Arrow tables.
+
+    Rows are regrouped into row groups of exactly ROW_GROUP_ROWS (the last one
+    shorter), so the bytes depend only on the rows, never on how they were batched.
+    A new shard starts once a shard holds `max_shard_bytes` of Arrow data.
+    """
+
+    def __init__(self, folder: Path, splits: list[str], schema, max_shard_bytes: int = 500_000_000,
+                 dictionary_columns: tuple[str, ...] = ()):
+        self.folder = Path(folder)
+        (self.folder / "data").mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.splits = list(splits)
+        self.max_shard_bytes = max_shard_bytes
+        self.dictionary_columns = list(dictionary_columns)
+        self.pending = {s: [] for s in splits}
+        self.pending_rows = {s: 0 for s in splits}
+        self.writers = {}
+        self.shards = {s: [] for s in splits}
+        self.shard_bytes = {s: 0 for s in splits}
+
+    def _writer(self, split: str):
+        import pyarrow.parquet as pq
+
+        if split not in self.writers or self.shard_bytes[split] >= self.max_shard_bytes:
+            if split in self.writers:
+                self.writers[split].close()
+            path = self.folder / "data" / f".{split}.{len(self.shards[split]):05d}.parquet.tmp"
+            self.shards[split].append(path)
+            self.writers[split] = pq.ParquetWriter(str(path), self.schema, compression="snappy",
+                                                   use_dictionary=self.dictionary_columns)
+            self.shard_bytes[split] = 0
+        return self.writers[split]
+
+    def _flush(self, split: str, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self.pending[split]:
+            return
+        table = pa.concat_tables(self.pending[split])
+        start = 0
+        while table.num_rows - start >= ROW_GROUP_ROWS or (final and start < table.num_rows):
+            group = table.slice(start, ROW_GROUP_ROWS).combine_chunks()
+            writer = self._writer(split)
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            self.shard_bytes[split] += group.nbytes
+            start += group.num_rows
+        rest = table.slice(start)
+        self.pending[split] = [rest] if rest.num_rows else []
+        self.pending_rows[split] = rest.num_rows
+
+    def write(self, split: str, table) -> None:
+        self.pending[split].append(table)
+        self.pending_rows[split] += table.num_rows
+        if self.pending_rows[split] >= ROW_GROUP_ROWS:
+            self._flush(split, final=False)
+
+    def close(self) -> None:
+        for split in self.splits:
+            self._flush(split, final=True)
+            if split in self.writers:
+                self.writers[split].close()
+        for split, paths in self.shards.items():
+            for index, path in enumerate(paths):
+                path.rename(self.folder / SHARD_PATTERN.format(split=split, index=index, count=len(paths)))
+
+
 def built_split_files(folder: str | Path) -> dict[str, list[str]]:
     """split name -> its Parquet shard paths, in order, for a built dataset folder."""
     splits: dict[str, list[str]] = {}

@@ -33,30 +33,48 @@ QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
 MCQA_FRACTIONS = {"dev": 0.02}
 
 
-def _iter_qa(path: Path):
-    for raw in iter_table_records(path):
-        yield raw, (lambda raw=raw: normalize_qa(raw))
+def _identity(item):
+    return item
 
 
-def _iter_mcqa(path: Path):
-    for category, raw in iter_mcqa_records(path):
-        yield raw, (lambda category=category, raw=raw: normalize_mcqa(category, raw))
+def _mcqa_raw(item):
+    return item[1]
+
+
+def _normalize_mcqa_item(item):
+    return normalize_mcqa(item[0], item[1])
 
 
 QA_KIND = Kind(
     name="imb-qa",
     features=QA_FEATURES,
-    iter_raw=_iter_qa,
+    iter_items=iter_table_records,
+    raw_of=_identity,
+    normalize=normalize_qa,
     required={f: QA_ALIASES[f] for f in QA_REQUIRED},
     content_key=qa_content_key,
     eval_splits=tuple(QA_FRACTIONS),
     rest_split="train",
 )
 
+def qa_results(path: Path, work_dir: Path, workers: int):
+    """Pass 1 of IMB-QA in Arrow blocks, over `workers` processes for a file of several blocks."""
+    from imb_tools.data.prepare import iter_block_results
+    from imb_tools.data.readers import BLOCK_BYTES, qa_blocks
+
+    if Path(path).stat().st_size < 8 * BLOCK_BYTES:
+        workers = 1  # starting processes costs more than it saves
+    return iter_block_results(QA_KIND, Path(path), work_dir, workers, qa_blocks(path))
+
+
+QA_KIND.iter_results = qa_results
+
 MCQA_KIND = Kind(
     name="imb-mcqa",
     features=MCQA_FEATURES,
-    iter_raw=_iter_mcqa,
+    iter_items=iter_mcqa_records,
+    raw_of=_mcqa_raw,
+    normalize=_normalize_mcqa_item,
     required={f: MCQA_ALIASES[f] for f in MCQA_REQUIRED},
     content_key=mcqa_content_key,
     eval_splits=tuple(MCQA_FRACTIONS),
@@ -105,9 +123,12 @@ def builder_for(kind: str) -> type[ImbBuilder]:
 
 
 def build(kind: str, raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
-          progress: bool = True) -> dict:
-    """Build one dataset into a folder; `raw_path=None` fetches the gated Hub file. Returns the report."""
-    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress)
+          progress: bool = True, workers: int | None = None) -> dict:
+    """Build one dataset into a folder; `raw_path=None` fetches the gated Hub file. Returns the report.
+
+    workers: processes that validate blocks of a large IMB-QA file (default: IMB_BUILD_WORKERS,
+    else the CPUs); the output is byte-identical whatever the number."""
+    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress, workers=workers)
 
 
 def load(path_or_repo_id: str | Path, split: str | None = None):

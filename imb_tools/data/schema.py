@@ -7,8 +7,6 @@ preprocessing code; the English ones are the paper's Tables 2 and 3.
 
 from __future__ import annotations
 
-import datasets
-
 from imb_tools.data.categories import MACRO_NAMES, QA_CATEGORIES
 
 QA_ALIASES: dict[str, tuple[str, ...]] = {
@@ -95,38 +93,61 @@ MCQA_OPTION_ALIASES: dict[str, tuple[str, ...]] = {
 
 QA_SOURCES = ["medicitalia", "dica33", "unknown"]
 
-QA_FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "answer": datasets.Value("string"),
-        "category": datasets.ClassLabel(names=QA_CATEGORIES),
-        "macro_category": datasets.ClassLabel(names=MACRO_NAMES),
-        "source": datasets.ClassLabel(names=QA_SOURCES),
-        "url": datasets.Value("string"),
-    }
-)
-
-MCQA_FEATURES = datasets.Features(
-    {
-        "id": datasets.Value("string"),
-        "category": datasets.Value("string"),
-        "question": datasets.Value("string"),
-        "options": datasets.List(datasets.Value("string")),
-        "answer": datasets.Value("string"),
-        "answer_index": datasets.Value("int32"),
-        "percentage_correct": datasets.Value("float32"),
-    }
-)
-
-
 def pick(record: dict, aliases: tuple[str, ...]):
-    """The value of the first alias present in the record, or None."""
+    """The value of the first alias that has one (not absent, not null), or None.
+
+    Null and absent are one thing: Arrow's readers cannot tell them apart, and the
+    batch path and the per-record path must agree.
+    """
     for name in aliases:
-        if name in record:
-            return record[name]
+        value = record.get(name)
+        if value is not None:
+            return value
     return None
 
 
 def has_any(record: dict, aliases: tuple[str, ...]) -> bool:
-    return any(name in record for name in aliases)
+    return any(record.get(name) is not None for name in aliases)
+
+
+def _features():
+    """The released features; built on first use so that importing this module (as the build's
+    worker processes do) does not import `datasets`."""
+    import datasets
+
+    qa = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "answer": datasets.Value("string"),
+            "category": datasets.ClassLabel(names=QA_CATEGORIES),
+            "macro_category": datasets.ClassLabel(names=MACRO_NAMES),
+            "source": datasets.ClassLabel(names=QA_SOURCES),
+            "url": datasets.Value("string"),
+        }
+    )
+
+    mcqa = datasets.Features(
+        {
+            "id": datasets.Value("string"),
+            "source_id": datasets.Value("string"),
+            "category": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "options": datasets.List(datasets.Value("string")),
+            "answer": datasets.Value("string"),
+            "answer_index": datasets.Value("int32"),
+            "percentage_correct": datasets.Value("float32"),
+        }
+    )
+    return {"QA_FEATURES": qa, "MCQA_FEATURES": mcqa}
+
+
+_FEATURES: dict = {}
+
+
+def __getattr__(name):
+    if name in ("QA_FEATURES", "MCQA_FEATURES"):
+        if not _FEATURES:
+            _FEATURES.update(_features())
+        return _FEATURES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

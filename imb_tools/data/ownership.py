@@ -1,0 +1,126 @@
+"""Replace only what the project wrote; find and remove leftovers of killed runs.
+
+A command that writes a folder drops a marker file in it (`write_marker`); before
+replacing a folder it asks `check_replaceable`, which says yes only when the marker
+is there with the expected fields and every file in the folder is one that command
+writes. Anything else (a user's thesis.tex, a src/ tree, a raw file) makes it refuse.
+
+Temporary work of one run lives in one folder named `<prefix><pid>-<random>` with a
+`.imb-partial` marker; `remove_stale` deletes such folders whose process is gone,
+never those of a run still alive, never a folder without the marker (except an
+empty one: a run killed between mkdir and writing the marker).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from imb_tools.errors import ImbError
+
+PARTIAL_MARKER = ".imb-partial"
+
+
+def write_marker(folder: str | os.PathLike, marker_name: str, fields: Mapping) -> Path:
+    """Write `folder/marker_name` as JSON holding `fields` (e.g. dataset, builder version)."""
+    path = Path(folder) / marker_name
+    path.write_text(json.dumps(dict(fields), ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def read_marker(folder: str | os.PathLike, marker_name: str) -> dict | None:
+    try:
+        value = json.loads((Path(folder) / marker_name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def check_replaceable(folder: str | os.PathLike, marker_name: str, expected_files_glob: Iterable[str],
+                      expected_fields: Mapping | None = None) -> bool:
+    """May `folder` be replaced by a new output of the same command?
+
+    False: the folder does not exist or is empty (nothing to replace). True: it holds
+    `marker_name` (JSON) whose fields include `expected_fields`, and every file under
+    it (hidden ones included, paths relative to the folder, '/'-separated) matches one
+    of `expected_files_glob`. Otherwise raise a one-line ImbError saying why.
+    """
+    folder = Path(folder)
+    if not folder.exists() and not folder.is_symlink():
+        return False
+    if folder.is_symlink() or not folder.is_dir():
+        raise ImbError(f"{folder}: exists and is not a folder; choose a new output folder")
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() or p.is_symlink())
+    if not files and not any(folder.iterdir()):
+        return False
+    marker = read_marker(folder, marker_name)
+    if marker is None:
+        raise ImbError(f"{folder}: folder exists and was not written by this command (no {marker_name}); "
+                       f"choose an empty or new folder")
+    for key, value in (expected_fields or {}).items():
+        if marker.get(key) != value:
+            raise ImbError(f"{folder}: {marker_name} says {key}={marker.get(key)!r}, not {value!r}; "
+                           f"choose another output folder")
+    patterns = [*expected_files_glob, marker_name]
+    foreign = [f for f in files if not any(fnmatch.fnmatchcase(f, pat) for pat in patterns)]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ImbError(f"{folder}: holds files this command did not write ({shown}); "
+                       f"move them or choose another output folder")
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def make_run_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A fresh `parent/<prefix><pid>-<random>` folder marked as this run's temporary work."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    (path / PARTIAL_MARKER).write_text(json.dumps({"pid": os.getpid()}) + "\n", encoding="utf-8")
+    return path
+
+
+def stale_run_dirs(parent: str | os.PathLike, prefix: str, marker: str = PARTIAL_MARKER) -> list[Path]:
+    """Folders `parent/<prefix><pid>-*` left by runs whose process is gone (holding `marker`, or empty)."""
+    parent = Path(parent)
+    if not parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(prefix) + r"(\d+)-[^/]*$")
+    stale = []
+    for entry in parent.iterdir():
+        match = pattern.match(entry.name)
+        if not match or not entry.is_dir() or entry.is_symlink():
+            continue
+        if int(match.group(1)) == os.getpid() or pid_alive(int(match.group(1))):
+            continue
+        if (entry / marker).is_file() or not any(entry.iterdir()):
+            stale.append(entry)
+    return stale
+
+
+def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
+    """Remove the leftovers of killed runs (see stale_run_dirs); return what was removed."""
+    removed = []
+    for entry in stale_run_dirs(parent, prefix):
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
