@@ -22,9 +22,14 @@ def build(raw_path: str | None, out_dir: str | Path, fractions: dict[str, float]
     return kinds.build("imb-mcqa", raw_path, out_dir, fractions, progress, workers)
 
 
-def load(path_or_repo_id: str | Path, split: str | None = None):
-    """A built IMB-MCQA folder or Hub repo as a DatasetDict (or one split)."""
-    return kinds.load(path_or_repo_id, split)
+def load(path_or_repo_id: str | Path | None = None, split: str | None = None):
+    """A built IMB-MCQA folder or Hub repo as a DatasetDict (or one split).
+
+    No argument: the published repo in IMB_MCQA_REPO, else the gated raw file from
+    praiselab-picuslab/IMB, built once into the cache and reused (needs access on the Hub).
+    The other dataset's folder is refused with a one-line error.
+    """
+    return kinds.load("imb-mcqa", path_or_repo_id, split)
 
 
 __all__ = ["ImbMcqa", "build", "load", "DEFAULT_FRACTIONS"]

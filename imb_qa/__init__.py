@@ -23,9 +23,14 @@ def build(raw_path: str | None, out_dir: str | Path, fractions: dict[str, float]
     return kinds.build("imb-qa", raw_path, out_dir, fractions, progress, workers)
 
 
-def load(path_or_repo_id: str | Path, split: str | None = None):
-    """A built IMB-QA folder or Hub repo as a DatasetDict (or one split)."""
-    return kinds.load(path_or_repo_id, split)
+def load(path_or_repo_id: str | Path | None = None, split: str | None = None):
+    """A built IMB-QA folder or Hub repo as a DatasetDict (or one split).
+
+    No argument: the published repo in IMB_QA_REPO, else the gated raw file from
+    praiselab-picuslab/IMB, built once into the cache and reused (needs access on the Hub).
+    The other dataset's folder is refused with a one-line error.
+    """
+    return kinds.load("imb-qa", path_or_repo_id, split)
 
 
 __all__ = ["ImbQa", "build", "load", "DEFAULT_FRACTIONS"]

@@ -42,7 +42,7 @@ def fake_hub(tmp_path, monkeypatch):
 def test_fetch_and_build_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
     from imb_tools.data import kinds
     from imb_tools.data.io import load_built
-    from imb_tools.evaluation import sources
+    from imb_tools.data import sources
     from imb_tools.evaluation.task_data import load_for_tasks, resolve_source
 
     builds = []
@@ -67,7 +67,7 @@ def test_fetch_and_build_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
 
 
 def test_a_new_builder_means_a_new_build(fake_hub, monkeypatch):
-    from imb_tools.evaluation import sources
+    from imb_tools.data import sources
 
     first = sources.cached_build("mcqa", progress=False)
     monkeypatch.setattr(sources, "builder_version", lambda: "changed000")
@@ -79,7 +79,7 @@ def test_no_access_is_one_line_saying_how_to_get_it(tmp_path, monkeypatch):
     import huggingface_hub
     from huggingface_hub.errors import GatedRepoError
 
-    from imb_tools.evaluation import sources
+    from imb_tools.data import sources
 
     def gated(*args, **kwargs):
         import httpx
@@ -94,3 +94,32 @@ def test_no_access_is_one_line_saying_how_to_get_it(tmp_path, monkeypatch):
     message = str(err.value)
     assert "\n" not in message and "accept its terms" in message and "hf auth login" in message
     assert not (tmp_path / "cache" / "data").exists() or not any((tmp_path / "cache" / "data").iterdir())
+
+
+def test_load_with_no_argument_fetches_builds_once_and_is_strict_about_kind(fake_hub, tmp_path, monkeypatch):
+    """imb_qa.load() / imb_mcqa.load(): the gated files built into the cache; the other dataset's
+    folder is refused; a missing local folder never reaches the Hub."""
+    import imb_mcqa
+    import imb_qa
+    from imb_tools.data import kinds
+
+    builds = []
+    real_build = kinds.build
+    monkeypatch.setattr(kinds, "build", lambda *a, **k: builds.append(a[0]) or real_build(*a, **k))
+    qa = imb_qa.load()
+    assert "train" in qa and "macro_category" in qa["train"].column_names
+    mc = imb_mcqa.load(split="test")
+    assert "options" in mc.column_names and len(mc) > 0
+    assert [f for _, f, _ in fake_hub] == ["IMB-QA.json", "IMB-MCQA.json"] and builds == ["qa", "mcqa"]
+    imb_qa.load()  # reused: huggingface_hub's cached file, no new build
+    assert builds == ["qa", "mcqa"]
+    built_qa = next((tmp_path / "cache" / "data").glob("qa-*"))
+    built_mcqa = next((tmp_path / "cache" / "data").glob("mcqa-*"))
+    with pytest.raises(ImbError, match=r"holds IMB-QA, not IMB-MCQA.*imb_qa\.load"):
+        imb_mcqa.load(built_qa)
+    with pytest.raises(ImbError, match=r"holds IMB-MCQA, not IMB-QA"):
+        imb_qa.load(built_mcqa)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ImbError, match=r"out/nope: no such built dataset folder \(a local path"):
+        imb_qa.load("out/nope")

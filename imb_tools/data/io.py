@@ -112,6 +112,10 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None):
             if was_enabled:
                 datasets.enable_progress_bars()
     else:
+        from imb_tools.data.locate import check_reference
+
+        # a local-looking path is never sent to the Hub; an uncached repo offline fails at once
+        check_reference(path_or_repo_id, "built dataset folder", "--data DIR", repo_type="dataset")
         if str(path_or_repo_id).count("/") != 1:
             raise ImbError(f"{path_or_repo_id}: no such folder, and not a Hub repo id (ORG/NAME)")
         try:

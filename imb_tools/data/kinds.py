@@ -131,6 +131,25 @@ def build(kind: str, raw_path: str | None, out_dir: str | Path, fractions: dict[
     return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress, workers=workers)
 
 
-def load(path_or_repo_id: str | Path, split: str | None = None):
-    """A built folder or Hub repo as a DatasetDict (or one split)."""
-    return load_built(path_or_repo_id, split)
+# A column only each dataset has: loading one as the other is refused.
+_MARKS = {"imb-qa": "macro_category", "imb-mcqa": "options"}
+
+
+def load(kind: str, path_or_repo_id: str | Path | None = None, split: str | None = None):
+    """A built folder or Hub repo of `kind` as a DatasetDict (or one split).
+
+    None: the repo in IMB_QA_REPO / IMB_MCQA_REPO, else the gated raw file built once into
+    the cache (data.sources.data_source). The other dataset's folder is refused in one line.
+    """
+    from imb_tools.data.sources import data_source
+    from imb_tools.errors import ImbError
+
+    name = builder_for(kind).KIND.name
+    source = data_source(name.removeprefix("imb-"), path_or_repo_id)
+    loaded = load_built(source, split)
+    columns = loaded.column_names if split is not None else next(iter(loaded.values())).column_names
+    if _MARKS[name] not in columns:
+        other = next(k for k in _MARKS if k != name)
+        raise ImbError(f"{source}: holds {other.upper()}, not {name.upper()} (no '{_MARKS[name]}' column); "
+                       f"load it with {other.replace('-', '_')}.load")
+    return loaded

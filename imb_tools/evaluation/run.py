@@ -245,7 +245,7 @@ def run_provenance(args, tasks, metadata, folder, task_hash, extra) -> dict:
     leaderboard row, and compared before averaging."""
     import lm_eval
 
-    from imb_tools.evaluation.sources import describe
+    from imb_tools.data.sources import describe
     from imb_tools.evaluation.task_data import resolve_source
 
     data = {}

@@ -8,7 +8,7 @@ the tasks' `custom_dataset` function. The data source is the first of:
 4. a published built repo: `--metadata '{"mcqa_repo": ...}'` (or `qa_repo`), env
    `IMB_MCQA_REPO` / `IMB_QA_REPO`;
 5. the gated raw repo praiselab-picuslab/IMB, fetched and built once into the
-   user's cache (imb_tools.evaluation.sources.cached_build).
+   user's cache (imb_tools.data.sources.cached_build).
 A DIR may be the built dataset itself or a parent holding `qa/` and `mcqa/`
 (as `out/demo/`), so one `data_dir` serves `--tasks imb_mcqa,imb_qa`.
 """
@@ -57,7 +57,7 @@ def resolve_source(kind: str, metadata: dict) -> str:
     repo = metadata.get(f"{kind}_repo") or os.environ.get(f"IMB_{kind.upper()}_REPO")
     if repo:
         return str(repo)
-    from imb_tools.evaluation.sources import cached_build
+    from imb_tools.data.sources import cached_build
 
     return str(cached_build(kind))
 

@@ -56,7 +56,7 @@ def publish(built_dir: str | Path, repo_id: str, private: bool = False,
         raise ImbError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
     if dry_run is not None:
         return stage(Path(built_dir), Path(dry_run), repo_id)
-    from imb_tools.evaluation.sources import is_sample
+    from imb_tools.data.sources import is_sample
 
     if is_sample(built_dir) and not allow_sample:
         raise ImbError(f"{built_dir} was built from the bundled sample, not from IMB; refusing "

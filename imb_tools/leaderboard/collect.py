@@ -326,7 +326,7 @@ def _data_info(task: str, prov: dict, metadata: dict, task_hashes: dict) -> dict
         revision = f"samples-{str(task_hashes[task])[:16]}"
     is_sample = info.get("is_sample")
     if is_sample is None and source and Path(str(source)).is_dir():
-        from imb_tools.evaluation.sources import is_sample as sample_check
+        from imb_tools.data.sources import is_sample as sample_check
         from imb_tools.evaluation.task_data import built_folder
 
         folder = built_folder(source, kind)
