@@ -286,6 +286,12 @@ def test_eval_passes_lm_eval_options_through(demo_dir, tmp_path, capsys):
     assert "--limit 3: not a full score" in capsys.readouterr().out
     assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa",
                  "--data", str(demo_dir), "--out", str(tmp_path), "--no_such_flag"]) == 2
+    # lm-eval's spelling of an option imb eval also has is that option, not a second value
+    again = tmp_path / "again"
+    assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa", "--data", str(demo_dir),
+                 "--out", str(again), "--limit", "2", "--gen_kwargs", "max_gen_toks=4", "--num_fewshot", "1"]) == 0
+    provenance = json.loads((again / "imb_summary.json").read_text())["provenance"]
+    assert provenance["gen_kwargs"] == {"max_gen_toks": 4} and provenance["num_fewshot"] == 1
 
 
 def test_unknown_task_is_a_one_line_error(demo_dir, tmp_path):

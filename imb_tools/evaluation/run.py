@@ -135,6 +135,10 @@ def run_eval(args) -> int:
 
     quiet(getattr(args, "verbose", False))
     extra = lm_eval_options(getattr(args, "lm_eval_args", []))
+    # lm-eval's spelling of an option imb eval has (--gen_kwargs, --num_fewshot, --batch_size...)
+    # means that option: one value, never a keyword given twice to simple_evaluate.
+    for key in [k for k in extra if k not in ("lm_eval_args", "func") and hasattr(args, k)]:
+        setattr(args, key, extra.pop(key))
     out = Path(args.out or extra.pop("output_path", "") or "")
     extra.pop("output_path", None)
     if not str(out) or str(out) == ".":
