@@ -80,3 +80,25 @@ def walk_parsers(parser, path=("imb",)):
             for name, sub in action.choices.items():
                 if sub is not parser:
                     yield from walk_parsers(sub, path + (name,))
+
+
+def add_data_option(parser, help_text: str) -> None:
+    """`--data DIR|ORG/NAME`, plus the old positional DIR kept hidden for one release."""
+    parser.add_argument("--data", help=help_text)
+    parser.add_argument("old_positional_data", nargs="?", metavar="DIR", help=argparse.SUPPRESS)
+
+
+def data_argument(args, command: str) -> str:
+    """The --data value (or the deprecated positional one, with a warning); one-line error if none."""
+    from imb_tools.errors import ImbError
+
+    old = getattr(args, "old_positional_data", None)
+    if args.data and old:
+        raise ImbError(f"give the dataset once: --data {args.data} or {old}")
+    if old:
+        print(f"imb: warning: 'imb {command} DIR' is deprecated and will be removed; use imb {command} --data DIR",
+              file=sys.stderr)
+        return old
+    if not args.data:
+        raise ImbError(f"imb {command} needs --data DIR (a folder made by 'imb build', or a Hub repo id)")
+    return args.data

@@ -68,6 +68,29 @@ CASES = {
         ["reformulate", "--in", "in.jsonl", "--out", "o.jsonl", "--model", "./models/nope"], 2,
         r"models/nope: no such model \(a local path", ["in.jsonl"]),
     "an unknown subcommand": ({}, ["bogus"], 2, r"invalid choice: 'bogus'", []),
+    # Never delete or overwrite what the project did not write ({demo}: a built demo folder).
+    "rag index into a user's folder": (
+        {"mine/thesis.tex": "\\documentclass{article}"},
+        ["rag", "index", "--data", "{demo}/qa", "--out", "mine", "--size", "10"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/thesis.tex"]),
+    "fine-tuning into a user's folder": (
+        {"mine/src/main.py": "print(1)"},
+        ["finetune", "--model", "{demo}/tiny-llama", "--data", "{demo}/qa", "--out", "mine", "--max-steps", "1"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/src/main.py"]),
+    "a merge that would replace a user's folder": (
+        {"mine/notes.txt": "keep"},
+        ["finetune", "merge", "--adapter", "{demo}/adapter-run", "--out", "mine"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/notes.txt"]),
+    "a leaderboard table into a user's folder": (
+        {"mine/results.csv": "my own numbers"},
+        ["leaderboard", "build", "{demo}/eval", "--out", "mine"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/results.csv"]),
+    "a publish dry run into the build folder itself": (
+        {}, ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "{demo}/qa"], 2,
+        r"must be a folder outside the build", []),
+    "a publish dry run into a user's folder": (
+        {"mine/keep.md": "keep"}, ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "mine"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/keep.md"]),
 }
 
 
@@ -84,11 +107,29 @@ def _last_error_line(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("imb: error:")]
 
 
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A demo build, a tiny model, a fine-tuning run and an eval run, as the hostile cases' targets."""
+    work = tmp_path_factory.mktemp("faults-demo")
+    for argv in (["demo", "--out", str(work), "--tiny-model"],
+                 ["finetune", "--model", str(work / "tiny-llama"), "--data", str(work / "qa"),
+                  "--out", str(work / "adapter-run"), "--max-steps", "1", "--batch-size", "2"],
+                 ["eval", "--model", "hf", "--model-args", f"pretrained={work / 'tiny-llama'}", "--tasks", "imb_mcqa",
+                  "--data", str(work), "--out", str(work / "eval"), "--limit", "2"]):
+        result = _run(argv, work)
+        assert result.returncode == 0, result.stderr[-2000:]
+    return work
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_fault_table(name, tmp_path):
+def test_fault_table(name, tmp_path, request):
     files, argv, code, pattern, survivors = CASES[name]
+    if any("{demo}" in a for a in argv):
+        demo_dir = request.getfixturevalue("demo")
+        argv = [a.replace("{demo}", str(demo_dir)) for a in argv]
     for rel, content in files.items():
         path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:

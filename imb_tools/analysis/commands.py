@@ -5,21 +5,17 @@ Heavy libraries load inside the handlers, so `imb --help` stays instant.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
-from imb_tools.cli_options import positive_int
-from imb_tools.errors import ImbError
+from imb_tools.cli_options import add_data_option, data_argument, positive_int
 
 
 def register(sub) -> None:
     stats = sub.add_parser("stats", help="the paper's Tables 4 and 5 for a built dataset",
                            description="Counts, categories, tokens (spaCy's Italian tokenizer), "
                                        "lengths in characters, and records per macro-category.")
-    stats.add_argument("--data", help="folder made by 'imb build', or a Hub repo id")
-    stats.add_argument("built_dir", nargs="?", metavar="DIR", help=argparse.SUPPRESS)  # old spelling
+    add_data_option(stats, "folder made by 'imb build', or a Hub repo id")
     stats.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     stats.add_argument("--batch-size", type=positive_int, default=1000, help="texts per spaCy batch")
     stats.set_defaults(func=_stats)
@@ -34,13 +30,7 @@ def _print_json(obj) -> None:
 def _stats(args) -> int:
     from imb_tools.analysis.stats import compute_stats, format_stats
 
-    data = args.data or args.built_dir
-    if not data:
-        raise ImbError("give --data DIR (a folder made by 'imb build', or a Hub repo id)")
-    if args.built_dir and not args.data:
-        print("imb: warning: 'imb stats DIR' is deprecated and will be removed; use imb stats --data DIR",
-              file=sys.stderr)
-    stats = compute_stats(data, batch_size=args.batch_size)
+    stats = compute_stats(data_argument(args, "stats"), batch_size=args.batch_size)
     print(format_stats(stats))
     if args.json:
         from pathlib import Path

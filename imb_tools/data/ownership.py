@@ -124,3 +124,34 @@ def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
+
+
+# Temporary names of imb_tools.atomic (a kill can leave them): `.NAME.XXXX.tmp`, `.NAME.XXXX/`.
+ATOMIC_LEFTOVERS = (".*.tmp", ".*/*", ".*.old-*/*")
+
+
+def claim_output_folder(folder: str | os.PathLike, marker_name: str, expected_files_glob: Iterable[str],
+                        fields: Mapping, legacy_file: str | None = None) -> Path:
+    """Make `folder` this command's output folder before any slow work, or refuse in one line.
+
+    A new or empty folder, or one this command wrote before (its marker with the same
+    `fields`, nothing but its own files), is claimed: created if needed, marker written.
+    A folder written before markers existed is recognised by `legacy_file` plus nothing but
+    the command's files. Anything else (a user's files, another command's folder, a file
+    where the folder should be) is a one-line ImbError: nothing is overwritten.
+    """
+    folder = Path(folder)
+    patterns = [*expected_files_glob, *ATOMIC_LEFTOVERS]
+    try:
+        check_replaceable(folder, marker_name, patterns, fields)
+    except ImbError:
+        if not (legacy_file and (folder / legacy_file).is_file() and read_marker(folder, marker_name) is None):
+            raise
+        files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()]
+        foreign = [f for f in files if not any(fnmatch.fnmatchcase(f, pat) for pat in patterns)]
+        if foreign:
+            raise ImbError(f"{folder}: holds files this command did not write ({', '.join(foreign[:3])}); "
+                           f"move them or choose another output folder") from None
+    folder.mkdir(parents=True, exist_ok=True)
+    write_marker(folder, marker_name, {"written_by": "imb", **dict(fields)})
+    return folder

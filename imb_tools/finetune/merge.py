@@ -12,6 +12,12 @@ from pathlib import Path
 
 from imb_tools.errors import ImbError
 from imb_tools.atomic import atomic_dir
+from imb_tools.data.ownership import claim_output_folder, write_marker
+
+MERGED_MARKER = ".imb-merged-model.json"
+MODEL_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", "*.bin",
+               "tokenizer*", "special_tokens_map.json", "added_tokens.json", "chat_template*", "vocab*",
+               "merges.txt", "*.model", "README.md")
 from imb_tools.finetune.artifacts import base_model_of, resolve_adapter
 
 
@@ -23,6 +29,8 @@ def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto")
     from imb_tools.finetune.train import torch_dtype
 
     adapter_dir = resolve_adapter(adapter)
+    # The merged folder is replaced whole: only a folder an earlier merge wrote may be.
+    claim_output_folder(out, MERGED_MARKER, MODEL_FILES, {"kind": "merged-model"})
     base = model or base_model_of(adapter_dir)
     from imb_tools.data.locate import check_reference
 
@@ -35,7 +43,8 @@ def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto")
         raise ImbError(f"cannot load base model '{base}': {str(exc).splitlines()[0]}") from None
     merged = PeftModel.from_pretrained(base_model, adapter_dir).merge_and_unload()
     tok = AutoTokenizer.from_pretrained(adapter_dir)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out) as tmp:  # replaces the whole folder: claimed above as ours
         merged.save_pretrained(tmp)
         tok.save_pretrained(tmp)
+        write_marker(tmp, MERGED_MARKER, {"written_by": "imb", "kind": "merged-model"})
     return Path(out)

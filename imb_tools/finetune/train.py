@@ -277,6 +277,21 @@ def last_checkpoint(out: str | Path) -> str | None:
     return None
 
 
+RUN_MARKER = ".imb-finetune.json"
+RUN_FILES = ("checkpoint-*/*", f"{ADAPTER_DIR}/*", "eval_table8*", "runs/*",
+             "README.md", "training_args.bin")  # TRL writes a model card at the top
+
+
+def claim_run_folder(out: str | Path) -> Path:
+    """--out holds only what fine-tuning writes (checkpoints, adapter, eval reports)."""
+    from imb_tools.data.ownership import claim_output_folder
+
+    if not out:
+        raise ImbError("give --out DIR (checkpoints and the adapter go there)")
+    return claim_output_folder(out, RUN_MARKER, RUN_FILES, {"kind": "finetune"},
+                               legacy_file=f"{ADAPTER_DIR}/{RUN_FILE}")
+
+
 def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     """Load the model, prepare the data, and return (trainer, prepared data, plan), untrained.
 
@@ -287,6 +302,7 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     from imb_tools.finetune.data import load_train_split, prepare
 
     plan = make_plan(cfg)
+    claim_run_folder(cfg.out)  # a user's folder is refused before anything is loaded
     if dataset is None:  # bad data fails before a multi-GB model load
         if not cfg.data:
             raise ImbError("give --data DIR (a built IMB-QA folder or Hub id)")

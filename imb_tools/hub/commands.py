@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from imb_tools.cli_options import add_data_option, data_argument
+
 
 def register(sub) -> None:
     p = sub.add_parser("publish", help="push a built dataset to a Hub dataset repo",
                        description="Push Parquet shards, the card and the build report of a built "
                                    "dataset so that load_dataset('ORG/NAME') works with no code. "
                                    "The token comes from HF_TOKEN or the login cache.")
-    p.add_argument("built_dir", metavar="DIR", help="folder made by 'imb build'")
+    add_data_option(p, "folder made by 'imb build'")
     p.add_argument("--repo-id", required=True, help="target dataset repo, ORG/NAME")
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--allow-sample", action="store_true",
@@ -21,7 +23,7 @@ def register(sub) -> None:
 def _publish(args) -> int:
     from imb_tools.hub.publish import publish
 
-    files = publish(args.built_dir, args.repo_id, private=args.private, dry_run=args.dry_run,
+    files = publish(data_argument(args, "publish"), args.repo_id, private=args.private, dry_run=args.dry_run,
                     allow_sample=args.allow_sample)
     where = args.dry_run if args.dry_run else f"https://huggingface.co/datasets/{args.repo_id}"
     print(f"{'staged' if args.dry_run else 'published'} {len(files)} files -> {where}")

@@ -16,6 +16,9 @@ from imb_tools.data.schema import forbidden_columns
 from imb_tools.errors import ImbError
 
 
+STAGING_MARKER = ".imb-publish-staging.json"
+
+
 def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     """Copy what would be uploaded into `staging`; return the relative paths."""
     import pyarrow.parquet as pq
@@ -36,7 +39,16 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
         bad = forbidden_columns(pq.read_schema(path))
         if bad:
             raise ImbError(f"{path}: refuses to publish columns that must never be released: {', '.join(bad)}")
-    staging.mkdir(parents=True, exist_ok=True)
+    from imb_tools.data.ownership import claim_output_folder
+
+    built, staged = built_dir.resolve(), Path(staging).resolve()
+    if staged == built or built in staged.parents or staged in built.parents:
+        raise ImbError(f"--dry-run {staging}: must be a folder outside the build {built_dir} (and not above it)")
+    # Only a folder an earlier dry run staged is replaced; old shards go, so it shows exactly
+    # what this build would upload.
+    claim_output_folder(staging, STAGING_MARKER, ("data/*", "report.json", "README.md"), {"kind": "publish-staging"})
+    for old in (staging / "data").glob("*"):
+        old.unlink()
     (staging / "data").mkdir(exist_ok=True)
     for path in shards:
         shutil.copyfile(path, staging / "data" / Path(path).name)

@@ -35,10 +35,18 @@ def _report_skipped(skipped) -> None:
         print(f"skipped: {reason}")
 
 
+TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md", "plots/*.png")
+
+
 def _build(args) -> int:
     from imb_tools.leaderboard import collect, plots
 
+    from imb_tools.data.ownership import claim_output_folder
+
     out = Path(args.out)
+    # The table folder holds only what the leaderboard writes; a user's folder is refused.
+    claim_output_folder(out, ".imb-leaderboard.json", TABLE_FILES, {"kind": "leaderboard"},
+                        legacy_file="results.parquet")
     skipped: list[str] = []
     table = collect.collect(args.results, skipped)
     _report_skipped(skipped)

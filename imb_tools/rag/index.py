@@ -157,6 +157,17 @@ def load_index(path: str | Path, query_model: str | None = None) -> RagIndex:
     return RagIndex(path, manifest, index, passages)
 
 
+INDEX_MARKER = ".imb-rag-index.json"
+INDEX_FILES = ("index.faiss", "passages.jsonl", "removed.jsonl", MANIFEST, "bm25/*")
+
+
+def claim_index_folder(out: str | Path) -> Path:
+    """An index folder holds only what `imb rag index` writes; anything else is refused."""
+    from imb_tools.data.ownership import claim_output_folder
+
+    return claim_output_folder(out, INDEX_MARKER, INDEX_FILES, {"kind": "rag-index"}, legacy_file=MANIFEST)
+
+
 def build_rag_index(
     dataset,
     out: str | Path,
@@ -181,6 +192,7 @@ def build_rag_index(
 
     if kind not in INDEX_KINDS:
         raise ImbError(f"unknown index kind '{kind}' (choose from {', '.join(INDEX_KINDS)})")
+    claim_index_folder(out)  # before the slow part: a user's folder is refused at once
     start = time.perf_counter()
     embedder = Embedder(
         model, backend, cache_dir=cache_dir, batch_size=batch_size, show_progress=show_progress
