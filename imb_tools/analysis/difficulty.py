@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from imb_tools.data.schema import MCQA_ALIASES
 from imb_tools.errors import ImbError
 
 TERMS_FILE = Path(__file__).with_name("medical_terms.txt")
@@ -46,8 +47,8 @@ SUBORDINATE_MARKERS = frozenset({
     "cosicché", "quando", "mentre", "se", "cui", "quale", "quali", "dove", "ove",
 })
 COMPONENTS = ("length", "term_density", "sentence_length", "subordination")
-PERCENT_COLUMNS = ("percentage_correct", "Percentage Correct", "PercentageCorrect",
-                   "Percentage_Correct", "Percentuale corretta")
+# The built column first, then every raw spelling the build itself accepts.
+PERCENT_COLUMNS = ("percentage_correct", *(a for a in MCQA_ALIASES["percentage"] if a != "percentage_correct"))
 
 
 @dataclass(frozen=True)
@@ -147,27 +148,14 @@ def text_difficulty(texts, terms: MedicalTerms | None = None, progress: bool = F
 
 
 def parse_percentage(value) -> float | None:
-    """A share in [0, 1] from 0.49, 49, "49%" or "0,49"; None when missing or unreadable."""
-    if value is None:
+    """A share in [0, 1] by the build's one rule (data.normalize.parse_percentage); None when
+    missing or unreadable, because a difficulty table scores what it can and counts the rest."""
+    from imb_tools.data.normalize import parse_percentage as parse
+
+    try:
+        return parse(value)
+    except (TypeError, ValueError):
         return None
-    if isinstance(value, str):
-        text = value.strip().replace(",", ".")
-        if not text:
-            return None
-        percent = text.endswith("%")
-        try:
-            number = float(text.rstrip("%").strip())
-        except ValueError:
-            return None
-        if percent:
-            number /= 100
-    else:
-        number = float(value)
-    if math.isnan(number):
-        return None
-    if 1 < number <= 100:
-        number /= 100
-    return number if 0 <= number <= 1 else None
 
 
 def accuracy_difficulty(percentages):

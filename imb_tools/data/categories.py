@@ -96,15 +96,19 @@ PAPER_MACRO_COUNTS: dict[str, int] = {
 }
 
 
-def category_key(name: str) -> str:
-    """Compare category names ignoring case, accents, apostrophes and spacing.
+def fold_text(text: str) -> str:
+    """The one text key: accents removed, lower case, every run of other characters one space.
 
-    The forum writes "Chirurgia dell'apparato digerente" in URLs and the
-    released list "Chirurgia dell apparato digerente"; both are one category.
+    Category names compare by it ("Chirurgia dell'apparato digerente" in URLs and the
+    released "Chirurgia dell apparato digerente" are one category), slugs and MCQA id
+    prefixes are made from it, and the RAG leakage guard compares reposts with it.
     """
-    text = unicodedata.normalize("NFKD", name)
+    text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
     return re.sub(r"[^a-z0-9]+", " ", text).strip()
+
+
+category_key = fold_text  # category names compare by their folded text
 
 
 _BY_KEY = {category_key(c): c for c in QA_CATEGORIES}

@@ -126,9 +126,9 @@ def _id(value, *content: str) -> str:
 
 def category_slug(category: str) -> str:
     """The category part of an IMB-MCQA id: ascii lower case, words joined by dashes."""
-    text = unicodedata.normalize("NFKD", category)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    from imb_tools.data.categories import fold_text
+
+    slug = fold_text(category).replace(" ", "-")
     return slug or "c" + content_hash(category)[:8]
 
 

@@ -26,3 +26,20 @@ def per_group_in_hash_order(ids: Sequence[str], groups: Sequence[Hashable],
         if limit is None or len(bucket) < limit:
             bucket.append(i)
     return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
+
+
+def capped_in_hash_order(ids: Sequence[str], groups: Sequence[Hashable] | None = None,
+                         limit: int | None = None) -> list[int]:
+    """Positions in hash order, at most `limit` of each group (no groups: the first `limit`)."""
+    order = hash_order(ids)
+    if limit is None:
+        return order
+    if groups is None:
+        return order[:limit]
+    taken: dict[Hashable, int] = {}
+    keep = []
+    for i in order:
+        if taken.get(groups[i], 0) < limit:
+            taken[groups[i]] = taken.get(groups[i], 0) + 1
+            keep.append(i)
+    return keep

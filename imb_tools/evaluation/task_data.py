@@ -100,33 +100,17 @@ def fingerprint(source: str) -> tuple:
 
 
 def labels_to_names(ds, columns):
-    """Replace ClassLabel int columns by their names (prompts and filters want text)."""
-    import datasets
+    """ClassLabel int columns as their names (prompts and filters want text): the data layer's one decoder."""
+    from imb_tools.data.tables import labels_to_names as decode
 
-    features = ds.features.copy()
-    names = {}
-    for col in columns:
-        feature = ds.features[col]
-        if isinstance(feature, datasets.ClassLabel):
-            names[col] = feature.int2str(ds[col])
-            features[col] = datasets.Value("string")
-    if not names:
-        return ds
-    ds = ds.remove_columns(list(names))
-    for col, values in names.items():
-        ds = ds.add_column(col, values, feature=features[col])
-    return ds
+    return decode(ds, columns)
 
 
 def hash_ordered(ds, limit: int | None = None):
     """Rows sorted by the stable id hash (the paper's capped sample), the first `limit` of them."""
-    from imb_tools.data.splits import id_hash
+    from imb_tools.data.sampling import capped_in_hash_order
 
-    keys = [id_hash(x) for x in ds["id"]]
-    order = sorted(range(len(ds)), key=keys.__getitem__)
-    if limit is not None:
-        order = order[:limit]
-    return ds.select(order)
+    return ds.select(capped_in_hash_order(list(ds["id"]), limit=limit))
 
 
 _PROMPT_END = "Risposta:"
@@ -234,16 +218,6 @@ def check_task_set(test, column: str, categories_file: str | Path, kind: str, me
 def capped_per_group(ds, column: str, limit: int | None):
     """The first `limit` rows of each `column` value in hash order (the paper's ~2,000 items per
     macro-category), all groups together, in hash order."""
-    from imb_tools.data.splits import id_hash
+    from imb_tools.data.sampling import capped_in_hash_order
 
-    if limit is None:
-        return hash_ordered(ds)
-    keys = [id_hash(x) for x in ds["id"]]
-    groups = list(ds[column])
-    taken: dict = {}
-    keep = []
-    for i in sorted(range(len(ds)), key=keys.__getitem__):
-        if taken.get(groups[i], 0) < limit:
-            taken[groups[i]] = taken.get(groups[i], 0) + 1
-            keep.append(i)
-    return ds.select(keep)
+    return ds.select(capped_in_hash_order(list(ds["id"]), list(ds[column]), limit))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imb_tools.data.splits import id_hash
+from imb_tools.data.sampling import hash_order
 from imb_tools.errors import ImbError
 from imb_tools.rag.knowledge_base import HELDOUT_SPLITS, passages_from_split
 from imb_tools.rag.retrieve import MODES, Retriever
@@ -48,7 +48,7 @@ def probe_items(dataset, per_macro: int = 200, splits: Sequence[str] = HELDOUT_S
             by_macro.setdefault(p.macro_category, []).append((p, questions[p.id]))
     picked, skipped = [], 0
     for macro in sorted(by_macro):
-        items = sorted(by_macro[macro], key=lambda pq: (id_hash(pq[0].id), pq[0].id))
+        items = [by_macro[macro][i] for i in hash_order([pq[0].id for pq in by_macro[macro]])]
         usable = [pq for pq in items if pq[0].text.strip() and (pq[1] or "").strip()]
         skipped += len(items) - len(usable)
         picked.extend(usable[:per_macro])

@@ -13,14 +13,13 @@ with its reason.
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from imb_tools.data.categories import fold_text
 from imb_tools.errors import ImbError
 
 HELDOUT_SPLITS = ("validation", "test")
@@ -32,9 +31,7 @@ NUM_PERM = 128
 
 def normalize_text(text: str) -> str:
     """Lower case, no accents, punctuation and spacing collapsed: reposts differ in these."""
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[\W_]+", " ", text).strip()
+    return fold_text(text)
 
 
 def normalized_hash(text: str) -> str:
