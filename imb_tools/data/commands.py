@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from imb_tools.cli_options import positive_int
+from imb_tools.data.splits import MCQA_FRACTIONS, QA_FRACTIONS
+
 
 def register(sub) -> None:
     build = sub.add_parser("build", help="build IMB-QA or IMB-MCQA from raw files",
@@ -12,13 +15,14 @@ def register(sub) -> None:
                           description="Build IMB-QA from the raw forum file (JSON array, JSON Lines or CSV): "
                                       "validate, quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(qa, "IMB-QA JSON array, JSON Lines or CSV")
-    qa.add_argument("--test-fraction", type=float, default=0.025, help="share of records in test")
-    qa.add_argument("--validation-fraction", type=float, default=0.01, help="share of records in validation")
+    qa.add_argument("--test-fraction", type=float, default=QA_FRACTIONS["test"], help="share of records in test")
+    qa.add_argument("--validation-fraction", type=float, default=QA_FRACTIONS["validation"],
+                    help="share of records in validation")
     mc = kinds.add_parser("mcqa", help="IMB-MCQA (exam questions)",
                           description="Build IMB-MCQA from the raw JSON object keyed by category: validate, "
                                       "quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(mc, "IMB-MCQA JSON object keyed by category")
-    mc.add_argument("--dev-fraction", type=float, default=0.02, help="share of records in dev (few-shot)")
+    mc.add_argument("--dev-fraction", type=float, default=MCQA_FRACTIONS["dev"], help="share of records in dev (few-shot)")
     build.set_defaults(func=_build)
 
     demo = sub.add_parser("demo", help="build both datasets from the bundled sample",
@@ -38,6 +42,9 @@ def _common(p, what: str) -> None:
                         f"'sample' uses the bundled test sample")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="processes that validate a large IMB-QA file in blocks (IMB_BUILD_WORKERS, else the "
+                        "CPUs, at most 4, when empty); the output is byte-identical whatever the number")
 
 
 def _build(args) -> int:
@@ -56,7 +63,7 @@ def _build(args) -> int:
         from imb_tools import sample_data
 
         raw = str(sample_data.QA_SAMPLE if args.kind == "qa" else sample_data.MCQA_SAMPLE)
-    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress)
+    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress, workers=args.workers)
     print(summary_line(report))
     empty = [s for s, n in report["records_out"].items() if n == 0]
     if empty:

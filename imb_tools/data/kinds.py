@@ -29,8 +29,7 @@ CITATION = """\
 }
 """
 
-QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
-MCQA_FRACTIONS = {"dev": 0.02}
+from imb_tools.data.splits import MCQA_FRACTIONS, QA_FRACTIONS  # noqa: E402  (defined with the splits)
 
 
 def _identity(item):

@@ -9,6 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
+# Default evaluation splits (the rest is IMB-QA train / IMB-MCQA test), defined once.
+QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
+MCQA_FRACTIONS = {"dev": 0.02}
+
 # Namespaced so that IMB's buckets do not correlate with other hash uses of the id.
 _SALT = b"imb-split-v1\x00"
 

@@ -8,15 +8,11 @@ Python API with the path and the data folder preset.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import logging
-import os
-import tempfile
 from pathlib import Path
 
-from imb_tools.atomic import write_json_atomic
 from imb_tools.cli_options import deprecated_alias
+from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.errors import ImbError
 
 
@@ -87,7 +83,7 @@ def register(subparsers) -> None:
     ev.add_argument("--limit", type=float, help="at most this many documents per task (debugging; "
                                                 "such runs are marked and kept out of the leaderboard)")
     ev.add_argument("--qa-max-items", type=int, help="IMB-QA items per macro-category (default 2000)")
-    ev.add_argument("--bertscore-model", help="BERTScore model (default bert-base-multilingual-cased)")
+    ev.add_argument("--bertscore-model", help=f"BERTScore model (default {BERTSCORE_MODEL}, the paper's)")
     ev.add_argument("--bertscore-layers", type=int, help="BERTScore layer (needed for local paths)")
     ev.add_argument("--metadata", default="{}", help="more task metadata as a JSON object")
     ev.add_argument("--gen-kwargs", help="generation overrides, e.g. max_gen_toks=256")
