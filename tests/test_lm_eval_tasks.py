@@ -74,18 +74,18 @@ def test_shipped_yamls_are_up_to_date():
     assert set(rendered) == {"imb_mcqa", "imb_qa", "imb_qa_rag"}
     for name, files in rendered.items():
         folder = shipped / name
-        on_disk = {p.name for p in folder.glob("*.yaml")}
+        on_disk = {p.name for p in folder.iterdir() if p.suffix == ".yaml" or p.name == "_default_template_yaml"}
         assert on_disk == set(files), f"run `imb tasks generate` ({folder})"
         for name, text in files.items():
             assert (folder / name).read_text(encoding="utf-8") == text, f"stale {name}: run `imb tasks generate`"
     # Complete by construction: the shipped set names no category, so no data can fall outside it.
-    assert set(rendered["imb_mcqa"]) == {"_template.yaml", "imb_mcqa.yaml", "imb_mcqa_cloze.yaml",
+    assert set(rendered["imb_mcqa"]) == {"_default_template_yaml", "imb_mcqa.yaml", "imb_mcqa_cloze.yaml",
                                          "_imb_mcqa_mp.yaml", "imb_mcqa_mp_p1.yaml",
                                          "imb_mcqa_mp_p2.yaml", "imb_mcqa_mp_p3.yaml"}
-    assert set(rendered["imb_qa"]) == {"_template.yaml", "imb_qa.yaml"}
+    assert set(rendered["imb_qa"]) == {"_default_template_yaml", "imb_qa.yaml"}
     assert not any("category" in text for files in rendered.values() for text in files.values()
                    if "dataset_kwargs" in text)
-    assert "custom_dataset: !function utils.load_qa_rag\n" in rendered["imb_qa_rag"]["_template.yaml"]
+    assert "custom_dataset: !function utils.load_qa_rag\n" in rendered["imb_qa_rag"]["_default_template_yaml"]
 
 
 def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
@@ -102,7 +102,7 @@ def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
     for qa_group in ("imb_qa", "imb_qa_rag"):
         by_macro, qa_prefix = tasks_gen.qa_by_macro(qa_group)
         assert (task_dir / qa_group / "utils.py").exists()
-        assert str(demo_dir.resolve()) in (task_dir / qa_group / "_template.yaml").read_text()
+        assert str(demo_dir.resolve()) in (task_dir / qa_group / "_default_template_yaml").read_text()
         subtasks = sorted(p.stem for p in (task_dir / qa_group).glob(f"{qa_prefix}_*.yaml"))
         assert subtasks == sorted(f"{qa_prefix}_{MACRO_SLUGS[m]}" for m in cats["qa"])
         # corpus BLEU is not a mean of per-macro BLEUs: the by-macro group does not pretend so

@@ -198,7 +198,7 @@ def test_lm_eval_loader_adds_context(rag_env, built_qa, monkeypatch):
     monkeypatch.setenv("IMB_CACHE", str(cache.parent))
     monkeypatch.setattr("imb_tools.rag.embed.default_cache_dir", lambda: cache)
     dsd = utils.load_qa_rag(
-        "Cardiology, circulatory system and hematology",
+        macro_category="Cardiology, circulatory system and hematology",
         rag_index=str(index),
         data_dir=str(built_qa),
         rag_k=2,
@@ -210,7 +210,7 @@ def test_lm_eval_loader_adds_context(rag_env, built_qa, monkeypatch):
     text = utils.doc_to_text(doc)
     assert "Contesto:\n[1] " in text and text.endswith("Risposta:")
     with pytest.raises(Exception, match="rag_index"):
-        utils.load_qa_rag("Neurology", data_dir=str(built_qa))
+        utils.load_qa_rag(macro_category="Neurology", data_dir=str(built_qa))
 
 
 def test_imb_qa_rag_end_to_end_with_tiny_llama(rag_env, demo_dir, tiny_llama, minilm_path, tmp_path, monkeypatch):

@@ -106,7 +106,7 @@ def render_mcqa(categories: list[str] | None = None, data_dir: str | None = None
     head = HEADER.format(origin=origin)
     acc_metrics = _metric("acc", "mean") + _metric("acc_norm", "mean")
     files = {
-        "_template.yaml": head + (
+        "_default_template_yaml": head + (
             "# Shared settings of the IMB-MCQA tasks; the choices are the option letters.\n"
             "custom_dataset: !function utils.load_mcqa\n"
             "output_type: multiple_choice\n"
@@ -125,14 +125,14 @@ def render_mcqa(categories: list[str] | None = None, data_dir: str | None = None
         ),
         "imb_mcqa.yaml": head + (
             "# Every test item, whatever its category: per-category scores come from the samples.\n"
-            "include: _template.yaml\n"
+            "include: _default_template_yaml\n"
             "task: imb_mcqa\n"
             "task_alias: IMB-MCQA\n"
         ),
     }
     for k, fn in MP_PROMPTS.items():
         files[f"imb_mcqa_mp_p{k}.yaml"] = head + (
-            "include: _template.yaml\n"
+            "include: _default_template_yaml\n"
             f"task: imb_mcqa_mp_p{k}\n"
             f"task_alias: prompt-{k}\n"
             f"doc_to_text: !function utils.{fn}\n"
@@ -145,7 +145,7 @@ def render_mcqa(categories: list[str] | None = None, data_dir: str | None = None
         + _metadata(data_dir)
     )
     files["imb_mcqa_cloze.yaml"] = head + (
-        "include: _template.yaml\n"
+        "include: _default_template_yaml\n"
         "task: imb_mcqa_cloze\n"
         "# The choices are the option texts: one forward pass per option.\n"
         "doc_to_text: !function utils.doc_to_text_cloze\n"
@@ -159,7 +159,7 @@ def render_mcqa(categories: list[str] | None = None, data_dir: str | None = None
     slugs = _unique_slugs(categories, prefix)
     for name, task in slugs.items():
         files[f"{task}.yaml"] = head + (
-            "include: _template.yaml\n"
+            "include: _default_template_yaml\n"
             f"task: {task}\n"
             f"task_alias: {_q(name)}\n"
             f"dataset_kwargs:\n  category: {_q(name)}\n  categories_file: {CATEGORIES_FILE}\n"
@@ -199,7 +199,7 @@ def render_qa(macros: list[str] | None = None, data_dir: str | None = None, orig
     alias, loader, settings_of = QA_GROUPS[group]
     head = HEADER.format(origin=origin)
     files = {
-        "_template.yaml": head + (
+        "_default_template_yaml": head + (
             f"# Shared settings of {settings_of}.\n"
             f"custom_dataset: !function {loader}\n"
             "output_type: generate_until\n"
@@ -222,7 +222,7 @@ def render_qa(macros: list[str] | None = None, data_dir: str | None = None, orig
         f"{group}.yaml": head + (
             "# Every macro-category's test items (capped per macro-category by qa_max_items);\n"
             "# BLEU and BERTScore are computed over all of them at once.\n"
-            "include: _template.yaml\n"
+            "include: _default_template_yaml\n"
             f"task: {group}\n"
             f"task_alias: {_q(alias)}\n"
         ),
@@ -240,7 +240,7 @@ def render_qa(macros: list[str] | None = None, data_dir: str | None = None, orig
         task = f"{prefix}_{MACRO_SLUGS[name]}"
         tasks.append(task)
         files[f"{task}.yaml"] = head + (
-            "include: _template.yaml\n"
+            "include: _default_template_yaml\n"
             f"task: {task}\n"
             f"task_alias: {_q(name)}\n"
             f"dataset_kwargs:\n  macro_category: {_q(name)}\n  categories_file: {CATEGORIES_FILE}\n"
@@ -292,7 +292,8 @@ def dataset_categories(data_dir: str | Path) -> dict[str, list[str]]:
     return found
 
 
-GENERATED_FILES = ("*.yaml", CATEGORIES_FILE)
+TEMPLATE_FILE = "_default_template_yaml"  # lm-eval's name for a shared, non-task YAML
+GENERATED_FILES = ("*.yaml", TEMPLATE_FILE, CATEGORIES_FILE)
 
 
 def _is_generated(path: Path) -> bool:
