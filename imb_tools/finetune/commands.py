@@ -32,8 +32,10 @@ def _positive(kind):
     return parse
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    """Training options; on both `imb finetune` and `imb finetune train`."""
+def _train_options() -> argparse.ArgumentParser:
+    """The training options, declared once: the parent parser of `imb finetune` and of
+    `imb finetune train` alike."""
+    p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--model", help="base model: Hub id or local path (required to train)")
     p.add_argument("--data", help="built IMB-QA folder or Hub id (its `train` split is used)")
     p.add_argument("--out", help="output folder: checkpoints and the final adapter/ (required to train)")
@@ -70,24 +72,24 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["auto", "fp16", "bf16", "fp32"], default="auto",
                    help="auto = fp16 on CUDA (paper), fp32 on CPU")
     p.add_argument("--gradient-checkpointing", action="store_true", help="less GPU memory, slower")
+    return p
 
 
 def register(subparsers) -> None:
+    train_options = _train_options()
     p = subparsers.add_parser(
-        "finetune",
+        "finetune", parents=[train_options],
         help="fine-tune a small LM on IMB-QA with LoRA/QLoRA; eval; merge",
         description="Fine-tune on the built IMB-QA train split (80/20 train/eval by id hash, loss on "
                     "answer tokens only). Without a sub-action it trains.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_train_args(p)
     p.set_defaults(func=run_train)
     actions = p.add_subparsers(dest="finetune_action", metavar="ACTION")
 
-    t = actions.add_parser("train", help="train (the default action)",
+    t = actions.add_parser("train", parents=[train_options], help="train (the default action)",
                             description="Train a LoRA adapter; the same as `imb finetune` without an action.")
-    _add_train_args(t)
     t.set_defaults(func=run_train)
 
     e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics",
