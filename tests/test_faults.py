@@ -39,7 +39,7 @@ CASES = {
         r"anonymized 1 texts", ["only.jsonl", "o.jsonl"]),
     "a Latin-1 CSV": (
         {"latin.csv": "testo_domanda,testo_risposta\nperch\xe8 no,s\xec\n".encode("latin-1")},
-        ["clean", "--in", "latin.csv", "--out", "o.jsonl"], 2, r"latin\.csv: not UTF-8 text", ["latin.csv"]),
+        ["clean", "--in", "latin.csv", "--out", "o.jsonl"], 2, r"latin\.csv: near line 1: not UTF-8 text", ["latin.csv"]),
     "a CSV with a UTF-8 BOM is read": (
         {"bom.csv": b"\xef\xbb\xbftesto_domanda,testo_risposta\nHo mal di testa da giorni,Riposo\n"},
         ["clean", "--in", "bom.csv", "--out", "o.jsonl", "--min-words", "1"], 0, r"cleaned 1 records", ["o.jsonl"]),
@@ -48,12 +48,12 @@ CASES = {
         ["clean", "--in", "dup.csv", "--out", "o.jsonl"], 2, r"'testo_risposta' appears twice", ["dup.csv"]),
     "a CSV row with an extra cell": (
         {"ragged.csv": "testo_domanda,testo_risposta\na,b\nc,d,e\n"},
-        ["clean", "--in", "ragged.csv", "--out", "o.jsonl"], 2, r"line 3 has 3 cells, the header has 2",
+        ["clean", "--in", "ragged.csv", "--out", "o.jsonl"], 2, r"ragged\.csv: line 3: row has 3 cells, the header has 2",
         ["ragged.csv"]),
     "a JSONL line that is not JSON": (
         {"bad.jsonl": '{"testo_domanda": "a"}\n{"testo_domanda": \n'},
         ["anonymize", "--in", "bad.jsonl", "--column", "testo_domanda", "--out", "o.jsonl"], 2,
-        r"bad\.jsonl: line 2 is not JSON", ["bad.jsonl"]),
+        r"bad\.jsonl: line 2: invalid JSON", ["bad.jsonl"]),
     "an output format nobody reads": (
         {"in.jsonl": _jsonl(RECORDS)},
         ["clean", "--in", "in.jsonl", "--out", "out.xlsx"], 2, r"unsupported table format '\.xlsx'", ["in.jsonl"]),

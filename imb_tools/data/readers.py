@@ -96,12 +96,17 @@ def _ijson_error(path: Path, where: str, exc: Exception) -> ImbError:
     return ImbError(f"{path}: invalid JSON {where}: {msg}")
 
 
-def iter_table_records(path: str | Path) -> Iterator[dict]:
-    """Records of a JSON array, a JSON Lines file or a CSV file with a header."""
+def iter_table_records(path: str | Path, keep_empty_cells: bool = False) -> Iterator[dict]:
+    """Records of a JSON array, a JSON Lines file or a CSV file with a header.
+
+    The one reader of these formats, for the build and the preprocessing tables alike.
+    An empty CSV cell means "no value" to the build (as a missing JSON key does); the
+    preprocessing steps keep it as "" (`keep_empty_cells`), so a table round-trips unchanged.
+    """
     path = Path(path)
     fmt = detect_format(path)
     if fmt == "csv":
-        yield from _iter_csv(path)
+        yield from _iter_csv(path, keep_empty_cells)
     elif fmt == "jsonl":
         yield from _iter_jsonl(path)
     else:
@@ -156,7 +161,7 @@ def check_csv_header(path: Path, fieldnames) -> list[str]:
     return list(fieldnames)
 
 
-def _iter_csv(path: Path) -> Iterator[dict]:
+def _iter_csv(path: Path, keep_empty_cells: bool = False) -> Iterator[dict]:
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     open_utf8(path).close()  # refuses UTF-16/32
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -171,7 +176,7 @@ def _iter_csv(path: Path) -> Iterator[dict]:
                     raise ImbError(f"{path}: line {reader.line_num}: row has {len(row)} cells, "
                                    f"the header has {width}")
                 # Empty CSV cells mean "no value", as a missing JSON key does.
-                yield {k: v for k, v in zip(header, row) if v != ""}
+                yield dict(zip(header, row)) if keep_empty_cells else {k: v for k, v in zip(header, row) if v != ""}
         except csv.Error as exc:
             raise ImbError(f"{path}: line {reader.line_num}: invalid CSV: {exc}") from None
         except UnicodeDecodeError as exc:

@@ -42,10 +42,14 @@ def read_table(path: str | os.PathLike):
     if not path.is_file():
         raise ImbError(f"{path}: no such file")
     try:
-        if fmt in ("json", "jsonl"):
-            ds = records_to_dataset(_json_records(path, fmt))
-        elif fmt == "csv":
-            ds = datasets.Dataset.from_dict(_csv_columns(path))
+        if fmt in ("json", "jsonl", "csv"):
+            from imb_tools.data.readers import iter_table_records
+
+            records = list(iter_table_records(path, keep_empty_cells=True))
+            if fmt == "csv" and not records:
+                ds = datasets.Dataset.from_dict({name: [] for name in _csv_header(path)})
+            else:
+                ds = records_to_dataset(records)
         else:
             ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
     except ImbError:
@@ -72,53 +76,11 @@ def records_to_dataset(records: list[Mapping]):
     return datasets.Dataset.from_dict({c: [rec.get(c) for rec in records] for c in columns})
 
 
-def _csv_columns(path: Path) -> dict[str, list[str]]:
-    """Every cell as a string. A repeated column name or a row with more or fewer cells than
-    the header would lose data silently elsewhere: here each is a one-line error."""
+def _csv_header(path: Path) -> list[str]:
     import csv
 
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            raise ImbError(f"{path}: empty CSV file (no header)")
-        seen = set()
-        for name in header:
-            if name in seen:
-                raise ImbError(f"{path}: column {name!r} appears twice in the header; rename one")
-            seen.add(name)
-        columns: dict[str, list[str]] = {name: [] for name in header}
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise ImbError(f"{path}: line {reader.line_num} has {len(row)} cells, the header "
-                               f"has {len(header)}")
-            for name, cell in zip(header, row):
-                columns[name].append(cell)
-    return columns
-
-
-def _json_records(path: Path, fmt: str) -> list[dict]:
-    import json
-
-    with open(path, encoding="utf-8-sig") as fh:
-        if fmt == "jsonl":
-            records = []
-            for number, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        records.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ImbError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-        else:
-            records = json.load(fh)
-    if isinstance(records, dict):
-        raise ImbError(f"{path}: a JSON object, expected an array of records (or JSONL)")
-    bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
-    if bad is not None:
-        raise ImbError(f"{path}: record {bad} is not an object")
-    return records
+        return next(csv.reader(fh), [])
 
 
 def require_columns(ds, columns: Iterable[str], path: str | os.PathLike) -> None:
