@@ -128,18 +128,23 @@ def _iter_json_array(path: Path) -> Iterator[dict]:
             raise _ijson_error(path, f"after record {n}", exc) from None
 
 
-def parse_jsonl_line(path: Path, lineno: int, line: bytes):
+def parse_record(path: Path, where: str, line: bytes) -> dict:
+    """One JSON object from one line of bytes, or a one-line error naming `where` (line or record)."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise not_utf8(path, f"line {lineno}", exc) from None
+        raise not_utf8(path, where, exc) from None
     try:
         item = json.loads(text)
     except ValueError as exc:
-        raise ImbError(f"{path}: line {lineno}: invalid JSON: {exc}") from None
+        raise ImbError(f"{path}: {where}: invalid JSON: {exc}") from None
     if not isinstance(item, dict):
-        raise ImbError(f"{path}: line {lineno}: expected an object, got {type(item).__name__}")
+        raise ImbError(f"{path}: {where}: expected an object, got {type(item).__name__}")
     return item
+
+
+def parse_jsonl_line(path: Path, lineno: int, line: bytes) -> dict:
+    return parse_record(path, f"line {lineno}", line)
 
 
 def _iter_jsonl(path: Path) -> Iterator[dict]:
@@ -479,18 +484,7 @@ def _array_items(path: Path, block: bytes, meta) -> list[dict]:
     for line in block.split(b"\n"):
         if not line.strip():
             continue
-        n = first + len(items)
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise not_utf8(path, f"record {n}", exc) from None
-        try:
-            item = json.loads(text)
-        except ValueError as exc:
-            raise ImbError(f"{path}: invalid JSON in record {n}: {exc}") from None
-        if not isinstance(item, dict):
-            raise ImbError(f"{path}: record {n}: expected an object, got {type(item).__name__}")
-        items.append(item)
+        items.append(parse_record(path, f"record {first + len(items)}", line))
     return items
 
 
