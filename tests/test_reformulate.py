@@ -166,3 +166,26 @@ def test_reformulate_table_keeps_fields_and_reuses_cache(tiny_llama, tmp_path):
     again = reformulate_table(src, out, "testo_risposta", str(tiny_llama), max_new_tokens=4,
                               progress=False)
     assert again["generated"] == 0 and again["from_cache"] == 3
+    # the tiny model's noise is rejected: flagged, no reformulated text, the original where it was
+    assert ds["testo_risposta_riformulata"] == [None, None, None] and all(ds["testo_risposta_riformulata_flag"])
+    assert ds["testo_risposta"] == [r["testo_risposta"] for r in rows]
+
+
+def test_a_filled_reformulated_column_is_never_overwritten_unasked(tiny_llama, tmp_path):
+    """The published dumps already hold testo_risposta_riformulata: reformulating again must not
+    silently replace it (nor, for rejected rows, with the original answer)."""
+    from imb_tools.errors import ImbError
+
+    src = tmp_path / "in.jsonl"
+    rows = [{"testo_risposta": f"Risposta {i}.", "testo_risposta_riformulata": f"Riformulata {i}."} for i in range(2)]
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    with pytest.raises(ImbError, match="already holds 2 texts; pass --replace-column"):
+        reformulate_table(src, tmp_path / "o.jsonl", "testo_risposta", str(tiny_llama), max_new_tokens=2,
+                          progress=False)
+    assert not (tmp_path / "o.jsonl").exists()
+    report = reformulate_table(src, tmp_path / "o.jsonl", "testo_risposta", str(tiny_llama), max_new_tokens=2,
+                               progress=False, replace_column=True)
+    assert report["records"] == 2
+    from imb_tools.preprocess.reformulate import rejection_warning
+
+    assert "only 0 of 2 reformulations accepted" in rejection_warning(report, 2)

@@ -154,6 +154,7 @@ def preprocess(
     batch_size: int = 64,
     quarantine_path=None,
     progress: bool = True,
+    replace_column: bool = False,
 ) -> dict:
     """Run the chosen steps on a JSONL/JSON/CSV/Parquet table; write table, quarantine, report."""
     from imb_tools.data.tables import (
@@ -166,6 +167,10 @@ def preprocess(
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else out_path.with_name(out_path.stem + ".report")
     ds = read_table(in_path)
+    if reformulate_model:  # before any step runs: an existing reformulated column is never lost silently
+        from imb_tools.preprocess.reformulate import refuse_filled_column
+
+        refuse_filled_column(ds, f"{answer_column}_riformulata", in_path, replace_column)
     needed = [question_column, answer_column] if (clean or reformulate_model) else []
     anonymize_columns = anonymize_columns or [question_column, answer_column]
     require_columns(ds, needed + (anonymize_columns if anonymize else []), in_path)
@@ -208,7 +213,7 @@ def preprocess(
     if reformulate_model and len(ds):
         ds, report["reformulate"] = _reformulate(ds, answer_column, reformulate_model, backend_kwargs,
                                                  cache_path or out_path.with_name(out_path.name + ".cache.jsonl"),
-                                                 max_new_tokens)
+                                                 max_new_tokens, replace_column, in_path)
         report["steps"].append("reformulate")
         out_col = report["reformulate"]["output_column"]
         counted = ds.map(_pii_batch, batched=True, batch_size=batch_size, num_proc=workers,
@@ -246,13 +251,15 @@ def preprocess(
     return report
 
 
-def _reformulate(ds, column, model, backend_kwargs, cache_path, max_new_tokens):
+def _reformulate(ds, column, model, backend_kwargs, cache_path, max_new_tokens, replace_column=False,
+                 source="input"):
     """Add `<column>_riformulata` and its flag column with a batched map in this process."""
     from imb_tools.llm import make_backend
     from imb_tools.llm.cache import GenerationCache
-    from imb_tools.preprocess.reformulate import PROMPT_VERSION, Reformulator
+    from imb_tools.preprocess.reformulate import PROMPT_VERSION, Reformulator, refuse_filled_column
 
     out_col, flag_col = f"{column}_riformulata", f"{column}_riformulata_flag"
+    refuse_filled_column(ds, out_col, source, replace_column)
     ds = ds.remove_columns([c for c in (out_col, flag_col) if c in ds.column_names])
     backend = make_backend(model, **(backend_kwargs or {}))
     with GenerationCache(cache_path) as cache:
@@ -261,7 +268,7 @@ def _reformulate(ds, column, model, backend_kwargs, cache_path, max_new_tokens):
 
         def step(texts):
             results = ref(texts)
-            return {out_col: [r.text for r in results], flag_col: [r.flag for r in results]}
+            return {out_col: [r.accepted for r in results], flag_col: [r.flag for r in results]}
 
         # The closure holds a model and a file lock: give datasets a fingerprint
         # instead of letting it hash (pickle) them.

@@ -55,8 +55,9 @@ def _register_reformulate(sub) -> None:
         "reformulate",
         help="rewrite doctors' answers with an LLM (clear, consistent, no colloquialisms)",
         description="Reformulate one text column with an LLM, following the paper's three criteria and "
-                    "keeping the medical content. Empty, truncated or non-Italian outputs keep the original "
-                    "and are flagged in <out-column>_flag. Resumable: every generation is cached.",
+                    "keeping the medical content. Empty, truncated or non-Italian outputs leave the output empty "
+                    "and are flagged in <out-column>_flag; an output column that already holds texts is "
+                    "refused without --replace-column. Resumable: every generation is cached.",
     )
     p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
     p.add_argument("--out", required=True, help="output table; format from the extension")
@@ -64,6 +65,8 @@ def _register_reformulate(sub) -> None:
     p.add_argument("--out-column", help="where the result goes (default: <column>_riformulata)")
     p.add_argument("--context-column", help="column shown to the model as context, e.g. testo_domanda")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: %(default)s)")
+    p.add_argument("--replace-column", action="store_true",
+                   help="overwrite an output column that already holds texts (refused otherwise)")
     p.add_argument("--report", help="also write the counts as JSON here")
     p.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
     _add_llm_options(p)
@@ -76,14 +79,25 @@ def _reformulate(args) -> int:
     report = reformulate_table(
         args.in_path, args.out, args.column, args.model, out_column=args.out_column,
         context_column=args.context_column, cache_path=args.cache, max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature, backend_kwargs=backend_kwargs(args),
+        temperature=args.temperature, backend_kwargs=backend_kwargs(args), replace_column=args.replace_column,
     )
     if args.report:
         from imb_tools.atomic import write_json_atomic
 
         write_json_atomic(args.report, report)
     _print_json(report)
+    _warn_rejections(report, report["records"])
     return 0
+
+
+def _warn_rejections(stats: dict | None, records: int) -> None:
+    import sys
+
+    from imb_tools.preprocess.reformulate import rejection_warning
+
+    line = rejection_warning(stats or {}, records) if stats else None
+    if line:
+        print(f"imb: {line}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- imb preprocess
@@ -115,6 +129,8 @@ def _register_preprocess(sub) -> None:
     p.add_argument("--llm-check", metavar="SPEC", help="LLM that confirms flagged names/places are sensitive")
     p.add_argument("--reformulate", dest="model", metavar="SPEC",
                    help="reformulate answers with this model: " + MODEL_HELP)
+    p.add_argument("--replace-column", action="store_true",
+                   help="overwrite an existing <answer>_riformulata column that holds texts (refused otherwise)")
     p.add_argument("--categorize", action="store_true", help="add BERTopic topics of the questions")
     p.add_argument("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, help="(default: %(default)s)")
     p.add_argument("--category-column", help="categories to compare topics with (default: categoria)")
@@ -136,7 +152,9 @@ def _preprocess(args) -> int:
         max_new_tokens=args.max_new_tokens, categorize=args.categorize,
         embedding_model=args.embedding_model, category_column=args.category_column,
         num_proc=args.num_proc, batch_size=args.batch_size, quarantine_path=args.quarantine,
+        replace_column=args.replace_column,
     )
+    _warn_rejections(report.get("reformulate"), report["records_out"])
     print(f"preprocessed {report['records_in']} records ({' -> '.join(report['steps']) or 'no step'}): "
           f"{report['records_out']} out, {report['quarantined']} quarantined; report {report['report']}")
     return 0

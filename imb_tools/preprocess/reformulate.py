@@ -5,8 +5,10 @@ or colloquial language, (ii) one consistent style, (iii) readability; and for
 every piece of medical content to be kept. It is versioned (PROMPT_VERSION):
 change the wording, bump the version, and the cache regenerates.
 
-A generated text replaces the original only when it passes the checks below;
-otherwise the original is kept and the row gets a flag with the reason:
+A generated text is used only when it passes the checks below; otherwise the
+row gets a flag with the reason and no reformulated text (the original stays in
+its own column, and never fills the reformulated one, which `imb build` would
+publish; in-place reformulation of one column keeps the original):
 
 - ``empty_input``: nothing to reformulate (no generation is attempted);
 - ``empty``: the model returned nothing;
@@ -131,6 +133,36 @@ class Reformulation:
     flag: str | None
     cached: bool
 
+    @property
+    def accepted(self) -> str | None:
+        """The reformulation when it passed the checks; None otherwise. What goes into a
+        separate reformulated column: a rejected row must never carry the original answer
+        there, where `imb build` would publish it as a reformulation."""
+        return self.text if self.flag is None else None
+
+
+def refuse_filled_column(ds, column: str, source, replace: bool) -> None:
+    """A column that already holds texts (e.g. the published testo_risposta_riformulata) is
+    replaced only when asked: reformulating would otherwise throw it away silently."""
+    from imb_tools.errors import ImbError
+
+    if replace or column not in ds.column_names:
+        return
+    filled = sum(1 for v in ds[column] if v not in (None, ""))
+    if filled:
+        raise ImbError(f"{source}: column {column!r} already holds {filled} texts; pass --replace-column to "
+                       f"overwrite them, or --out-column NAME for another column")
+
+
+def rejection_warning(stats: dict, records: int) -> str | None:
+    """A loud line when most generations were rejected (a wrong model or prompt, not the data)."""
+    accepted = stats.get("accepted", 0)
+    if records and accepted < 0.5 * records:
+        reasons = ", ".join(f"{k.split(':', 1)[1]} {v}" for k, v in sorted(stats.items()) if k.startswith("flag:"))
+        return (f"warning: only {accepted} of {records} reformulations accepted ({reasons}); rejected rows have "
+                f"an empty reformulated text and a flag, and `imb build` quarantines them as empty answers")
+    return None
+
 
 class Reformulator:
     """Reformulates texts with a backend, through a resumable cache.
@@ -252,13 +284,16 @@ def reformulate_table(
     temperature: float = 0.0,
     backend_kwargs: dict | None = None,
     progress: bool = True,
+    replace_column: bool = False,
 ) -> dict:
     """Reformulate one column of a JSONL/CSV/Parquet table; every other field is kept.
 
     The result goes to ``out_column`` (default ``<column>_riformulata``, which for
     the forum dumps' ``testo_risposta`` is the ``testo_risposta_riformulata``
-    column the builder reads) and the reason for keeping the original to
-    ``flag_column`` (default ``<out_column>_flag``, null when accepted).
+    column the builder reads) and the reason for rejecting a generation to
+    ``flag_column`` (default ``<out_column>_flag``, null when accepted). A rejected row
+    gets an empty reformulated text (its original stays in ``column``); an out
+    column that already holds texts is refused unless ``replace_column``.
     Returns a report of counts.
     """
     from pathlib import Path
@@ -270,6 +305,8 @@ def reformulate_table(
     require_columns(ds, [column] + ([context_column] if context_column else []), in_path)
     out_column = out_column or f"{column}_riformulata"
     flag_column = flag_column or f"{out_column}_flag"
+    if out_column != column:
+        refuse_filled_column(ds, out_column, in_path, replace_column)
     backend = make_backend(model, **(backend_kwargs or {}))
     cache_path = Path(cache_path) if cache_path else Path(str(out_path) + ".cache.jsonl")
     with GenerationCache(cache_path) as cache:
@@ -277,7 +314,7 @@ def reformulate_table(
                            temperature=temperature, progress=progress)
         contexts = ds[context_column] if context_column else None
         results = ref(ds[column], contexts)
-    ds = set_column(ds, out_column, [r.text for r in results])
+    ds = set_column(ds, out_column, [r.text if out_column == column else r.accepted for r in results])
     ds = set_column(ds, flag_column, [r.flag for r in results])
     write_table(ds, out_path)
     return {
