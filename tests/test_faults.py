@@ -85,6 +85,24 @@ CASES = {
         {"mine/results.csv": "my own numbers"},
         ["leaderboard", "build", "{demo}/eval", "--out", "mine"], 2,
         r"mine: folder exists and was not written by this command", ["mine/results.csv"]),
+    "clean writing over its own input": (
+        {"same.jsonl": _jsonl(RECORDS)}, ["clean", "--in", "same.jsonl", "--out", "same.jsonl"], 2,
+        r"same\.jsonl: is the input file itself", ["same.jsonl"]),
+    "anonymize writing over its own input": (
+        {"same.jsonl": _jsonl(RECORDS)},
+        ["anonymize", "--in", "same.jsonl", "--column", "testo_risposta", "--out", "./same.jsonl"], 2,
+        r"is the input file itself", ["same.jsonl"]),
+    "a difficulty report into a build folder": (
+        {}, ["difficulty", "--in", "{demo}/qa", "--report-dir", "{demo}/qa"], 2,
+        r"qa: folder exists and was not written by this command", []),
+    "an eval run into a build folder": (
+        {}, ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama", "--tasks", "imb_mcqa",
+             "--data", "{demo}", "--out", "{demo}/mcqa", "--limit", "1"], 2,
+        r"mcqa: folder exists and was not written by this command", []),
+    "an eval run into a user's folder": (
+        {"mine/thesis.tex": "keep"}, ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama",
+                                      "--tasks", "imb_mcqa", "--data", "{demo}", "--out", "mine", "--limit", "1"], 2,
+        r"mine: folder exists and was not written by this command", ["mine/thesis.tex"]),
     "a publish dry run into the build folder itself": (
         {}, ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "{demo}/qa"], 2,
         r"must be a folder outside the build", []),

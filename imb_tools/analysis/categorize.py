@@ -195,8 +195,15 @@ def categorize_dataset(
 def categorize(in_path, out_path, report_dir, split: str | None = None, **kwargs) -> dict:
     """`imb categorize`: read a table or built dataset, add topics, write table and report."""
     from imb_tools.analysis.corpus import load_corpus
-    from imb_tools.data.tables import write_table
+    from imb_tools.data.ownership import claim_output_folder, refuse_overwriting_input
+    from imb_tools.data.tables import table_format, write_table
 
+    if out_path:
+        table_format(out_path)  # a bad extension fails before the model runs
+        refuse_overwriting_input(in_path, out_path)
+    # Only a folder of topic reports is written into (a build's report.json could be overwritten).
+    claim_output_folder(report_dir, ".imb-topics-report.json", ("report.json", "topics.csv", "contingency_*.csv"),
+                        {"kind": "topics-report"})
     ds, report = categorize_dataset(load_corpus(in_path, split), report_dir, source=in_path, **kwargs)
     if out_path:
         write_table(ds, out_path)

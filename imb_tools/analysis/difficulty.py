@@ -253,8 +253,13 @@ def difficulty(
         terms = load_terms(terms_path) if terms_path else load_terms()
         scores = text_difficulty(ds[source], terms, progress=progress)
 
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
+    from imb_tools.data.ownership import claim_output_folder, refuse_overwriting_input
+
+    refuse_overwriting_input(in_path, out_path)
+    # Only a folder of difficulty reports is written into (a build's report.json was overwritten).
+    report_dir = claim_output_folder(report_dir, ".imb-difficulty-report.json",
+                                     ("report.json", "difficulty_by_*.csv", "difficulty_by_*.png"),
+                                     {"kind": "difficulty-report"})
     scored = scores["difficulty_index"].notna()
     above = scores["above_average"]
     overall = float(100 * above[scored].astype(bool).mean()) if scored.any() else None

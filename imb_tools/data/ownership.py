@@ -155,3 +155,15 @@ def claim_output_folder(folder: str | os.PathLike, marker_name: str, expected_fi
     folder.mkdir(parents=True, exist_ok=True)
     write_marker(folder, marker_name, {"written_by": "imb", **dict(fields)})
     return folder
+
+
+def refuse_overwriting_input(in_path: str | os.PathLike, *out_paths: str | os.PathLike | None) -> None:
+    """An output that is the input file itself (or a folder holding it to be replaced) would
+    destroy the only copy of the data: a one-line error instead."""
+    source = Path(in_path).resolve()
+    for out in out_paths:
+        if out is None:
+            continue
+        target = Path(out).resolve()
+        if target == source:
+            raise ImbError(f"{out}: is the input file itself; write the output somewhere else")

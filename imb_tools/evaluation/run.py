@@ -104,8 +104,18 @@ def settings_key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+EVAL_MARKER = ".imb-eval.json"
+# What imb eval and lm-eval write into --out: per-model run folders, the resume markers, summaries.
+EVAL_FILES = ("*/results_*.json", "*/samples_*.jsonl", "*/imb_summary_*.json", ".imb_done/*", "imb_summary*.json",
+              "*.db", "*.sqlite")
+
+
 def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
     """Fail before the first generation, not after an hour of it."""
+    from imb_tools.data.ownership import claim_output_folder
+
+    # A user's folder, or a dataset build, is never written into.
+    claim_output_folder(out, EVAL_MARKER, EVAL_FILES, {"kind": "eval"}, legacy_file="imb_summary.json")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".imb_write_test"

@@ -30,7 +30,12 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
     report_path = built_dir / "report.json"
     if not report_path.exists():
         raise ImbError(f"{built_dir}: no report.json; is it a folder made by 'imb build'?")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or report.get("dataset") not in ("imb-qa", "imb-mcqa"):
+        raise ImbError(f"{report_path}: not the report of an IMB build (no 'dataset' field); rebuild the folder")
     files = built_split_files(built_dir)
     if not files:
         raise ImbError(f"{built_dir}: no Parquet files under data/")

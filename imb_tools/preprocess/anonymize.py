@@ -478,6 +478,9 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     from imb_tools.data.tables import read_table, require_columns, set_column, table_format, write_table
     from imb_tools.atomic import write_json_atomic
 
+    from imb_tools.data.ownership import refuse_overwriting_input
+
+    refuse_overwriting_input(in_path, out_path, report_path)  # never write over the only copy of the data
     table_format(out_path)  # a bad output extension fails before any work
     if batch_size < 1:
         raise ImbError("--batch-size must be at least 1")

@@ -176,6 +176,9 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
         write_table,
     )
 
+    from imb_tools.data.ownership import refuse_overwriting_input
+
+    refuse_overwriting_input(in_path, out_path, quarantine_path, report_path)  # never write over the only copy of the data
     table_format(out_path)  # a bad output extension fails before any work
     ds = read_table(in_path)
     require_columns(ds, [q_col, a_col], in_path)

@@ -166,6 +166,9 @@ def preprocess(
         raise ImbError("--num-proc and --batch-size must be at least 1")
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else out_path.with_name(out_path.stem + ".report")
+    from imb_tools.data.ownership import refuse_overwriting_input
+
+    refuse_overwriting_input(in_path, out_path, quarantine_path)  # never write over the only copy of the data
     ds = read_table(in_path)
     if reformulate_model:  # before any step runs: an existing reformulated column is never lost silently
         from imb_tools.preprocess.reformulate import refuse_filled_column

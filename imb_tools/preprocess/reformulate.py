@@ -301,6 +301,9 @@ def reformulate_table(
     from imb_tools.llm import make_backend
     from imb_tools.data.tables import read_table, require_columns, set_column, write_table
 
+    from imb_tools.data.ownership import refuse_overwriting_input
+
+    refuse_overwriting_input(in_path, out_path, cache_path)  # never write over the only copy of the data
     ds = read_table(in_path)
     require_columns(ds, [column] + ([context_column] if context_column else []), in_path)
     out_column = out_column or f"{column}_riformulata"

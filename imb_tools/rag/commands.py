@@ -281,9 +281,15 @@ def _compare(args) -> int:
     from imb_tools.rag.compare import format_table, generate_conditions, score_table, test_items
     from imb_tools.rag.retrieve import Retriever
 
+    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.metrics.bertscore import get_scorer
+
+    # Before any generation: the output folder is ours, and the BERTScore model loads.
+    out = claim_output_folder(args.out, ".imb-rag-compare.json", ("generations.jsonl", "compare.json"),
+                              {"kind": "rag-compare"}, legacy_file="generations.jsonl")
+    get_scorer(args.bertscore_model, args.bertscore_layers)
     items = test_items(load_built(args.data), args.per_macro)
     index, embedder = _load(args)
-    out = Path(args.out)
     answers = generate_conditions(
         _backend(args),
         Retriever.from_index(index, embedder),
