@@ -197,3 +197,22 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_output(tmp_path):
     assert "too large" in errors[0].lower() or "no space" in errors[0].lower()
     assert not (tmp_path / "out.jsonl").exists()  # atomic: nothing half-written under the real name
     assert not [p for p in tmp_path.iterdir() if p.name not in ("in.jsonl",) and p.suffix != ".json"]
+
+
+@pytest.mark.parametrize("name", ["autore_risposta", "Autore_Risposta", " testo_risposta", "autore-risposta",
+                                  "AUTORE_DOMANDA", "Autore Risposta", "Author", "nome_autore", "testoRisposta",
+                                  "testo_risposta_originale", "Risposta originale", "Original Answer", "Data",
+                                  "Date", "data_domanda", "created_date", "username"])
+def test_never_publish_fields_are_known_by_meaning(name):
+    from imb_tools.data.schema import is_forbidden, without_forbidden
+
+    assert is_forbidden(name)
+    assert without_forbidden({"ID": 1, "meta": {name: "x", "ok": 2}, name: "y"}) == {"ID": 1, "meta": {"ok": 2}}
+
+
+def test_published_and_raw_fields_are_not_mistaken_for_private_ones():
+    from imb_tools.data.schema import MCQA_ALIASES, MCQA_OPTION_ALIASES, QA_ALIASES, QA_FEATURES, MCQA_FEATURES, is_forbidden
+
+    names = [a for table in (QA_ALIASES, MCQA_ALIASES, MCQA_OPTION_ALIASES) for aliases in table.values()
+             for a in aliases] + list(QA_FEATURES) + list(MCQA_FEATURES) + ["testo_risposta_riformulata_flag"]
+    assert [n for n in names if is_forbidden(n)] == []

@@ -28,19 +28,37 @@ QA_FORBIDDEN = ("autore_domanda", "autore_risposta", "testo_risposta",
 
 
 def field_key(name) -> str:
-    """A field name reduced to its meaning: case folded, trimmed, and every run of spaces,
-    dashes, dots or underscores made one underscore (`" Autore-Risposta"` -> `autore_risposta`)."""
+    """A field name reduced to its meaning: camelCase split, case folded, trimmed, and every
+    run of spaces, dashes, dots or underscores made one underscore
+    (`" Autore-Risposta"`, `testoRisposta` -> `autore_risposta`, `testo_risposta`)."""
     import re
 
-    return re.sub(r"[\s_.\-]+", "_", str(name).strip().casefold()).strip("_")
+    text = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", str(name).strip())
+    return re.sub(r"[\s_.\-]+", "_", text.casefold()).strip("_")
 
 
 _FORBIDDEN_KEYS = frozenset(field_key(n) for n in QA_FORBIDDEN)
+# By meaning, beyond the raw files' own names: people (author, autore, nome_autore...),
+# dates (data, date, data_nascita, created_date...) and the original answer under any
+# name that says so (risposta_originale, original_answer...).
+_PERSON_WORDS = ("autor", "author", "utente", "username", "user_name", "nickname")
+_DATE_WORDS = frozenset({"data", "date", "dates", "datetime", "timestamp", "giorno"})
+_ANSWER_WORDS = frozenset({"risposta", "answer", "reply"})
 
 
 def is_forbidden(name) -> bool:
-    """True for a never-publish field, whatever its spelling."""
-    return field_key(name) in _FORBIDDEN_KEYS
+    """True for a never-publish field, whatever its spelling: the raw files' author, original
+    answer and date columns, and any field whose name says it holds a person, a date or the
+    original answer."""
+    key = field_key(name)
+    if key in _FORBIDDEN_KEYS:
+        return True
+    words = key.split("_")
+    if any(word.startswith(_PERSON_WORDS) for word in words) or "username" in key:
+        return True
+    if _DATE_WORDS.intersection(words):
+        return True
+    return bool(_ANSWER_WORDS.intersection(words)) and any(w.startswith("origin") for w in words)
 
 
 def without_forbidden(value):
