@@ -445,6 +445,10 @@ def _variant(results_file: Path, folder: Path, **changes) -> Path:
             raw["results"]["imb_mcqa"]["acc,none"] = value
             for cat in summary["tasks"]["imb_mcqa"]["imb_mcqa"]["categories"].values():
                 cat["acc"] = value
+        elif key in ("gen_kwargs", "scoring", "system_instruction"):
+            summary["provenance"][key] = value
+            if isinstance(raw.get("imb_provenance"), dict):
+                raw["imb_provenance"][key] = value
         elif key == "pretrained":
             raw["config"]["model_args"] = f"pretrained={value}"
             raw["model_name"] = value
@@ -471,6 +475,16 @@ def test_runs_with_different_settings_are_never_averaged(results_file, tmp_path)
     out = tmp_path / "heat.png"
     plots.category_heatmap(table, "imb_mcqa", "acc", out)
     assert out.stat().st_size > 1000
+
+
+def test_generation_and_scoring_settings_are_part_of_the_setting(results_file, tmp_path):
+    """Found by a hostile trial: runs with other max_gen_toks or BERTScore layers shared one setting."""
+    base = _variant(results_file, tmp_path / "g" / "base", acc=0.25)
+    longer = _variant(results_file, tmp_path / "g" / "longer", acc=0.5, gen_kwargs={"max_gen_toks": 32})
+    layer = _variant(results_file, tmp_path / "g" / "layer", acc=0.75, scoring={"bertscore_layers": 3})
+    table = collect.collect([base, longer, layer])
+    acc = table[(table["task"] == "imb_mcqa") & (table["metric"] == "acc") & (table["level"] != "category")]
+    assert acc.groupby("setting")["value"].nunique().max() == 1 and acc["setting"].nunique() == 3
 
 
 def test_models_named_by_full_id_and_escaped(results_file, tmp_path):

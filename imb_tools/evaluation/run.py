@@ -273,11 +273,28 @@ def run_provenance(args, tasks, metadata, folder, task_hash, extra) -> dict:
         "limit": args.limit, "num_fewshot": args.num_fewshot or 0,
         "apply_chat_template": bool(args.apply_chat_template),
         "fewshot_as_multiturn": bool(args.fewshot_as_multiturn),
-        "system_instruction": args.system_instruction, "gen_kwargs": args.gen_kwargs,
+        "system_instruction": args.system_instruction, "gen_kwargs": _gen_kwargs(args.gen_kwargs),
         "metadata": {k: v for k, v in metadata.items() if k not in ("data_dir",)},
         "scoring": scoring, "lm_eval_version": lm_eval.__version__,
-        "lm_eval_options": sorted(extra),
+        "lm_eval_options": {k: _plain(v) for k, v in sorted(extra.items())},
     }
+
+
+def _gen_kwargs(value) -> dict | None:
+    """Generation overrides as one canonical dict, however they were spelled
+    (`--gen-kwargs max_gen_toks=16` or lm-eval's `--gen_kwargs`)."""
+    if value in (None, "", {}):
+        return None
+    if isinstance(value, dict):
+        return dict(sorted(value.items()))
+    from lm_eval.utils import simple_parse_args_string
+
+    return dict(sorted(simple_parse_args_string(str(value)).items()))
+
+
+def _plain(value):
+    """A JSON-safe copy of an option's value for the record."""
+    return value if isinstance(value, (str, int, float, bool, type(None), list, dict)) else str(value)
 
 
 def task_figures(results: dict, samples: dict, metadata: dict) -> dict:

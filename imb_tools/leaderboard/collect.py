@@ -42,7 +42,7 @@ KEY_COLUMNS = ["run_key", "category", "metric", "filter"]
 # What makes two scores comparable besides the model: rows differing in any are never averaged.
 SETTING_COLUMNS = ["data_source", "data_revision", "is_sample", "task_set_hash", "limit",
                    "chat_template", "fewshot_as_multiturn", "n_shot", "bertscore_model",
-                   "task_version"]
+                   "bertscore_layers", "gen_kwargs", "system_instruction", "task_version"]
 IMB_TASK_PREFIX = "imb_"
 
 # Model-size buckets (upper bounds, in parameters) shown as a filter on the page.
@@ -282,7 +282,14 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
             "transformers_version": data.get("transformers_version"), "date": date,
             "source_file": path.name,
         }
-        base["setting"] = setting_key(base | {"bertscore_model": task_bert})
+        scoring = prov.get("scoring") or {}
+        base["setting"] = setting_key(base | {
+            "bertscore_model": task_bert,
+            "bertscore_layers": scoring.get("bertscore_layers"),
+            # generation settings change what is scored: never one setting for two of them
+            "gen_kwargs": json.dumps(prov.get("gen_kwargs"), sort_keys=True) if prov.get("gen_kwargs") else None,
+            "system_instruction": prov.get("system_instruction"),
+        })
         for name, value in entry.items():
             if "," not in name or "_stderr," in name:
                 continue
