@@ -68,6 +68,15 @@ CASES = {
         ["reformulate", "--in", "in.jsonl", "--out", "o.jsonl", "--model", "./models/nope"], 2,
         r"models/nope: no such model \(a local path", ["in.jsonl"]),
     "an unknown subcommand": ({}, ["bogus"], 2, r"invalid choice: 'bogus'", []),
+    "a question that is a list in a table": (
+        {"lst.jsonl": _jsonl([{"testo_domanda": "Ho mal di testa da giorni"}, {"testo_domanda": ["a", "b"]}])},
+        ["clean", "--in", "lst.jsonl", "--out", "o.jsonl"], 2,
+        r"lst\.jsonl: field 'testo_domanda' mixes str and list values \(record 1\)", ["lst.jsonl"]),
+    "an output that is a folder": (
+        {"in.jsonl": _jsonl(RECORDS), "outdir/keep.txt": "keep"}, ["clean", "--in", "in.jsonl", "--out", "outdir"], 2,
+        r"outdir: is a folder; give a table file", ["outdir/keep.txt"]),
+    "analysis of a missing path": (
+        {}, ["difficulty", "--in", "nope/x", "--report-dir", "r"], 2, r"nope/x: no such table file or built dataset folder", []),
     # Never delete or overwrite what the project did not write ({demo}: a built demo folder).
     "rag index into a user's folder": (
         {"mine/thesis.tex": "\\documentclass{article}"},

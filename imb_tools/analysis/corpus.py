@@ -25,6 +25,8 @@ def load_corpus(path: str | Path, split: str | None = None):
     import datasets
 
     path = Path(path)
+    if not path.exists():
+        raise ImbError(f"{path}: no such table file or built dataset folder")
     if path.is_dir():
         from imb_tools.data.io import load_built
 

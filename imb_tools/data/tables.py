@@ -20,6 +20,8 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"
 def table_format(path: str | os.PathLike) -> str:
     """The format named by the file extension, or a one-line error."""
     suffix = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        raise ImbError(f"{path}: is a folder; give a table file (.jsonl, .json, .csv or .parquet)")
     if suffix not in FORMATS:
         raise ImbError(f"{path}: unsupported table format {suffix or '(none)'!r}; use .jsonl, .json, .csv or .parquet")
     return FORMATS[suffix]
@@ -49,7 +51,7 @@ def read_table(path: str | os.PathLike):
             if fmt == "csv" and not records:
                 ds = datasets.Dataset.from_dict({name: [] for name in _csv_header(path)})
             else:
-                ds = records_to_dataset(records)
+                ds = records_to_dataset(records, source=path)
         else:
             ds = datasets.Dataset.from_parquet(str(path), keep_in_memory=True)
     except ImbError:
@@ -63,7 +65,7 @@ def read_table(path: str | os.PathLike):
     return ds
 
 
-def records_to_dataset(records: list[Mapping]):
+def records_to_dataset(records: list[Mapping], source="records"):
     """A `datasets.Dataset` whose columns are the union of all records' fields, in first-seen order.
 
     (`Dataset.from_list` alone keeps only the first record's keys and drops the rest.)
@@ -73,7 +75,21 @@ def records_to_dataset(records: list[Mapping]):
     columns: dict[str, None] = {}
     for rec in records:
         columns.update(dict.fromkeys(rec))
-    return datasets.Dataset.from_dict({c: [rec.get(c) for rec in records] for c in columns})
+    data = {c: [rec.get(c) for rec in records] for c in columns}
+    try:
+        return datasets.Dataset.from_dict(data)
+    except (TypeError, ValueError, ArithmeticError) as exc:  # pyarrow's ArrowInvalid / ArrowTypeError among them
+        import pyarrow as pa
+
+        for name, values in data.items():  # say which field mixes kinds of value, and where
+            try:
+                pa.array(values)
+            except (TypeError, ValueError, ArithmeticError):
+                kinds = [type(v).__name__ for v in values if v is not None]
+                first = next((i for i, v in enumerate(values) if v is not None and type(v).__name__ != kinds[0]), 0)
+                raise ImbError(f"{source}: field {name!r} mixes {kinds[0]} and {type(values[first]).__name__} values "
+                               f"(record {first}); make it one type") from None
+        raise ImbError(f"{source}: cannot make a table of these records: {str(exc).splitlines()[0]}") from None
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -132,7 +148,7 @@ def write_table(ds_or_records, path: str | os.PathLike) -> Path:
         records = list(ds_or_records)
         if not all(isinstance(r, Mapping) for r in records):
             raise ImbError(f"{path}: records to write must be mappings")
-        ds = records_to_dataset(records)
+        ds = records_to_dataset(records, source=path)
     with atomic_path(path) as tmp:
         if fmt in ("json", "jsonl"):
             _write_json_rows(ds, tmp, lines=fmt == "jsonl")
