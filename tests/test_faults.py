@@ -225,3 +225,19 @@ def test_published_and_raw_fields_are_not_mistaken_for_private_ones():
     names = [a for table in (QA_ALIASES, MCQA_ALIASES, MCQA_OPTION_ALIASES) for aliases in table.values()
              for a in aliases] + list(QA_FEATURES) + list(MCQA_FEATURES) + ["testo_risposta_riformulata_flag"]
     assert [n for n in names if is_forbidden(n)] == []
+
+
+def test_quarantine_is_strict_json_even_for_nan_ids(tmp_path):
+    """A NaN id is quarantined as bad_type; the quarantine line stays valid JSON (no bare NaN)."""
+    raw = tmp_path / "nan.json"
+    raw.write_text('[{"ID": NaN, "testo_domanda": "Ho mal di testa da giorni e non passa", '
+                   '"testo_risposta_riformulata": "Riposo.", "categoria": "Neurologia"}]', encoding="utf-8")
+    result = _run(["build", "qa", "--raw", "nan.json", "--out", "built", "--no-progress"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    lines = (tmp_path / "built" / "quarantine.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line, parse_constant=refuse) for line in lines]
+    assert [r["reason"] for r in records] == ["bad_type"]

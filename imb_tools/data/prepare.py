@@ -206,9 +206,20 @@ def split_of_hashes(idh: np.ndarray, fractions: Mapping[str, float], splits: lis
     return out
 
 
+def _json_safe(value):
+    """NaN and infinities (quarantined as bad values) written as strings: bare NaN is not JSON."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _quarantine_line(position: int, reason: str, detail: str, record, rec_id=None) -> str:
-    return json.dumps({"position": position, "reason": reason, "detail": detail, "id": rec_id,
-                       "record": record}, ensure_ascii=False) + "\n"
+    return json.dumps(_json_safe({"position": position, "reason": reason, "detail": detail, "id": rec_id,
+                                  "record": record}), ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def _readable(kind: Kind, row: dict) -> dict:
