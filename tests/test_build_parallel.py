@@ -101,13 +101,14 @@ def test_types_pyarrow_would_infer_stay_as_written(tmp_path, monkeypatch, fmt):
     rows = [{"ID": 1, "testo_domanda": "2023-05-01", "testo_risposta_riformulata": "2023-05-02",
              "categoria": "Cardiologia", "data_visita": "2023-01-01"},
             {"ID": 2, "testo_domanda": "", "testo_risposta_riformulata": "r", "categoria": "Cardiologia",
-             "data_visita": "2023-01-02T10:00:00", "peso": 1.5}]
+             "codice_esame": "2023-01-02T10:00:00", "data_visita": "2023-01-02", "peso": 1.5}]
     raw = tmp_path / f"raw.{fmt}"
     raw.write_text(json.dumps(rows) if fmt == "json" else "".join(json.dumps(r) + "\n" for r in rows))
     report = imb_qa.build(str(raw), tmp_path / "batch", FRACTIONS, progress=False, workers=1)
     assert report["records_out_total"] == 1 and report["quarantined"] == {"empty_question": 1}
     (entry,) = [json.loads(x) for x in (tmp_path / "batch" / "quarantine.jsonl").read_text().splitlines()]
-    assert entry["record"]["data_visita"] == "2023-01-02T10:00:00"
+    assert entry["record"]["codice_esame"] == "2023-01-02T10:00:00"  # a date-like string stays a string
+    assert "data_visita" not in entry["record"]  # a date tied to a person never reaches the quarantine
     import imb_qa as q
 
     (row,) = [r for d in q.load(tmp_path / "batch").values() for r in d]
