@@ -42,7 +42,8 @@ def open_utf8(path: Path):
     for bom, name in _OTHER_BOMS:
         if head.startswith(bom):
             f.close()
-            raise ImbError(f"{path}: file is {name} encoded; {CONVERT_HINT}")
+            raise ImbError(f"{path}: file is {name} encoded; IMB reads UTF-8 files only: convert it first, "
+                           f"e.g. iconv -f {name} -t UTF-8 IN > OUT")
     f.seek(len(BOM) if head.startswith(BOM) else 0)
     return f
 
