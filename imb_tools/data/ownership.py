@@ -57,8 +57,7 @@ def check_replaceable(folder: str | os.PathLike, marker_name: str, expected_file
         return False
     if folder.is_symlink() or not folder.is_dir():
         raise ImbError(f"{folder}: exists and is not a folder; choose a new output folder")
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                   if p.is_file() or p.is_symlink())
+    files = _files(folder)
     if not files and not any(folder.iterdir()):
         return False
     marker = read_marker(folder, marker_name)
@@ -69,13 +68,22 @@ def check_replaceable(folder: str | os.PathLike, marker_name: str, expected_file
         if marker.get(key) != value:
             raise ImbError(f"{folder}: {marker_name} says {key}={marker.get(key)!r}, not {value!r}; "
                            f"choose another output folder")
-    patterns = [*expected_files_glob, marker_name]
+    _refuse_foreign(folder, files, [*expected_files_glob, marker_name])
+    return True
+
+
+def _refuse_foreign(folder: Path, files: list[str], patterns: list[str]) -> None:
+    """One-line ImbError when a file in `folder` matches none of the command's patterns."""
     foreign = [f for f in files if not any(fnmatch.fnmatchcase(f, pat) for pat in patterns)]
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise ImbError(f"{folder}: holds files this command did not write ({shown}); "
                        f"move them or choose another output folder")
-    return True
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file under `folder` (hidden ones and links included), '/'-separated, sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink())
 
 
 def pid_alive(pid: int) -> bool:
@@ -147,11 +155,7 @@ def claim_output_folder(folder: str | os.PathLike, marker_name: str, expected_fi
     except ImbError:
         if not (legacy_file and (folder / legacy_file).is_file() and read_marker(folder, marker_name) is None):
             raise
-        files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() or p.is_symlink()]
-        foreign = [f for f in files if not any(fnmatch.fnmatchcase(f, pat) for pat in patterns)]
-        if foreign:
-            raise ImbError(f"{folder}: holds files this command did not write ({', '.join(foreign[:3])}); "
-                           f"move them or choose another output folder") from None
+        _refuse_foreign(folder, _files(folder), patterns)
     folder.mkdir(parents=True, exist_ok=True)
     write_marker(folder, marker_name, {"written_by": "imb", **dict(fields)})
     return folder

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from imb_tools.data.normalize import Rejection
 from imb_tools.data.schema import has_any, without_forbidden
 from imb_tools.data.splits import check_fractions, id_hash
 from imb_tools.errors import ImbError

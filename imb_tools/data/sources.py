@@ -106,8 +106,6 @@ def data_source(kind: str, data: str | Path | None = None) -> str:
 def describe(folder: str | Path) -> dict:
     """Provenance of a data folder or repo id: source, revision or content fingerprint, and
     whether it is the bundled sample."""
-    import json
-
     path = Path(str(folder))
     info: dict = {"data_source": str(folder), "data_revision": None, "is_sample": False}
     if not path.is_dir():  # a Hub repo id

@@ -324,7 +324,8 @@ def _items_in_split(summary: dict, metadata: dict) -> None:
     per-category subtask, that category's items)."""
     from collections import Counter
 
-    from imb_tools.evaluation.task_data import labels_to_names, load_for_tasks
+    from imb_tools.data.tables import labels_to_names
+    from imb_tools.evaluation.task_data import load_for_tasks
 
     sizes: dict = {}
     for name, item in summary["tasks"].items():

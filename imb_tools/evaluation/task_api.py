@@ -18,6 +18,7 @@ BERTScore model is loaded once per process and shared by all tasks).
 
 from __future__ import annotations
 
+from imb_tools.data.tables import labels_to_names
 from imb_tools.evaluation.prompts import format_prompt
 
 LETTERS = "ABCDE"
@@ -33,7 +34,7 @@ def load_mcqa(task_dir, category: str | None = None, categories_file: str | None
     import datasets
 
     from imb_tools.evaluation.task_data import (
-        check_task_set, fewshot_pool, labels_to_names, load_for_tasks, require_rows,
+        check_task_set, fewshot_pool, load_for_tasks, require_rows,
         warn_if_letters_split,
     )
 
@@ -99,7 +100,7 @@ def load_qa(task_dir, macro_category: str | None = None, categories_file: str | 
     import datasets
 
     from imb_tools.evaluation.task_data import (
-        capped_per_group, check_task_set, fewshot_pool, labels_to_names, load_for_tasks,
+        capped_per_group, check_task_set, fewshot_pool, load_for_tasks,
         require_rows,
     )
 

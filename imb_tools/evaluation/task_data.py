@@ -99,12 +99,6 @@ def fingerprint(source: str) -> tuple:
     return tuple(stats)
 
 
-def labels_to_names(ds, columns):
-    """ClassLabel int columns as their names (prompts and filters want text): the data layer's one decoder."""
-    from imb_tools.data.tables import labels_to_names as decode
-
-    return decode(ds, columns)
-
 
 def hash_ordered(ds, limit: int | None = None):
     """Rows sorted by the stable id hash (the paper's capped sample), the first `limit` of them."""

@@ -275,7 +275,8 @@ def dataset_categories(data_dir: str | Path) -> dict[str, list[str]]:
     """kind -> the test split's MCQA categories / QA macro-categories, for each kind found in data_dir."""
     from imb_tools.data.categories import MACRO_NAMES
     from imb_tools.data.io import load_built
-    from imb_tools.evaluation.task_data import built_folder, labels_to_names
+    from imb_tools.data.tables import labels_to_names
+    from imb_tools.evaluation.task_data import built_folder
 
     found: dict[str, list[str]] = {}
     mcqa = built_folder(data_dir, "mcqa")

@@ -216,7 +216,7 @@ def preprocess(
     if reformulate_model and len(ds):
         ds, report["reformulate"] = _reformulate(ds, answer_column, reformulate_model, backend_kwargs,
                                                  cache_path or out_path.with_name(out_path.name + ".cache.jsonl"),
-                                                 max_new_tokens, replace_column, in_path)
+                                                 max_new_tokens)
         report["steps"].append("reformulate")
         out_col = report["reformulate"]["output_column"]
         counted = ds.map(_pii_batch, batched=True, batch_size=batch_size, num_proc=workers,
@@ -254,15 +254,13 @@ def preprocess(
     return report
 
 
-def _reformulate(ds, column, model, backend_kwargs, cache_path, max_new_tokens, replace_column=False,
-                 source="input"):
+def _reformulate(ds, column, model, backend_kwargs, cache_path, max_new_tokens):
     """Add `<column>_riformulata` and its flag column with a batched map in this process."""
     from imb_tools.llm import make_backend
     from imb_tools.llm.cache import GenerationCache
-    from imb_tools.preprocess.reformulate import PROMPT_VERSION, Reformulator, refuse_filled_column
+    from imb_tools.preprocess.reformulate import PROMPT_VERSION, Reformulator
 
     out_col, flag_col = f"{column}_riformulata", f"{column}_riformulata_flag"
-    refuse_filled_column(ds, out_col, source, replace_column)
     ds = ds.remove_columns([c for c in (out_col, flag_col) if c in ds.column_names])
     backend = make_backend(model, **(backend_kwargs or {}))
     with GenerationCache(cache_path) as cache:

@@ -29,17 +29,12 @@ COSINE_THRESHOLD = 0.98
 NUM_PERM = 128
 
 
-def normalize_text(text: str) -> str:
-    """Lower case, no accents, punctuation and spacing collapsed: reposts differ in these."""
-    return fold_text(text)
-
-
 def normalized_hash(text: str) -> str:
-    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(fold_text(text).encode("utf-8"), digest_size=16).hexdigest()
 
 
 def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
-    words = normalize_text(text).split()
+    words = fold_text(text).split()
     if len(words) <= n:
         return frozenset([" ".join(words)]) if words else frozenset()
     return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))

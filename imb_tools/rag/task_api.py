@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 from imb_tools.evaluation.prompts import format_prompt
+from imb_tools.evaluation.tasks import QA_MAX_GEN_TOKS
 from imb_tools.evaluation.task_api import (  # noqa: F401  (the task folder takes the metrics from here too)
     agg_bertscore_f1,
     agg_bertscore_precision,
@@ -32,12 +33,6 @@ from imb_tools.evaluation.task_api import (  # noqa: F401  (the task folder take
     load_qa,
     process_results,
 )
-
-
-def _max_gen_toks() -> int:
-    from imb_tools.evaluation.tasks import QA_MAX_GEN_TOKS
-
-    return QA_MAX_GEN_TOKS
 
 
 DEFAULT_FEWSHOT_ITEMS = 10
@@ -66,7 +61,7 @@ def _budget(pretrained: str | None, requested: int | None):
         limit = getattr(transformers.AutoConfig.from_pretrained(pretrained), "max_position_embeddings", None)
     except (OSError, ValueError):  # e.g. an API model name: fall back to the estimate
         return context_budget(requested=requested)
-    return context_budget(tokenizer, limit, _max_gen_toks(), requested)
+    return context_budget(tokenizer, limit, QA_MAX_GEN_TOKS, requested)
 
 
 def _with_context(ds, metadata: dict):
