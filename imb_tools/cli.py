@@ -15,7 +15,7 @@ import sys
 
 from imb_tools import __version__
 from imb_tools.cli_options import HelpFormatter, walk_parsers
-from imb_tools.errors import ImbError, MissingExtraError, extra_providing
+from imb_tools.infra.errors import ImbError, MissingExtraError, extra_providing
 
 # Modules that add subcommands, in the order they appear in `imb --help`.
 COMMAND_MODULES = [

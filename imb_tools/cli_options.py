@@ -90,7 +90,7 @@ def add_data_option(parser, help_text: str) -> None:
 
 def data_argument(args, command: str) -> str:
     """The --data value (or the deprecated positional one, with a warning); one-line error if none."""
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     old = getattr(args, "old_positional_data", None)
     if args.data and old:

@@ -70,7 +70,7 @@ def test_surrogates_are_consistent_within_a_text():
 
 
 def test_unknown_mode_is_a_one_line_error():
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
     from imb_tools.preprocess.anonymize import Anonymizer
 
     with pytest.raises(ImbError, match="mode"):
@@ -108,7 +108,7 @@ def test_llm_check_keeps_spans_the_model_calls_not_sensitive(monkeypatch):
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
 def test_anonymize_table_keeps_fields_and_reports(tmp_path, suffix):
     from imb_tools.preprocess.anonymize import anonymize_table
-    from imb_tools.data.tables import read_table, write_table
+    from imb_tools.infra.tables import read_table, write_table
 
     rows = [
         {"ID": "007", "data": "2019-07-08", "answer": "Cordiali saluti, Dott. Mario Rossi, tel. 333 1234567", "n": "1"},
@@ -137,7 +137,7 @@ def test_anonymize_table_keeps_fields_and_reports(tmp_path, suffix):
 
 def test_cli_anonymize_missing_column_is_one_line_error(tmp_path, capsys):
     from imb_tools.cli import main
-    from imb_tools.data.tables import write_table
+    from imb_tools.infra.tables import write_table
 
     src = write_table([{"a": "x"}], tmp_path / "in.jsonl")
     assert main(["anonymize", "--in", str(src), "--column", "answer", "--out", str(tmp_path / "o.jsonl")]) == 2

@@ -236,7 +236,7 @@ def test_overlapping_spans_of_two_types_merge_into_their_union():
 
 def test_cli_summary_says_whose_count_it_is(tmp_path, capsys):
     from imb_tools.cli import main
-    from imb_tools.data.tables import write_table
+    from imb_tools.infra.tables import write_table
 
     text = f"Il referto è normale. Cordialmente, {FIRST.lower()} {LAST.lower()}, odontoiatra, {TOWN} ({CODE})"
     src = write_table([{"a": text}, {"a": "Il morbo di Parkinson non è ereditario."}], tmp_path / "in.jsonl")

@@ -251,7 +251,7 @@ def test_builder_class_used_directly(tmp_path, sample_mcqa_raw):
 
 
 def test_bad_fractions_are_one_line_errors(tmp_path, sample_qa_raw):
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     with pytest.raises(ImbError, match="add up to more than 1"):
         imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"test": 0.7, "validation": 0.5}, progress=False)
@@ -260,7 +260,7 @@ def test_bad_fractions_are_one_line_errors(tmp_path, sample_qa_raw):
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path, sample_qa_raw):
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("x")

@@ -261,7 +261,7 @@ def _dead_pid() -> int:
 
 
 def test_stale_leftovers_are_removed_live_ones_kept(tmp_path, capsys):
-    from imb_tools.data.ownership import PARTIAL_MARKER
+    from imb_tools.infra.ownership import PARTIAL_MARKER
 
     out = tmp_path / "out"
     dead, alive_proc = _dead_pid(), subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.analysis.categorize import categorize, compare_topics, topic_params
 
 # Four forum categories with their own vocabulary; questions mix three terms each.

@@ -82,7 +82,7 @@ def test_clean_records_counts_add_up():
 
 def test_cli_clean_writes_output_quarantine_and_report(tmp_path, capsys):
     from imb_tools.cli import main
-    from imb_tools.data.tables import read_table, write_table
+    from imb_tools.infra.tables import read_table, write_table
 
     rows = [
         {"ID": "1", "testo_domanda": "Ho la pressione alta da mesi, cosa devo fare?", "testo_risposta": "Salve, serve un Holter. Dott.ssa Elena Russo", "extra": "x"},

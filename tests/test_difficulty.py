@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.analysis.difficulty import (
     accuracy_difficulty, difficulty, load_terms, parse_percentage, share_above_average,
     text_difficulty,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 class _FakeRepo:

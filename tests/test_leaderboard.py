@@ -17,7 +17,7 @@ import pytest
 
 pd = pytest.importorskip("pandas")
 
-from imb_tools.errors import ImbError  # noqa: E402
+from imb_tools.infra.errors import ImbError  # noqa: E402
 from imb_tools.leaderboard import collect, plots, push  # noqa: E402
 
 def make_results(base: Path, tiny_llama: Path, data_dir: Path, minilm: Path) -> Path:

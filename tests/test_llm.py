@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.llm import Completion, make_backend, parse_openai_spec
 from imb_tools.llm.cache import GenerationCache, cache_key
 from echo_server import EchoServer

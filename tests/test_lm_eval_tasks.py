@@ -12,7 +12,7 @@ import pytest
 
 from imb_tools.evaluation import tasks as tasks_gen
 from imb_tools.data.io import load_built
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 CONST_TEXT = "Gentile utente, le consiglio di rivolgersi al suo medico curante."
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from imb_tools.data.locate import check_reference, looks_local
-from imb_tools.errors import ImbError
+from imb_tools.infra.locate import check_reference, looks_local
+from imb_tools.infra.errors import ImbError
 
 
 def test_what_looks_local(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.metrics import bertscore, text
 
 PREDS = [

@@ -63,7 +63,7 @@ def test_missing_dependency_is_one_line(module, extra, argv, table, demo_dir, tm
 def test_hint_names_the_local_checkout_when_installed_from_one():
     from importlib import metadata
 
-    from imb_tools.errors import install_hint
+    from imb_tools.infra.errors import install_hint
 
     direct = json.loads(metadata.distribution("imb-toolkit").read_text("direct_url.json") or "{}")
     hint = install_hint("eval")

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 pytest.importorskip("faiss")
 pytest.importorskip("bm25s")

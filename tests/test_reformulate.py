@@ -174,7 +174,7 @@ def test_reformulate_table_keeps_fields_and_reuses_cache(tiny_llama, tmp_path):
 def test_a_filled_reformulated_column_is_never_overwritten_unasked(tiny_llama, tmp_path):
     """The published dumps already hold testo_risposta_riformulata: reformulating again must not
     silently replace it (nor, for rejected rows, with the original answer)."""
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     src = tmp_path / "in.jsonl"
     rows = [{"testo_risposta": f"Risposta {i}.", "testo_risposta_riformulata": f"Riformulata {i}."} for i in range(2)]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 

@@ -21,8 +21,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from imb_tools.data.tables import set_column
-from imb_tools.errors import ImbError, require
+from imb_tools.infra.tables import set_column
+from imb_tools.infra.errors import ImbError, require
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def fit_topics(
 
     params = topic_params(len(texts), min_topic_size)
     if embedder is None:
-        from imb_tools.data.locate import check_reference
+        from imb_tools.infra.locate import check_reference
 
         model = check_reference(model, "embedding model", "--model")
         try:
@@ -150,8 +150,8 @@ def categorize_dataset(
     from imb_tools.analysis.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, macro_of, pick_column,
     )
-    from imb_tools.atomic import atomic_path
-    from imb_tools.atomic import write_json_atomic
+    from imb_tools.infra.atomic import atomic_path
+    from imb_tools.infra.atomic import write_json_atomic
 
     column = pick_column(ds, column, TEXT_COLUMNS, source)
     if column is None:
@@ -195,8 +195,8 @@ def categorize_dataset(
 def categorize(in_path, out_path, report_dir, split: str | None = None, **kwargs) -> dict:
     """`imb categorize`: read a table or built dataset, add topics, write table and report."""
     from imb_tools.analysis.corpus import load_corpus
-    from imb_tools.data.ownership import claim_output_folder, refuse_overwriting_input
-    from imb_tools.data.tables import table_format, write_table
+    from imb_tools.infra.ownership import claim_output_folder, refuse_overwriting_input
+    from imb_tools.infra.tables import table_format, write_table
 
     if out_path:
         table_format(out_path)  # a bad extension fails before the model runs

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.data.tables import labels_to_names
-from imb_tools.errors import ImbError
+from imb_tools.infra.tables import labels_to_names
+from imb_tools.infra.errors import ImbError
 
 # Column names tried, in order, when the user names none: built datasets first,
 # then the forum dumps' Italian columns, then the paper's English ones.
@@ -37,7 +37,7 @@ def load_corpus(path: str | Path, split: str | None = None):
     else:
         if split is not None:
             raise ImbError(f"{path}: --split applies to built dataset folders, not table files")
-        from imb_tools.data.tables import read_table
+        from imb_tools.infra.tables import read_table
 
         ds = read_table(path)
     return labels_to_names(ds)

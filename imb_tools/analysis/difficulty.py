@@ -36,7 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from imb_tools.data.schema import MCQA_ALIASES
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 TERMS_FILE = Path(__file__).with_name("medical_terms.txt")
 MIN_AFFIX_REST = 4  # letters a suffix/prefix match must leave, so "vite" is not "-ite"
@@ -186,7 +186,7 @@ def plot_shares(table, path: str | Path, title: str, overall: float | None = Non
     """A horizontal bar chart of `share_above_average` per group, written atomically as PNG."""
     import matplotlib
 
-    from imb_tools.atomic import atomic_path
+    from imb_tools.infra.atomic import atomic_path
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -232,8 +232,8 @@ def difficulty(
     from imb_tools.analysis.corpus import (
         CATEGORY_COLUMNS, MACRO_COLUMNS, TEXT_COLUMNS, load_corpus, macro_of, pick_column,
     )
-    from imb_tools.atomic import atomic_path, write_json_atomic
-    from imb_tools.data.tables import write_table
+    from imb_tools.infra.atomic import atomic_path, write_json_atomic
+    from imb_tools.infra.tables import write_table
 
     if mode not in ("auto", "text", "accuracy"):
         raise ImbError(f"unknown difficulty mode {mode!r}: use auto, text or accuracy")
@@ -253,7 +253,7 @@ def difficulty(
         terms = load_terms(terms_path) if terms_path else load_terms()
         scores = text_difficulty(ds[source], terms, progress=progress)
 
-    from imb_tools.data.ownership import claim_output_folder, refuse_overwriting_input
+    from imb_tools.infra.ownership import claim_output_folder, refuse_overwriting_input
 
     refuse_overwriting_input(in_path, out_path)
     # Only a folder of difficulty reports is written into (a build's report.json was overwritten).
@@ -299,7 +299,7 @@ def difficulty(
     if out_path:
         import pandas as pd
 
-        from imb_tools.data.tables import set_column
+        from imb_tools.infra.tables import set_column
 
         index = [None if pd.isna(v) else float(v) for v in scores["difficulty_index"]]
         flags = [None if pd.isna(v) else bool(v) for v in scores["above_average"]]

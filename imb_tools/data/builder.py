@@ -21,9 +21,9 @@ import datasets
 import pyarrow as pa
 from datasets.builder import Key
 
-from imb_tools.data import ownership
+from imb_tools.infra import ownership
 from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, default_workers, run_pass
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 BUILDER_VERSION = "2"
 MARKER = ".imb-build.json"

@@ -84,7 +84,7 @@ def _demo(args) -> int:
     if args.tiny_model:
         from pathlib import Path
 
-        from imb_tools.errors import require
+        from imb_tools.infra.errors import require
 
         require("transformers", "eval")
         from imb_tools.tiny_model import make_tiny_llama

@@ -12,7 +12,7 @@ def download_raw(filename: str, repo_id: str = RAW_REPO_ID) -> str:
         GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
     )
 
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     page = f"https://huggingface.co/datasets/{repo_id}"
     try:

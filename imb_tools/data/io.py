@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 # Shards of one split: data/train-00000-of-00002.parquet, data/train-00001-of-00002.parquet
 SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
@@ -112,7 +112,7 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None):
             if was_enabled:
                 datasets.enable_progress_bars()
     else:
-        from imb_tools.data.locate import check_reference
+        from imb_tools.infra.locate import check_reference
 
         # a local-looking path is never sent to the Hub; an uncached repo offline fails at once
         check_reference(path_or_repo_id, "built dataset folder", "--data DIR", repo_type="dataset")

@@ -12,7 +12,7 @@ from imb_tools.data.builder import ImbBuilder, build_to_folder
 from imb_tools.data.io import load_built
 from imb_tools.data.normalize import mcqa_content_key, normalize_mcqa, normalize_qa, qa_content_key
 from imb_tools.data.prepare import Kind
-from imb_tools.data.readers import iter_mcqa_records, iter_table_records
+from imb_tools.infra.readers import iter_mcqa_records, iter_table_records
 from imb_tools.data.schema import (MCQA_ALIASES, MCQA_FEATURES, MCQA_REQUIRED, QA_ALIASES, QA_FEATURES,
                                    QA_REQUIRED)
 
@@ -59,7 +59,7 @@ QA_KIND = Kind(
 def qa_results(path: Path, work_dir: Path, workers: int):
     """Pass 1 of IMB-QA in Arrow blocks, over `workers` processes for a file of several blocks."""
     from imb_tools.data.prepare import iter_block_results
-    from imb_tools.data.readers import BLOCK_BYTES, qa_blocks
+    from imb_tools.infra.readers import BLOCK_BYTES, qa_blocks
 
     if Path(path).stat().st_size < 8 * BLOCK_BYTES:
         workers = 1  # starting processes costs more than it saves
@@ -141,7 +141,7 @@ def load(kind: str, path_or_repo_id: str | Path | None = None, split: str | None
     the cache (data.sources.data_source). The other dataset's folder is refused in one line.
     """
     from imb_tools.data.sources import data_source
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     name = builder_for(kind).KIND.name
     source = data_source(name.removeprefix("imb-"), path_or_repo_id)

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from imb_tools.data.schema import has_any, without_forbidden
 from imb_tools.data.splits import check_fractions, id_hash
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 BATCH_ROWS = 10_000
 EXTRA_FIELDS = [pa.field("_pos", pa.int64()), pa.field("_idh", pa.uint64()), pa.field("_ck", pa.uint64())]
@@ -402,10 +402,10 @@ def block_result(kind_name: str, path: str, fmt: str, block: bytes, meta, out_pa
     With `out_path` the valid records go to that file and only their hashes come back.
     """
     from imb_tools.data.normalize import qa_table
-    from imb_tools.data.readers import parse_qa_block
+    from imb_tools.infra.readers import parse_qa_block
     from imb_tools.data.schema import QA_ALIASES, QA_REQUIRED
 
-    from imb_tools.data.readers import python_items
+    from imb_tools.infra.readers import python_items
 
     path = Path(path)
     form, chunk, parsed = parse_qa_block(path, fmt, block, meta)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import imb_tools
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 RAW_FILES = {"qa": "IMB-QA.json", "mcqa": "IMB-MCQA.json"}
 _SNAPSHOT = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})[/\\]")

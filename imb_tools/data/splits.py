@@ -49,7 +49,7 @@ def split_of_hash(hashed_id: int, fractions: Mapping[str, float], rest: str) -> 
 
 
 def check_fractions(fractions: Mapping[str, float]) -> None:
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     for name, frac in fractions.items():
         if not 0.0 <= frac <= 1.0:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 def serve() -> None:
     from imb_tools.data.prepare import block_result
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     out = sys.stdout.buffer
     for line in sys.stdin.buffer:
@@ -56,7 +56,7 @@ class Pool:
                                        stdout=subprocess.PIPE, env=env) for _ in range(n)]
 
     def run(self, tasks):
-        from imb_tools.errors import ImbError
+        from imb_tools.infra.errors import ImbError
 
         pending: deque = deque()
         n = len(self.procs)

@@ -14,7 +14,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 CATEGORY_COLUMNS = ("category", "macro_category")  # MCQA, QA
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imb_tools.cli_options import deprecated_alias
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 class _PassThroughParser(argparse.ArgumentParser):

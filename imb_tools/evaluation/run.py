@@ -17,8 +17,8 @@ import os
 import time
 from pathlib import Path
 
-from imb_tools.atomic import write_json_atomic
-from imb_tools.errors import ImbError
+from imb_tools.infra.atomic import write_json_atomic
+from imb_tools.infra.errors import ImbError
 
 SUMMARY = "imb_summary.json"
 DONE_DIR = ".imb_done"
@@ -112,7 +112,7 @@ EVAL_FILES = ("*/results_*.json", "*/samples_*.jsonl", "*/imb_summary_*.json", "
 
 def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
     """Fail before the first generation, not after an hour of it."""
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
 
     # A user's folder, or a dataset build, is never written into.
     claim_output_folder(out, EVAL_MARKER, EVAL_FILES, {"kind": "eval"}, legacy_file="imb_summary.json")
@@ -131,7 +131,7 @@ def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
 
 
 def run_eval(args) -> int:
-    from imb_tools.errors import require
+    from imb_tools.infra.errors import require
 
     require("lm_eval", "eval")
     from lm_eval import simple_evaluate
@@ -324,7 +324,7 @@ def _items_in_split(summary: dict, metadata: dict) -> None:
     per-category subtask, that category's items)."""
     from collections import Counter
 
-    from imb_tools.data.tables import labels_to_names
+    from imb_tools.infra.tables import labels_to_names
     from imb_tools.evaluation.task_data import load_for_tasks
 
     sizes: dict = {}

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import imb_tools
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

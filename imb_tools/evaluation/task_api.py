@@ -18,7 +18,7 @@ BERTScore model is loaded once per process and shared by all tasks).
 
 from __future__ import annotations
 
-from imb_tools.data.tables import labels_to_names
+from imb_tools.infra.tables import labels_to_names
 from imb_tools.evaluation.prompts import format_prompt
 
 LETTERS = "ABCDE"

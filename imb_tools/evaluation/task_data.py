@@ -19,7 +19,7 @@ import functools
 import os
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 # Splits that tell the two kinds of built folder apart.
 KIND_SPLITS = {"qa": {"train", "test"}, "mcqa": {"dev", "test"}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 EPILOG = """\

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 
 from imb_tools.data.splits import bucket, id_hash
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.evaluation.prompts import format_prompt  # the one IMB-QA prompt
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from imb_tools.atomic import write_json_atomic
-from imb_tools.errors import ImbError
+from imb_tools.infra.atomic import write_json_atomic
+from imb_tools.infra.errors import ImbError
 from imb_tools.finetune.artifacts import RUN_FILE, base_model_of, resolve_adapter
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
@@ -97,7 +97,7 @@ def evaluate(
 
     bertscore.get_scorer(bertscore_model, bertscore_layers)
 
-    from imb_tools.data.locate import check_reference
+    from imb_tools.infra.locate import check_reference
 
     check_reference(base, "base model", "--model")
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.errors import ImbError
-from imb_tools.atomic import atomic_dir
-from imb_tools.data.ownership import claim_output_folder, write_marker
+from imb_tools.infra.errors import ImbError
+from imb_tools.infra.atomic import atomic_dir
+from imb_tools.infra.ownership import claim_output_folder, write_marker
 
 MERGED_MARKER = ".imb-merged-model.json"
 MODEL_FILES = ("config.json", "generation_config.json", "*.safetensors", "*.safetensors.index.json", "*.bin",
@@ -32,7 +32,7 @@ def merge(adapter: str, out: str, model: str | None = None, dtype: str = "auto")
     # The merged folder is replaced whole: only a folder an earlier merge wrote may be.
     claim_output_folder(out, MERGED_MARKER, MODEL_FILES, {"kind": "merged-model"})
     base = model or base_model_of(adapter_dir)
-    from imb_tools.data.locate import check_reference
+    from imb_tools.infra.locate import check_reference
 
     check_reference(base, "base model", "--model")
     try:

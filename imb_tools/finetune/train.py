@@ -20,8 +20,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from imb_tools.errors import ImbError, require
-from imb_tools.atomic import atomic_dir, write_json_atomic
+from imb_tools.infra.errors import ImbError, require
+from imb_tools.infra.atomic import atomic_dir, write_json_atomic
 from imb_tools.finetune.artifacts import ADAPTER_DIR, RUN_FILE
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ def _load_transformers(cfg: TrainConfig, plan: Plan):
         )
         # One full copy per process under DDP (accelerate launch): pin it to this rank's GPU.
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    from imb_tools.data.locate import check_reference
+    from imb_tools.infra.locate import check_reference
 
     check_reference(cfg.model, "model", "--model")
     try:
@@ -284,7 +284,7 @@ RUN_FILES = ("checkpoint-*/*", f"{ADAPTER_DIR}/*", "eval_table8*", "runs/*",
 
 def claim_run_folder(out: str | Path) -> Path:
     """--out holds only what fine-tuning writes (checkpoints, adapter, eval reports)."""
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
 
     if not out:
         raise ImbError("give --out DIR (checkpoints and the adapter go there)")

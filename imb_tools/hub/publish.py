@@ -13,7 +13,7 @@ from pathlib import Path
 
 from imb_tools.data.io import built_split_files
 from imb_tools.data.schema import forbidden_columns
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 STAGING_MARKER = ".imb-publish-staging.json"
@@ -44,7 +44,7 @@ def stage(built_dir: Path, staging: Path, repo_id: str) -> list[str]:
         bad = forbidden_columns(pq.read_schema(path))
         if bad:
             raise ImbError(f"{path}: refuses to publish columns that must never be released: {', '.join(bad)}")
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
 
     built, staged = built_dir.resolve(), Path(staging).resolve()
     if staged == built or built in staged.parents or staged in built.parents:

@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from imb_tools.atomic import atomic_write
-from imb_tools.errors import ImbError
+from imb_tools.infra.atomic import atomic_write
+from imb_tools.infra.errors import ImbError
 
 # Column order of the tidy table; KEY_COLUMNS identify one row.
 COLUMNS = [

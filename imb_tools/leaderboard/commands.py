@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 def _plot_args(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv
 def _build(args) -> int:
     from imb_tools.leaderboard import collect, plots
 
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
 
     out = Path(args.out)
     # The table folder holds only what the leaderboard writes; a user's folder is refused.

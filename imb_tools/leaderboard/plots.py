@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from imb_tools.errors import ImbError
-from imb_tools.atomic import atomic_write
+from imb_tools.infra.errors import ImbError
+from imb_tools.infra.atomic import atomic_write
 
 MCQA_BENCHMARK = "imb_mcqa"
 QA_BENCHMARK = "imb_qa"

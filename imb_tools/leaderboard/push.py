@@ -12,8 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from imb_tools.atomic import atomic_write
-from imb_tools.errors import ImbError
+from imb_tools.infra.atomic import atomic_write
+from imb_tools.infra.errors import ImbError
 from imb_tools.leaderboard import collect, plots
 
 TABLE_IN_REPO = "data/results.parquet"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.errors import ImbError, require
+from imb_tools.infra.errors import ImbError, require
 
 
 def serve(table_dir: str | Path, host: str = "127.0.0.1", port: int | None = None,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 __all__ = ["Backend", "Completion", "make_backend", "parse_openai_spec"]
 

@@ -15,8 +15,8 @@ import os
 import threading
 from pathlib import Path
 
-from imb_tools.errors import ImbError
-from imb_tools.hashing import text_hash  # noqa: F401  (part of this module's API)
+from imb_tools.infra.errors import ImbError
+from imb_tools.infra.hashing import text_hash  # noqa: F401  (part of this module's API)
 
 
 def cache_key(model: str, prompt_version: str, text: str) -> str:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from imb_tools.errors import ImbError, require
+from imb_tools.infra.errors import ImbError, require
 from imb_tools.llm import Backend, Completion, ResultCallback
 
 #: Environment variables searched for the API key, first set wins.

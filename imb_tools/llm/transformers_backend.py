@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
-from imb_tools.errors import ImbError, require
+from imb_tools.infra.errors import ImbError, require
 from imb_tools.llm import Backend, Completion, ResultCallback
 
 
@@ -29,7 +29,7 @@ class TransformersBackend(Backend):
     ):
         torch = require("torch", "preprocess")
         transformers = require("transformers", "preprocess")
-        from imb_tools.data.locate import check_reference
+        from imb_tools.infra.locate import check_reference
 
         check_reference(model, "model", "--model")
         self.name = str(model)

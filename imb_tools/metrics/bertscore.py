@@ -41,7 +41,7 @@ class BertScorer:
 
     def score(self, cands: Sequence[str], refs: Sequence[str], batch_size: int = 64) -> dict:
         """Mean precision/recall/F1 (`precision`, `recall`, `f1`) and per-item lists (`*_items`)."""
-        from imb_tools.errors import ImbError
+        from imb_tools.infra.errors import ImbError
 
         if len(cands) != len(refs):
             raise ImbError(f"{len(cands)} candidates but {len(refs)} references")
@@ -84,7 +84,7 @@ def resolve_layers(model: str, num_layers: int | None) -> int:
     """
     from bert_score.utils import model2layers
 
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     if num_layers is not None and num_layers > 0:
         return int(num_layers)
@@ -111,7 +111,7 @@ def settings_from_metadata(metadata: dict) -> dict:
 def _load(model: str, num_layers: int, device: str | None):
     """Load a model the first time this process asks for it, then reuse it."""
     global LOADS
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     key = (model, num_layers, device)
     with _LOCK:

@@ -35,7 +35,7 @@ def tokenize(text: str) -> list[str]:
 
 
 def _check(preds: Sequence[str], refs: Sequence[str]) -> None:
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     if len(preds) != len(refs):
         raise ImbError(f"{len(preds)} predictions but {len(refs)} references")

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 # Presidio entity -> label used in placeholders and reports (the Italian NER labels).
@@ -475,10 +475,10 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     """
     from tqdm.auto import tqdm
 
-    from imb_tools.data.tables import read_table, require_columns, set_column, table_format, write_table
-    from imb_tools.atomic import write_json_atomic
+    from imb_tools.infra.tables import read_table, require_columns, set_column, table_format, write_table
+    from imb_tools.infra.atomic import write_json_atomic
 
-    from imb_tools.data.ownership import refuse_overwriting_input
+    from imb_tools.infra.ownership import refuse_overwriting_input
 
     refuse_overwriting_input(in_path, out_path, report_path)  # never write over the only copy of the data
     table_format(out_path)  # a bad output extension fails before any work

@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from typing import Callable
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 _TITLE = r"(?:Dott(?:\.|or)?\s?(?:ssa|essa)\.?|Dott\.?|Dottor(?:e|essa)?|Dr\.?\s?ssa\.?|Dr\.?|Prof\.?\s?(?:ssa|essa)?\.?|Professor(?:e|essa)?)"
 _DATE = r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2}\s+(?:gen|feb|mar|apr|mag|giu|lug|ago|set|ott|nov|dic)[a-z]*\.?\s+\d{4}"
@@ -167,8 +167,8 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
 
     from tqdm.auto import tqdm
 
-    from imb_tools.atomic import write_json_atomic
-    from imb_tools.data.tables import (
+    from imb_tools.infra.atomic import write_json_atomic
+    from imb_tools.infra.tables import (
         read_table,
         require_columns,
         table_format,
@@ -176,7 +176,7 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
         write_table,
     )
 
-    from imb_tools.data.ownership import refuse_overwriting_input
+    from imb_tools.infra.ownership import refuse_overwriting_input
 
     refuse_overwriting_input(in_path, out_path, quarantine_path, report_path)  # never write over the only copy of the data
     table_format(out_path)  # a bad output extension fails before any work

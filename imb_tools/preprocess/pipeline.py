@@ -25,7 +25,7 @@ import json
 import uuid
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 _ROW = "__imb_row"
 _REASON = "__imb_clean_reason"
@@ -157,16 +157,16 @@ def preprocess(
     replace_column: bool = False,
 ) -> dict:
     """Run the chosen steps on a JSONL/JSON/CSV/Parquet table; write table, quarantine, report."""
-    from imb_tools.data.tables import (
+    from imb_tools.infra.tables import (
         read_table, require_columns, write_jsonl_records, write_table,
     )
-    from imb_tools.atomic import write_json_atomic
+    from imb_tools.infra.atomic import write_json_atomic
 
     if num_proc < 1 or batch_size < 1:
         raise ImbError("--num-proc and --batch-size must be at least 1")
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else out_path.with_name(out_path.stem + ".report")
-    from imb_tools.data.ownership import refuse_overwriting_input
+    from imb_tools.infra.ownership import refuse_overwriting_input
 
     refuse_overwriting_input(in_path, out_path, quarantine_path)  # never write over the only copy of the data
     ds = read_table(in_path)

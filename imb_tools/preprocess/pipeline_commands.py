@@ -82,7 +82,7 @@ def _reformulate(args) -> int:
         temperature=args.temperature, backend_kwargs=backend_kwargs(args), replace_column=args.replace_column,
     )
     if args.report:
-        from imb_tools.atomic import write_json_atomic
+        from imb_tools.infra.atomic import write_json_atomic
 
         write_json_atomic(args.report, report)
     _print_json(report)

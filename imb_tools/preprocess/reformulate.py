@@ -144,7 +144,7 @@ class Reformulation:
 def refuse_filled_column(ds, column: str, source, replace: bool) -> None:
     """A column that already holds texts (e.g. the published testo_risposta_riformulata) is
     replaced only when asked: reformulating would otherwise throw it away silently."""
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     if replace or column not in ds.column_names:
         return
@@ -299,9 +299,9 @@ def reformulate_table(
     from pathlib import Path
 
     from imb_tools.llm import make_backend
-    from imb_tools.data.tables import read_table, require_columns, set_column, write_table
+    from imb_tools.infra.tables import read_table, require_columns, set_column, write_table
 
-    from imb_tools.data.ownership import refuse_overwriting_input
+    from imb_tools.infra.ownership import refuse_overwriting_input
 
     refuse_overwriting_input(in_path, out_path, cache_path)  # never write over the only copy of the data
     ds = read_table(in_path)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imb_tools.errors import require
+from imb_tools.infra.errors import require
 
 
 def _stemmer():

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from imb_tools.atomic import write_json_atomic, write_text_atomic
+from imb_tools.infra.atomic import write_json_atomic, write_text_atomic
 from imb_tools.cli_options import deprecated_alias, positive_int
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.rag import BACKENDS, DEFAULT_MODEL, DEFAULT_TOP_K, MODES
@@ -201,7 +201,7 @@ def _query(args) -> int:
 
 def _eval(args) -> int:
     from imb_tools.data.io import load_built
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
     from imb_tools.rag.evaluate import evaluate, format_table
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -234,7 +234,7 @@ def _backend(args):
 
 
 def _answer(args) -> int:
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
     from imb_tools.rag.generate import answer_with_rag
     from imb_tools.rag.retrieve import Retriever
 
@@ -281,7 +281,7 @@ def _compare(args) -> int:
     from imb_tools.rag.compare import format_table, generate_conditions, score_table, test_items
     from imb_tools.rag.retrieve import Retriever
 
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
     from imb_tools.metrics.bertscore import get_scorer
 
     # Before any generation: the output folder is ours, and the BERTScore model loads.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from imb_tools.data.sampling import per_group_in_hash_order
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.rag.knowledge_base import passages_from_split
 
 CONDITIONS = ("without_rag", "with_rag")

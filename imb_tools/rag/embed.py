@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from imb_tools.atomic import atomic_path, atomic_write
-from imb_tools.errors import ImbError, require
-from imb_tools.hashing import text_hash
+from imb_tools.infra.atomic import atomic_path, atomic_write
+from imb_tools.infra.errors import ImbError, require
+from imb_tools.infra.hashing import text_hash
 from imb_tools.rag import BACKENDS  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ class Embedder:
 
 
 def _load_sentence_transformer(model: str):
-    from imb_tools.data.locate import check_reference
+    from imb_tools.infra.locate import check_reference
 
     st = require("sentence_transformers", "rag")
     model = check_reference(model, "embedding model", "--model")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imb_tools.data.sampling import hash_order
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.rag.knowledge_base import HELDOUT_SPLITS, passages_from_split
 from imb_tools.rag.retrieve import MODES, Retriever
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imb_tools.atomic import atomic_dir, atomic_write, write_text_atomic
-from imb_tools.errors import ImbError, require
+from imb_tools.infra.atomic import atomic_dir, atomic_write, write_text_atomic
+from imb_tools.infra.errors import ImbError, require
 from imb_tools.rag.knowledge_base import Passage
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
@@ -163,7 +163,7 @@ INDEX_FILES = ("index.faiss", "passages.jsonl", "removed.jsonl", MANIFEST, "bm25
 
 def claim_index_folder(out: str | Path) -> Path:
     """An index folder holds only what `imb rag index` writes; anything else is refused."""
-    from imb_tools.data.ownership import claim_output_folder
+    from imb_tools.infra.ownership import claim_output_folder
 
     return claim_output_folder(out, INDEX_MARKER, INDEX_FILES, {"kind": "rag-index"}, legacy_file=MANIFEST)
 

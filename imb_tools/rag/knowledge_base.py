@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imb_tools.data.categories import fold_text
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 HELDOUT_SPLITS = ("validation", "test")
 SHINGLE_WORDS = 3
@@ -152,7 +152,7 @@ class KnowledgeBase:
 
 def passages_from_split(ds) -> list[Passage]:
     """Passages (answers) of one IMB-QA split, with category names decoded."""
-    from imb_tools.data.tables import labels_to_names
+    from imb_tools.infra.tables import labels_to_names
 
     cols = labels_to_names(ds.select_columns(["id", "answer", "macro_category", "category"])).to_dict()
     return [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 from imb_tools.rag import MODES  # noqa: F401  (re-exported)
 from imb_tools.rag.hybrid import reciprocal_rank_fusion
 from imb_tools.rag.knowledge_base import Passage

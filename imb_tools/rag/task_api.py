@@ -82,7 +82,7 @@ def _with_context(ds, metadata: dict):
 
 def load_qa_rag(task_dir, macro_category: str | None = None, categories_file: str | None = None, **metadata):
     """`custom_dataset`: imb_qa's data with `rag_context` added to test and few-shot items."""
-    from imb_tools.errors import ImbError
+    from imb_tools.infra.errors import ImbError
 
     if not metadata.get("rag_index"):
         raise ImbError('imb_qa_rag needs an index: --metadata \'{"rag_index": "DIR"}\' (see `imb rag index`)')

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from imb_tools.atomic import atomic_path
-from imb_tools.errors import ImbError
+from imb_tools.infra.atomic import atomic_path
+from imb_tools.infra.errors import ImbError
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -45,7 +45,7 @@ def read_table(path: str | os.PathLike):
         raise ImbError(f"{path}: no such file")
     try:
         if fmt in ("json", "jsonl", "csv"):
-            from imb_tools.data.readers import iter_table_records
+            from imb_tools.infra.readers import iter_table_records
 
             records = list(iter_table_records(path, keep_empty_cells=True))
             if fmt == "csv" and not records:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import ijson
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 
 BOM = b"\xef\xbb\xbf"

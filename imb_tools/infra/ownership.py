@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 PARTIAL_MARKER = ".imb-partial"
 
@@ -134,7 +134,7 @@ def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
     return removed
 
 
-# Temporary names of imb_tools.atomic (a kill can leave them): `.NAME.XXXX.tmp`, `.NAME.XXXX/`.
+# Temporary names of imb_tools.infra.atomic (a kill can leave them): `.NAME.XXXX.tmp`, `.NAME.XXXX/`.
 ATOMIC_LEFTOVERS = (".*.tmp", ".*/*", ".*.old-*/*")
 
 

@@ -16,7 +16,7 @@ import threading
 from functools import lru_cache
 from pathlib import Path
 
-from imb_tools.errors import ImbError
+from imb_tools.infra.errors import ImbError
 
 HUB_HOST = "huggingface.co"
 
