@@ -21,12 +21,12 @@ import datasets
 import pyarrow as pa
 from datasets.builder import Key
 
+from imb_tools.data.built import MARKER, content_fingerprint
 from imb_tools.infra import ownership
 from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, default_workers, run_pass
 from imb_tools.infra.errors import ImbError
 
-BUILDER_VERSION = "2"
-MARKER = ".imb-build.json"
+BUILDER_VERSION = "3"  # 3: the marker holds fingerprint, is_sample and rows per split
 # Every file a build writes; a folder holding anything else is never replaced.
 BUILD_FILES = ("README.md", "report.json", "quarantine.jsonl", "data/*-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].parquet")
 WORK_PREFIX = "imb-work-"  # a builder used directly keeps its work in <tmp>/imb-work-<pid>-*
@@ -216,8 +216,10 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
                                            encoding="utf-8")
         os.replace(result.quarantine_path, final / "quarantine.jsonl")
         write_card(final, kind.name, report, builder_cls)
-        ownership.write_marker(final, MARKER, {"written_by": "imb build", "dataset": kind.name,
-                                               "builder_version": BUILDER_VERSION})
+        ownership.write_marker(final, MARKER, {
+            "written_by": "imb build", "dataset": kind.name, "builder_version": BUILDER_VERSION,
+            "fingerprint": content_fingerprint(final), "is_sample": _is_sample(raw),
+            "splits": dict(report["records_out"])})
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}-0")
             os.replace(out, old)
@@ -230,6 +232,14 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
         raise _disk_error(out, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _is_sample(raw: Path) -> bool:
+    """Built from the bundled test sample (or a copy of it: `imb demo` copies it to OUT/raw)?"""
+    from imb_tools import sample_data
+
+    names = {Path(p).name for p in (sample_data.QA_SAMPLE, sample_data.MCQA_SAMPLE)}
+    return ".sample." in raw.name or raw.name in names
 
 
 def _dictionary_columns(kind: Kind) -> tuple[str, ...]:
