@@ -5,22 +5,23 @@
     dsd = load("out/qa")                     # or load("ORG/imb-qa") from the Hub
     builder = ImbQa(raw_path="IMB-QA.json")  # the datasets builder itself
 
-The definition lives in `imb_tools.data.kinds`; this package only re-exports it.
+The definition lives in `imb_tools.data.kinds`, building and loading in
+`imb_tools.data.access`; this package only re-exports them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from imb_tools.data import kinds
-from imb_tools.data.kinds import QA_FRACTIONS as DEFAULT_FRACTIONS
+from imb_tools.data import access
+from imb_tools.data.splits import QA_FRACTIONS as DEFAULT_FRACTIONS
 from imb_tools.data.kinds import ImbQa
 
 
 def build(raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
-          progress: bool = True, workers: int | None = None) -> dict:
+          progress: bool = True) -> dict:
     """Build IMB-QA into a folder; `raw_path=None` fetches the gated Hub file. Returns the report."""
-    return kinds.build("imb-qa", raw_path, out_dir, fractions, progress, workers)
+    return access.build("imb-qa", raw_path, out_dir, fractions, progress)
 
 
 def load(path_or_repo_id: str | Path | None = None, split: str | None = None):
@@ -30,7 +31,7 @@ def load(path_or_repo_id: str | Path | None = None, split: str | None = None):
     praiselab-picuslab/IMB, built once into the cache and reused (needs access on the Hub).
     The other dataset's folder is refused with a one-line error.
     """
-    return kinds.load("imb-qa", path_or_repo_id, split)
+    return access.load("imb-qa", path_or_repo_id, split)
 
 
 __all__ = ["ImbQa", "build", "load", "DEFAULT_FRACTIONS"]

@@ -14,7 +14,7 @@ DEMO_MCQA_FRACTIONS = {"dev": 0.25}
 
 def run_demo(out: str | Path, progress: bool = False) -> dict[str, dict]:
     from imb_tools import sample_data
-    from imb_tools.data.kinds import build
+    from imb_tools.data.access import build
 
     out = Path(out)
     copy_raw_sample(out / "raw")

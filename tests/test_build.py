@@ -85,7 +85,7 @@ def test_qa_formats_give_the_same_records(tmp_path, fmt):
     assert feats["source"].int2str(rows["102"]["source"]) == "dica33"
     assert rows["103"]["url"] is None and feats["source"].int2str(rows["103"]["source"]) == "unknown"
     assert feats["category"].int2str(rows["103"]["category"]) == "Chirurgia dell apparato digerente"
-    assert cardio["_split"] == assign_split("101", {"test": 0.3, "validation": 0.1}, "train")
+    assert cardio["_split"] == assign_split(QA_ROWS[0]["testo_domanda"], {"test": 0.3, "validation": 0.1}, "train")
 
 
 def test_english_table2_columns(tmp_path):
@@ -232,7 +232,7 @@ def test_mcqa_quarantine_reasons(tmp_path):
                                                              conflict],
                                         "Cardiologia": [conflict]})
     assert report["quarantined"] == {
-        "answer_matches_no_option": 1, "answer_matches_several_options": 1, "bad_option_count": 1,
+        "answer_matches_no_option": 1, "duplicate_options": 1, "bad_option_count": 1,
         "bad_options": 1, "bad_percentage": 1, "empty_question": 1, "id_conflict": 1,
     }
     assert report["records_in"] == 9 and report["records_out_total"] == 2

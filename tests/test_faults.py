@@ -228,11 +228,16 @@ def test_published_and_raw_fields_are_not_mistaken_for_private_ones():
 
 
 def test_quarantine_is_strict_json_even_for_nan_ids(tmp_path):
-    """A NaN id is quarantined as bad_type; the quarantine line stays valid JSON (no bare NaN)."""
-    raw = tmp_path / "nan.json"
-    raw.write_text('[{"ID": NaN, "testo_domanda": "Ho mal di testa da giorni e non passa", '
-                   '"testo_risposta_riformulata": "Riposo.", "categoria": "Neurologia"}]', encoding="utf-8")
+    """A NaN id (JSON Lines: Python's json reads NaN) is quarantined as bad_type; the quarantine
+    line stays valid JSON (no bare NaN). In a JSON array (ijson, strict JSON) NaN is one line."""
+    record = ('{"ID": NaN, "testo_domanda": "Ho mal di testa da giorni e non passa", '
+              '"testo_risposta_riformulata": "Riposo.", "categoria": "Neurologia"}')
+    (tmp_path / "nan.json").write_text(f"[{record}]", encoding="utf-8")
     result = _run(["build", "qa", "--raw", "nan.json", "--out", "built", "--no-progress"], tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert re.search(r"nan\.json: invalid JSON after record 0", result.stderr)
+    (tmp_path / "nan.jsonl").write_text(record + "\n", encoding="utf-8")
+    result = _run(["build", "qa", "--raw", "nan.jsonl", "--out", "built", "--no-progress"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
 
     def refuse(constant):

@@ -64,7 +64,7 @@ def test_republish_with_fewer_shards_leaves_no_stale_file(sample_qa_raw, tmp_pat
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
                         lambda api, **kw: repo.upload_folder(api, **kw))
-    from imb_tools.data.kinds import build
+    from imb_tools.data.access import build
 
     build("qa", str(sample_qa_raw), tmp_path / "built", progress=False)
     many = _resharded(tmp_path / "built", tmp_path / "many", 3)

@@ -117,7 +117,7 @@ def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
 
 def _renamed_mcqa(tmp: Path, demo_dir: Path) -> Path:
     """IMB-MCQA built from the sample with every category renamed: names no task set has seen."""
-    from imb_tools.data.kinds import build
+    from imb_tools.data.access import build
     from imb_tools.sample_data import MCQA_SAMPLE
 
     raw = json.loads(Path(MCQA_SAMPLE).read_text(encoding="utf-8"))

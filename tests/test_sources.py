@@ -40,14 +40,14 @@ def fake_hub(tmp_path, monkeypatch):
 
 
 def test_fetch_and_build_once_into_the_cache(fake_hub, tmp_path, monkeypatch):
-    from imb_tools.data import kinds
+    from imb_tools.data import builder
     from imb_tools.data.io import load_built
     from imb_tools.data import sources
     from imb_tools.evaluation.task_data import load_for_tasks, resolve_source
 
     builds = []
-    real_build = kinds.build
-    monkeypatch.setattr(kinds, "build", lambda *a, **k: builds.append(a) or real_build(*a, **k))
+    real_build = builder.build_to_folder
+    monkeypatch.setattr(builder, "build_to_folder", lambda *a, **k: builds.append(a) or real_build(*a, **k))
     first = sources.cached_build("mcqa", progress=False)
     assert fake_hub == [("praiselab-picuslab/IMB", "IMB-MCQA.json", "dataset")]
     assert first.parent == tmp_path / "cache" / "data" and REVISION[:12] in first.name
@@ -101,11 +101,12 @@ def test_load_with_no_argument_fetches_builds_once_and_is_strict_about_kind(fake
     folder is refused; a missing local folder never reaches the Hub."""
     import imb_mcqa
     import imb_qa
-    from imb_tools.data import kinds
+    from imb_tools.data import builder
 
     builds = []
-    real_build = kinds.build
-    monkeypatch.setattr(kinds, "build", lambda *a, **k: builds.append(a[0]) or real_build(*a, **k))
+    real_build = builder.build_to_folder
+    monkeypatch.setattr(builder, "build_to_folder",
+                        lambda *a, **k: builds.append(a[0].KIND.name.removeprefix("imb-")) or real_build(*a, **k))
     qa = imb_qa.load()
     assert "train" in qa and "macro_category" in qa["train"].column_names
     mc = imb_mcqa.load(split="test")

@@ -23,7 +23,8 @@ from datasets.builder import Key
 
 from imb_tools.data.built import MARKER, content_fingerprint
 from imb_tools.infra import ownership
-from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, default_workers, run_pass
+from imb_tools.infra.readers import check_regular_file
+from imb_tools.data.prepare import ArrowStreamSink, Kind, PassResult, run_pass
 from imb_tools.infra.errors import ImbError
 
 BUILDER_VERSION = "3"  # 3: the marker holds fingerprint, is_sample and rows per split
@@ -44,7 +45,6 @@ class ImbConfig(datasets.BuilderConfig):
     fractions: dict[str, float] | None = None
     report_dir: str | None = None
     progress: bool = True
-    workers: int | None = None  # processes for the batch path; None: IMB_BUILD_WORKERS or the CPUs
 
 
 class ImbBuilder(datasets.ArrowBasedBuilder):
@@ -79,8 +79,7 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
         self._work_dir = ownership.make_run_dir(tmp, WORK_PREFIX)
         sink = ArrowStreamSink(self._work_dir, self.KIND.splits, self.KIND.features.arrow_schema)
         result: PassResult = run_pass(self.KIND, Path(raw), self._work_dir, fractions, sink,
-                                      progress=self.config.progress,
-                                      workers=self.config.workers or default_workers())
+                                      progress=self.config.progress)
         self.build_report = result.report
         if self.config.report_dir:
             out = Path(self.config.report_dir)
@@ -176,7 +175,8 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     Everything is made in one run folder beside `out_dir` (`.NAME.partial-<pid>-*`) and
     swapped in at the end, so an interrupted build never leaves a half-written dataset
     behind, and the next build removes what a killed one left. `out_dir` is replaced
-    only when it holds a previous build and nothing else.
+    only when it holds a previous build and nothing else. workers: processes for pass 1
+    (None: one per CPU, at most 4, for a file of 64 MB or more); the output does not depend on it.
     """
     from imb_tools.data.card import write_card
     from imb_tools.data.io import ParquetSink
@@ -187,11 +187,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
         from imb_tools.data.fetch import download_raw
 
         raw_path = download_raw(builder_cls.RAW_FILENAME)
-    raw = Path(raw_path).resolve()
-    if not raw.exists():
-        raise ImbError(f"{raw_path}: file not found")
-    if raw.is_dir():
-        raise ImbError(f"{raw_path}: is a folder, expected a JSON, JSON Lines or CSV file")
+    raw = check_regular_file(raw_path).resolve()  # no FIFO, folder or symlink loop
     if raw == out or out in raw.parents:
         raise ImbError(f"{out}: the output folder holds the raw file {raw_path}; "
                        f"choose an output folder outside it")
@@ -209,8 +205,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
         final = staging / "build"
         sink = ParquetSink(final, kind.splits, kind.features.arrow_schema, _size_bytes(max_shard_size),
                            dictionary_columns=_dictionary_columns(kind))
-        result = run_pass(kind, raw, work, fractions, sink, progress=progress,
-                          workers=workers or default_workers())
+        result = run_pass(kind, raw, work, fractions, sink, progress=progress, workers=workers)
         report = result.report
         (final / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,13 +28,19 @@ from imb_tools.infra.errors import ImbError
 
 MARKER = ".imb-build.json"
 KINDS = {"qa": "imb-qa", "mcqa": "imb-mcqa"}
+# Shards of one split: data/train-00000-of-00002.parquet, data/train-00001-of-00002.parquet
+SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
+_SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
 def shard_files(folder: str | Path) -> dict[str, list[str]]:
     """split name -> its Parquet shard paths, in order (data/<split>-NNNNN-of-NNNNN.parquet)."""
-    from imb_tools.data.io import built_split_files
-
-    return built_split_files(folder)
+    splits: dict[str, list[str]] = {}
+    for f in sorted((Path(folder) / "data").glob("*.parquet")):
+        match = _SHARD.match(f.name)
+        if match:
+            splits.setdefault(match["split"], []).append(str(f))
+    return splits
 
 
 def content_fingerprint(folder: str | Path) -> str:

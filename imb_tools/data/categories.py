@@ -101,23 +101,55 @@ def fold_text(text: str) -> str:
 
     Category names compare by it ("Chirurgia dell'apparato digerente" in URLs and the
     released "Chirurgia dell apparato digerente" are one category), slugs and MCQA id
-    prefixes are made from it, and the RAG leakage guard compares reposts with it.
+    prefixes are made from it, splits are a function of the folded question
+    (data/splits.py), and the RAG leakage guard compares reposts with it.
+
+    Defined as: NFKD, drop every character with a combining class, lower case, every run of
+    characters other than a-z and 0-9 one space, trimmed. Computed one character at a time
+    from a table (`_fold_slowly` is the definition; the table holds its value for each
+    character below U+20000), so a forum question folds in C, not in a Python loop.
     """
+    if text.isascii():
+        return _NOT_ALNUM.sub(" ", text.lower()).strip()
+    folded = " ".join(text.translate(_fold_table()).split())
+    return folded if folded.isascii() else _fold_slowly(text)  # a character past the table
+
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def _fold_slowly(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+    return _NOT_ALNUM.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> tuple:
+    """fold of each character below U+20000 (BMP, emoji, mathematical letters): '' for a
+    combining mark, ' ' for a separator, else its letters. A run of a text's characters
+    folds to the concatenation of their folds, as NFKD decomposes character by character
+    and only combining marks, all dropped, are reordered."""
+    out = []
+    for cp in range(0x20000):
+        folded = unicodedata.normalize("NFKD", chr(cp))
+        folded = _NOT_ALNUM.sub(" ", "".join(ch for ch in folded if not unicodedata.combining(ch)).lower())
+        out.append(None if not folded else " " if folded == " " else folded)
+    return tuple(out)
 
 
 category_key = fold_text  # category names compare by their folded text
 
 
-_BY_KEY = {category_key(c): c for c in QA_CATEGORIES}
+@lru_cache(maxsize=1)
+def _by_key() -> dict[str, str]:
+    return {category_key(c): c for c in QA_CATEGORIES}
 
 
 @lru_cache(maxsize=4096)  # a few hundred distinct spellings in 782k records
 def canonical_qa_category(name: str) -> str | None:
     """The canonical spelling of an IMB-QA category, or None when it is not one of the 77."""
-    return _BY_KEY.get(category_key(name))
+    return _by_key().get(category_key(name))
 
 
 def slugify(name: str) -> str:

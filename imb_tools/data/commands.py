@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from imb_tools.cli_options import positive_int
 from imb_tools.data.splits import MCQA_FRACTIONS, QA_FRACTIONS
 
 
@@ -42,15 +41,11 @@ def _common(p, what: str) -> None:
                         f"'sample' uses the bundled test sample")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="processes that validate a large IMB-QA file in blocks (IMB_BUILD_WORKERS, else the "
-                        "CPUs, at most 4, when empty); the output is byte-identical whatever the number")
 
 
 def _build(args) -> int:
+    from imb_tools.data.access import build
     from imb_tools.data.prepare import summary_line
-
-    from imb_tools.data.kinds import build
 
     if args.kind == "qa":
         fractions = {"test": args.test_fraction, "validation": args.validation_fraction}
@@ -63,8 +58,10 @@ def _build(args) -> int:
         from imb_tools import sample_data
 
         raw = str(sample_data.QA_SAMPLE if args.kind == "qa" else sample_data.MCQA_SAMPLE)
-    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress, workers=args.workers)
+    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress)
     print(summary_line(report))
+    for warning in report.get("warnings", []):
+        print(f"warning: {warning}")
     empty = [s for s, n in report["records_out"].items() if n == 0]
     if empty:
         print(f"warning: no records in split(s) {', '.join(empty)}; raise their fractions for a small file")

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from imb_tools.data.built import SHARD_PATTERN, read_build, shard_files
 from imb_tools.infra.errors import ImbError
-
-# Shards of one split: data/train-00000-of-00002.parquet, data/train-00001-of-00002.parquet
-SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
-_SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 
 
 ROW_GROUP_ROWS = 10_000
@@ -83,39 +79,41 @@ class ParquetSink:
                 path.rename(self.folder / SHARD_PATTERN.format(split=split, index=index, count=len(paths)))
 
 
-def built_split_files(folder: str | Path) -> dict[str, list[str]]:
-    """split name -> its Parquet shard paths, in order, for a built dataset folder."""
-    splits: dict[str, list[str]] = {}
-    for f in sorted((Path(folder) / "data").glob("*.parquet")):
-        match = _SHARD.match(f.name)
-        if match:
-            splits.setdefault(match["split"], []).append(str(f))
-    return splits
+built_split_files = shard_files  # the older name
 
 
-def load_built(path_or_repo_id: str | Path, split: str | None = None):
-    """A built IMB dataset as a DatasetDict (or one split): a local build folder or a Hub repo id."""
+def load_built(path_or_repo_id: str | Path, split: str | None = None, hint: str = "--data DIR"):
+    """A built IMB dataset as a DatasetDict (or one split): a local build folder or a Hub repo id.
+
+    A local folder must be a build (data/built.py); every split of the build is there, an empty
+    one as an empty Dataset. hint: how the caller passes a local folder, for error messages.
+    """
     import datasets
 
     path = Path(path_or_repo_id)
     if path.exists():
-        files = built_split_files(path)
-        if not files:
-            raise ImbError(f"{path}: no data/<split>-NNNNN-of-NNNNN.parquet files; "
-                           f"is it a folder made by 'imb build'?")
+        build = read_build(path)
+        if build is None:
+            raise ImbError(f"{path}: not a folder made by 'imb build' (no .imb-build.json)")
+        files = build.split_files()
         # Reading local Parquet takes a moment; the per-split "Generating" bars are only noise.
         was_enabled = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:
-            dsd = datasets.load_dataset("parquet", data_files=files)
+            dsd = datasets.load_dataset("parquet", data_files=files) if files else datasets.DatasetDict()
         finally:
             if was_enabled:
                 datasets.enable_progress_bars()
+        features = _features(build.dataset)
+        dsd = datasets.DatasetDict({
+            name: dsd[name] if name in dsd else datasets.Dataset.from_dict(
+                {k: [] for k in features}, features=features, split=datasets.Split(name))
+            for name in [*build.splits, *(s for s in dsd if s not in build.splits)]})
     else:
         from imb_tools.infra.locate import check_reference
 
         # a local-looking path is never sent to the Hub; an uncached repo offline fails at once
-        check_reference(path_or_repo_id, "built dataset folder", "--data DIR", repo_type="dataset")
+        check_reference(path_or_repo_id, "built dataset folder", hint, repo_type="dataset")
         if str(path_or_repo_id).count("/") != 1:
             raise ImbError(f"{path_or_repo_id}: no such folder, and not a Hub repo id (ORG/NAME)")
         try:
@@ -128,3 +126,9 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None):
             raise ImbError(f"{path_or_repo_id}: no split '{split}' (has {', '.join(dsd)})")
         return dsd[split]
     return dsd
+
+
+def _features(dataset: str):
+    from imb_tools.data import schema
+
+    return schema.QA_FEATURES if dataset == "imb-qa" else schema.MCQA_FEATURES

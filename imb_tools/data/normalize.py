@@ -10,7 +10,7 @@ import hashlib
 import math
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from xxhash import xxh3_64_intdigest  # a dependency of datasets
@@ -44,7 +44,6 @@ class BadValue(ValueError):
 
 # Characters that do not make a text non-empty: controls (Cc), format characters (Cf:
 # zero-width spaces and joiners, bidi marks, BOM, soft hyphen...) and every kind of space.
-# One table, compiled for Python's `re` and for RE2 (pyarrow compute) so both paths agree.
 INVISIBLE_RANGES = (
     (0x00, 0x20), (0x7F, 0xA0), (0xAD, 0xAD), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD),
     (0x70F, 0x70F), (0x8E2, 0x8E2), (0x1680, 0x1680), (0x180E, 0x180E), (0x2000, 0x200F),
@@ -54,7 +53,6 @@ INVISIBLE_RANGES = (
 )
 _VISIBLE = re.compile("[^" + "".join(
     f"\\U{a:08x}-\\U{b:08x}" for a, b in INVISIBLE_RANGES) + "]")
-VISIBLE_RE2 = "[^" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in INVISIBLE_RANGES) + "]"
 
 
 def has_visible(text: str) -> bool:
@@ -109,31 +107,33 @@ def content_hash(*parts: str) -> str:
 def content_key(*parts: str) -> int:
     """A 64-bit key of the content, for duplicate detection: XXH3-64 (a fixed, documented
     algorithm, so the smallest-key rule picks the same content on every machine), about
-    20 times cheaper than BLAKE2b on IMB's 1.4 kB records. Splits use BLAKE2b of the id."""
+    20 times cheaper than BLAKE2b on IMB's 1.4 kB records. Splits use BLAKE2b of the question."""
     return xxh3_64_intdigest("\x1f".join(parts).encode("utf-8"))
 
 
 def _id_text(value) -> str:
-    text = clean_text(value, "id")
-    if text.endswith(".0") and text[:-2].isdigit():  # an integer read as a float
-        text = text[:-2]
-    return visible_or_empty(text)
+    """An id as written: a string as it is (trimmed), a number by as_text's one rule
+    (101 and 101.0 read as numbers are both '101'; the strings '101' and '101.0' are two ids)."""
+    return visible_or_empty(clean_text(value, "id"))
+
+
+# The order in which one content under several ids picks its id: the smallest upstream
+# number first (a re-crawl gives old content new, larger numbers), then other ids by hash.
+_NUMBER_IDS = 1 << 63
+
+
+def id_order_key(record_id: str | None, fallback: int) -> int:
+    """A 64-bit key: a numeric id of up to 18 digits is its value; anything else comes after."""
+    if record_id and record_id.isascii() and record_id.isdigit() and len(record_id) <= 18:
+        return int(record_id)
+    return _NUMBER_IDS | (fallback >> 1)
 
 
 def _id(value, *content: str) -> str:
     return _id_text(value) or "h" + content_hash(*content)[:16]
 
 
-def category_slug(category: str) -> str:
-    """The category part of an IMB-MCQA id: ascii lower case, words joined by dashes."""
-    from imb_tools.data.categories import fold_text
-
-    slug = fold_text(category).replace(" ", "-")
-    return slug or "c" + content_hash(category)[:8]
-
-
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)")
-HOST_RE2 = r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?(?P<h>[^/:?#]+)"  # the same, for pyarrow
 
 
 def source_from_url(url: str | None) -> str:
@@ -187,8 +187,8 @@ def _normalize_qa(raw: dict):
     return record, None
 
 
-def parse_percentage(value) -> float | None:
-    """'49%' -> 0.49; 49 -> 0.49; 0.49 -> 0.49; None or '' -> None; else ValueError."""
+def _percentage_number(value) -> tuple[float, bool] | None:
+    """(number, written with %) of a raw percentage; None when absent; ValueError when not a number."""
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -203,51 +203,161 @@ def parse_percentage(value) -> float | None:
         raise ValueError(f"{value!r} is not a percentage")
     if not math.isfinite(number):
         raise ValueError(f"{value!r} is not a percentage between 0 and 100")
-    if had_sign or number > 1.0:
+    return number, had_sign
+
+
+def parse_percentage(value, percent_scale: bool | None = None) -> float | None:
+    """A raw percentage as a share in [0, 1]; None when absent; ValueError when it is not one.
+
+    percent_scale: the file's convention, decided once for the whole file (McqaConventions):
+    True, every value is in percent ('49', '49%', '1' is 1%); False, every value is a share
+    ('0.49'). None decides from the value alone ('49%' and 49 are percent, 0.49 a share),
+    for a lone value.
+    """
+    parsed = _percentage_number(value)
+    if parsed is None:
+        return None
+    number, had_sign = parsed
+    if percent_scale is None:
+        percent_scale = had_sign or number > 1.0
+    if had_sign and not percent_scale:
+        raise ValueError(f"{value!r} is written in percent in a file of shares")
+    if percent_scale:
         number /= 100.0
     if not 0.0 <= number <= 1.0:
         raise ValueError(f"{value!r} is not a percentage between 0 and 100")
     return number
 
 
-def normalize_mcqa(category: str, raw: dict):
+@dataclass
+class McqaConventions:
+    """What is decided once per IMB-MCQA file, before any record is normalized.
+
+    percent_scale: a value written with '%' or above 1 anywhere means the whole file is in
+    percent, so '1' is 1% and never 100% next to '1%'. shares_in_percent_file: values that
+    look like shares (a fraction below 1, '0.49') in a file in percent: a file mixing
+    conventions, reported. shared_slugs: category spellings of this file that fold to the
+    same id prefix ("Chirurgia generale", "chirurgia-generale "): each keeps its own
+    category and gets its own id space (the slug plus a hash of the exact spelling).
+    """
+
+    percent_scale: bool = False
+    shares_in_percent_file: int = 0
+    percent_values: int = 0
+    share_values: int = 0
+    shared_slugs: dict = field(default_factory=dict)  # spelling -> questions, for spellings sharing a slug
+
+    def report(self) -> dict:
+        out = {"percentage_scale": "percent" if self.percent_scale else "share"}
+        if self.percent_scale and self.shares_in_percent_file:
+            out["percentage_mixed"] = {"percent_values": self.percent_values,
+                                       "share_like_values": self.shares_in_percent_file}
+        if self.shared_slugs:
+            out["category_spellings_kept_apart"] = dict(sorted(self.shared_slugs.items()))
+        return out
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.percent_scale and self.shares_in_percent_file:
+            out.append(f"percentages mix conventions: the file is read in percent (values with % or above 1), "
+                       f"but {self.shares_in_percent_file} values look like shares (0.49): they are read as "
+                       f"percent too (0.49%); check the raw file")
+        if self.shared_slugs:
+            shown = ", ".join(repr(s) for s in sorted(self.shared_slugs))
+            out.append(f"categories that differ only in case, spacing or punctuation are kept apart, each with "
+                       f"its own ids: {shown}; merge them in the raw file if they are one category")
+        return out
+
+
+def survey_mcqa(items) -> McqaConventions:
+    """McqaConventions from one read of the (category, record) pairs."""
+    conventions = McqaConventions()
+    spellings: dict[str, dict[str, int]] = {}
+    for category, raw in items:
+        try:
+            name = visible_or_empty(clean_text(category, "category"))
+        except BadValue:
+            continue
+        spellings.setdefault(_slug(name), {}).setdefault(name, 0)
+        spellings[_slug(name)][name] += 1
+        try:
+            parsed = _percentage_number(pick(raw, MCQA_ALIASES["percentage"]))
+        except (ValueError, BadValue):
+            continue
+        if parsed is None:
+            continue
+        number, had_sign = parsed
+        if had_sign or number > 1.0:
+            conventions.percent_values += 1
+        elif not number.is_integer():
+            conventions.share_values += 1
+    conventions.percent_scale = conventions.percent_values > 0
+    conventions.shares_in_percent_file = conventions.share_values if conventions.percent_scale else 0
+    for names in spellings.values():
+        if len(names) > 1:
+            conventions.shared_slugs.update(names)
+    return conventions
+
+
+def _slug(category: str) -> str:
+    from imb_tools.data.categories import fold_text
+
+    return fold_text(category).replace(" ", "-") or "c" + content_hash(category)[:8]
+
+
+def category_slug(category: str, conventions: McqaConventions | None = None) -> str:
+    """The category part of an IMB-MCQA id: ascii lower case, words joined by dashes; for a
+    spelling that shares its slug with another spelling of the file, plus a hash of it."""
+    slug = _slug(category)
+    if conventions is not None and category in conventions.shared_slugs:
+        slug += "-" + content_hash(category)[:6]
+    return slug
+
+
+def normalize_mcqa(category: str, raw: dict, conventions: McqaConventions | None = None):
     try:
-        return _normalize_mcqa(category, raw)
+        return _normalize_mcqa(category, raw, conventions or McqaConventions())
     except BadValue as exc:
         return None, Rejection("bad_type", str(exc))
 
 
-def _normalize_mcqa(category: str, raw: dict):
+def _normalize_mcqa(category: str, raw: dict, conventions: McqaConventions):
     question = visible_or_empty(clean_text(pick(raw, MCQA_ALIASES["question"]), "question"))
     source_id = _id_text(pick(raw, MCQA_ALIASES["id"])) or None
     if not question:
         return None, Rejection("empty_question", "the question is empty")
     options: list[str] = []
+    letters: list[str] = []
     missing_before = None
-    for letter in LETTERS:
-        text = visible_or_empty(clean_text(pick(raw, MCQA_OPTION_ALIASES[letter]), f"Answer{letter}"))
+    for letter, aliases in MCQA_OPTION_ALIASES.items():  # A to Z: IMB has 4 or 5, more are read to be refused
+        text = visible_or_empty(clean_text(pick(raw, aliases), f"Answer{letter}"))
         if not text:
             missing_before = missing_before or letter
             continue
         if missing_before:
             return None, Rejection("bad_options", f"option {letter} present but {missing_before} missing")
         options.append(text)
-    if not 4 <= len(options) <= 5:
+        letters.append(letter)
+    if len(options) > len(LETTERS):
+        return None, Rejection("too_many_options", f"{len(options)} options (A to {letters[-1]}); "
+                                                   f"IMB-MCQA questions have 4 or 5 (A to E)")
+    if len(options) < 4:
         return None, Rejection("bad_option_count", f"{len(options)} options, expected 4 or 5")
+    keys = [match_key(o) for o in options]
+    repeated = sorted({LETTERS[i] for i, k in enumerate(keys) if keys.count(k) > 1})
+    if repeated:
+        return None, Rejection("duplicate_options", f"options {', '.join(repeated)} have the same text")
     correct = visible_or_empty(clean_text(pick(raw, MCQA_ALIASES["correct"]), "correct answer"))
     if not correct:
         return None, Rejection("empty_correct_answer", "the correct answer is empty")
     key = match_key(correct)
-    hits = [i for i, opt in enumerate(options) if match_key(opt) == key]
+    hits = [i for i, k in enumerate(keys) if k == key]
     if not hits and len(correct) == 1 and correct.upper() in LETTERS[: len(options)]:
         hits = [LETTERS.index(correct.upper())]  # a letter instead of the text
     if not hits:
         return None, Rejection("answer_matches_no_option", f"correct answer {correct[:80]!r} matches no option")
-    if len(hits) > 1:
-        letters = ", ".join(LETTERS[i] for i in hits)
-        return None, Rejection("answer_matches_several_options", f"correct answer matches options {letters}")
     try:
-        percentage = parse_percentage(pick(raw, MCQA_ALIASES["percentage"]))
+        percentage = parse_percentage(pick(raw, MCQA_ALIASES["percentage"]), conventions.percent_scale)
     except ValueError as exc:
         return None, Rejection("bad_percentage", str(exc))
     category = visible_or_empty(clean_text(category, "category"))
@@ -256,7 +366,7 @@ def _normalize_mcqa(category: str, raw: dict):
     # Upstream IDs are numbered within each category: the published id carries the category.
     local = source_id or "h" + content_hash(category, question, *options)[:16]
     record = {
-        "id": f"{category_slug(category)}-{local}",
+        "id": f"{category_slug(category, conventions)}-{local}",
         "source_id": source_id,
         "category": category,
         "question": question,
@@ -277,203 +387,36 @@ def mcqa_content_key(record: dict) -> int:
                         repr(record["percentage_correct"]))
 
 
-# --- IMB-QA over whole Arrow columns ---------------------------------------------------------------
-# The same rules as normalize_qa, column by column with pyarrow compute; Python only for what
-# needs it (non-NFC text, odd ids, missing ids, one call per distinct category or host).
-# Returns None when a column has a type the batch path does not take (a number or a list where
-# text belongs): the caller then runs the chunk through normalize_qa, record by record.
+# --- What the quarantine keeps of a rejected record: an allow-list -------------------------------
+# Only the fields the dataset would publish, under their published names, as scalars: never a raw
+# field outside the schema (an author, the original answer, a date under any spelling), and never
+# a list or object found where text belongs (it could hold anything), only its kind.
 
-_ID_TYPES = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
-
-
-def _column(table, aliases, allow_int: bool = False):
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    present = []
-    for name in aliases:
-        if name not in table.column_names:
-            continue
-        col = table.column(name)
-        t = col.type
-        if pa.types.is_null(t):
-            continue
-        if pa.types.is_large_string(t):
-            col = col.cast(pa.string())
-        elif allow_int and str(t) in _ID_TYPES:
-            col = pc.cast(col, pa.string())
-        elif not pa.types.is_string(t):
-            return False
-        present.append(col)
-    if not present:
-        return pa.nulls(table.num_rows, pa.string())
-    col = present[0] if len(present) == 1 else pc.coalesce(*present)
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+def _shown(value):
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, list):
+        return f"<a list of {len(value)} values>"
+    if isinstance(value, dict):
+        return f"<an object of {len(value)} fields>"
+    return f"<{type(value).__name__}>"
 
 
-def _utf8_view(arr):
-    """The text of all values of a StringArray, concatenated (no copy of the buffer)."""
-    import numpy as np
-
-    if len(arr) == 0 or arr.buffers()[2] is None:
-        return b""
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1 + arr.offset)
-    return memoryview(arr.buffers()[2])[offsets[arr.offset]:offsets[-1]]
+def qa_quarantine_view(raw: dict) -> dict:
+    return {name: _shown(pick(raw, QA_ALIASES[name])) for name in ("id", "question", "answer", "category", "url")}
 
 
-def _all_nfc(arr) -> bool:
-    # NFC of a concatenation holds only if it holds for every piece: one check per column.
-    # Every character below U+0300 is NFC whatever surrounds it, and in UTF-8 they are exactly
-    # those whose bytes are all below 0xCC: one numpy max decides most columns.
-    import numpy as np
-
-    data = _utf8_view(arr)
-    if not len(data) or np.frombuffer(data, dtype=np.uint8).max() < 0xCC:
-        return True
-    return unicodedata.is_normalized("NFC", str(data, "utf-8"))
-
-
-def clean_column(col):
-    """(cleaned text, has-visible mask) for a string column: clean_text + visible_or_empty."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    trimmed = pc.utf8_trim_whitespace(col)
-    if not _all_nfc(trimmed):
-        trimmed = pa.array([None if v is None else clean_text(v) for v in col.to_pylist()], pa.string())
-    visible = pc.fill_null(pc.match_substring_regex(trimmed, VISIBLE_RE2), False)
-    return trimmed, visible
-
-
-def _lookup(col, fn, out_dtype):
-    """fn over the distinct values of a column, spread back to every row (nulls -> fn(None))."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    uniq = pc.unique(col)
-    values = uniq.to_pylist()
-    mapped = [fn(v) for v in values]
-    table = np.array(mapped + [fn(None)], dtype=out_dtype)
-    idx = pc.fill_null(pc.index_in(col, value_set=uniq), len(values)).to_numpy(zero_copy_only=False)
-    return table[idx], values, mapped
-
-
-def qa_table(table, start: int, features, id_hash_fn, required: dict, raw_rows=None):
-    """pass 1 over a chunk as an Arrow table -> (valid table with _pos/_idh/_ck, rejects, seen) or None."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from imb_tools.data.categories import MACRO_NAMES, QA_CATEGORIES
-    from imb_tools.data.schema import QA_SOURCES, without_forbidden
-
-    n = table.num_rows
-    cols = {}
-    for fname in ("question", "answer", "category", "url", "id"):
-        col = _column(table, QA_ALIASES[fname], allow_int=(fname == "id"))
-        if col is False:
-            return None
-        cols[fname] = col
-    reason = np.zeros(n, dtype=np.int8)  # 0 ok; else index into REASONS
-    reasons = ["", *(f"missing_{f}" for f in required), "empty_question", "empty_answer", "unknown_category"]
-    seen = set()
-    for i, fname in enumerate(required, start=1):
-        null = cols[fname].is_null().to_numpy(zero_copy_only=False)
-        if not null.all():
-            seen.add(fname)
-        reason[(reason == 0) & null] = i
-    question, q_vis = clean_column(cols["question"])
-    answer, a_vis = clean_column(cols["answer"])
-    base = len(required) + 1
-    reason[(reason == 0) & ~q_vis.to_numpy(zero_copy_only=False)] = base
-    reason[(reason == 0) & ~a_vis.to_numpy(zero_copy_only=False)] = base + 1
-
-    cat_index = {c: i for i, c in enumerate(QA_CATEGORIES)}
-
-    def category_of(value):
-        if value is None:
-            return -1
-        canonical = canonical_qa_category(split_bilingual(clean_text(value, "category")))
-        return -1 if canonical is None else cat_index[canonical]
-
-    cat, cat_values, cat_mapped = _lookup(cols["category"], category_of, np.int64)
-    reason[(reason == 0) & (cat < 0)] = base + 2
-
-    url, u_vis = clean_column(cols["url"])
-    url = pc.if_else(u_vis, url, pa.scalar(None, pa.string()))
-    macro_of = np.array([MACRO_NAMES.index(CATEGORY_TO_MACRO[c]) for c in QA_CATEGORIES], dtype=np.int64)
-    host = pc.struct_field(pc.extract_regex(url, HOST_RE2), "h")
-    src_index = {s: i for i, s in enumerate(QA_SOURCES)}
-    source, _, _ = _lookup(pc.utf8_lower(host), lambda h: src_index[_source_from_host(h or "")], np.int64)
-
-    ok = np.flatnonzero(reason == 0)
-    rejects = []
-    if len(ok) < n:
-        bad = np.flatnonzero(reason != 0)
-        if raw_rows is not None:
-            raws = raw_rows(bad.tolist())
-        else:
-            raws = [{k: v for k, v in r.items() if v is not None} for r in table.take(pa.array(bad)).to_pylist()]
-        for row_i, raw in zip(bad.tolist(), raws):
-            r = reasons[reason[row_i]]
-            if r.startswith("missing_"):
-                detail = f"field '{r[8:]}' is absent"
-            elif r == "empty_question":
-                detail = "the question is empty"
-            elif r == "empty_answer":
-                detail = "the reformulated answer is empty"
-            else:
-                shown = split_bilingual(clean_text(cols["category"][row_i].as_py(), "category"))
-                detail = f"category {shown!r} is not one of the 77"
-            rejects.append((start + row_i, r, detail, without_forbidden(raw)))
-    sel = pa.array(ok)
-    question, answer, url = question.take(sel), answer.take(sel), url.take(sel)
-    cat_ok = cat[ok]
-    ids = _clean_ids(cols["id"].take(sel))
-    names = np.array(QA_CATEGORIES, dtype=object)[cat_ok]
-    missing_id = ids.is_null().to_numpy(zero_copy_only=False)
-    if missing_id.any():
-        id_list = ids.to_pylist()
-        q_list, a_list = question.to_pylist(), answer.to_pylist()
-        for i in np.flatnonzero(missing_id).tolist():
-            id_list[i] = "h" + content_hash(q_list[i], a_list[i], names[i])[:16]
-        ids = pa.array(id_list, pa.string())
-    idh = np.fromiter((id_hash_fn(s) for s in ids.to_pylist()), dtype=np.uint64, count=len(ok))
-    joined = pc.binary_join_element_wise(question, answer, pa.array(names.tolist(), pa.string()),
-                                         pc.fill_null(url, ""), "\x1f")
-    ck = _content_keys(joined)
-    out = pa.table({
-        "id": ids, "question": question, "answer": answer,
-        "category": pa.array(cat_ok, pa.int64()), "macro_category": pa.array(macro_of[cat_ok], pa.int64()),
-        "source": pa.array(source[ok], pa.int64()), "url": url,
-        "_pos": pa.array(ok + start, pa.int64()), "_idh": pa.array(idh, pa.uint64()),
-        "_ck": pa.array(ck, pa.uint64()),
-    })
-    return out, rejects, seen
-
-
-def _clean_ids(col):
-    """_id_text over a column: null where there is no usable id."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    data = _utf8_view(col)
-    if bytes(data).isascii():
-        trimmed = pc.utf8_trim_whitespace(col)
-        dotzero = pc.fill_null(pc.match_substring_regex(trimmed, r"^[0-9]+\.0$"), False)
-        trimmed = pc.if_else(dotzero, pc.utf8_slice_codeunits(trimmed, 0, -2), trimmed)
-        visible = pc.fill_null(pc.match_substring_regex(trimmed, VISIBLE_RE2), False)
-        return pc.if_else(visible, trimmed, pa.scalar(None, pa.string()))
-    return pa.array([None if v is None else (_id_text(v) or None) for v in col.to_pylist()], pa.string())
-
-
-def _content_keys(joined):
-    """content_key for every value of a string array (XXH3-64 of its UTF-8 bytes)."""
-    import numpy as np
-
-    arr = joined
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1 + arr.offset)[arr.offset:]
-    data = memoryview(arr.buffers()[2]) if arr.buffers()[2] is not None else memoryview(b"")
-    o = offsets.tolist()
-    h = xxh3_64_intdigest
-    return np.fromiter((h(data[o[i]:o[i + 1]]) for i in range(len(arr))), dtype=np.uint64, count=len(arr))
+def mcqa_quarantine_view(category, raw: dict) -> dict:
+    options = [pick(raw, aliases) for aliases in MCQA_OPTION_ALIASES.values()]
+    while options and options[-1] is None:
+        options.pop()
+    return {
+        "id": _shown(pick(raw, MCQA_ALIASES["id"])),
+        "category": _shown(category),
+        "question": _shown(pick(raw, MCQA_ALIASES["question"])),
+        "options": [_shown(o) for o in options],
+        "answer": _shown(pick(raw, MCQA_ALIASES["correct"])),
+        "percentage_correct": _shown(pick(raw, MCQA_ALIASES["percentage"])),
+    }

@@ -1,28 +1,31 @@
-"""The single validation pass over a raw file.
+"""The one build path: a validation pass over a raw file, record by record.
 
-Pass 1 streams the raw file in chunks, normalizes and validates each record and
-writes the valid ones, with their position, id hash and content key, to one Arrow
-stream of candidates. Then duplicates and id conflicts are decided from the two
-64-bit hashes alone (numpy, 16 bytes per record), by rules that do not depend on
-the order of the file. Pass 2 streams the candidates again and hands each
-survivor to its split's sink. Memory stays flat: texts are never held.
+Each dataset's normalizer (data/normalize.py) is the specification of its records;
+it exists once and this engine runs it. Pass 1 streams the raw file, normalizes and
+validates each record and writes the valid ones, with their position and four 64-bit
+keys (id, id order, content, split), to one Arrow stream of candidates. Then
+duplicates and id conflicts are decided from the keys alone (numpy, 32 bytes per
+record), by rules that do not depend on the order of the file. Pass 2 streams the
+candidates again and hands each survivor to its split's sink. Memory stays flat:
+texts are never held. A dataset whose records depend on the file as a whole (IMB-MCQA's
+percentage scale) reads it once more first (`Kind.survey`).
 
 Duplicate rules (order-independent):
 - same id, different contents (`id_conflict`): the content with the smallest
   content key stays, the others are quarantined;
 - same id, same content: one copy is considered, the others are `same_id`
   duplicates (also for a losing content: one quarantine entry per content);
-- same content under several ids: the id with the smallest id hash stays
-  (`same_content_other_id` duplicates).
-So reordering a file or adding copies never changes which ids survive, and as a
-split is a function of the id, never moves a surviving item to another split.
+- same content under several ids: the id with the smallest order key stays, i.e.
+  the smallest upstream number (a re-crawl gives old content new, larger numbers),
+  then other ids by hash (`same_content_other_id` duplicates).
+A split is a function of the question text (data/splits.py), so whichever id
+survives, a question never changes split when records are added or reordered.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,30 +34,36 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from imb_tools.data.schema import has_any, without_forbidden
+from imb_tools.data.schema import has_any, is_forbidden
 from imb_tools.data.splits import check_fractions, id_hash
 from imb_tools.infra.errors import ImbError
 
 BATCH_ROWS = 10_000
-EXTRA_FIELDS = [pa.field("_pos", pa.int64()), pa.field("_idh", pa.uint64()), pa.field("_ck", pa.uint64())]
+KEYS = ("_idh", "_ord", "_ck", "_sk")  # id hash, id order key, content key, split hash
+EXTRA_FIELDS = [pa.field("_pos", pa.int64()), *(pa.field(k, pa.uint64()) for k in KEYS)]
 
 
 @dataclass
 class Kind:
-    """What differs between IMB-QA and IMB-MCQA for the pass."""
+    """What differs between IMB-QA and IMB-MCQA for the pass: pure definitions (data/kinds.py)."""
 
     name: str
     features: "datasets.Features"
-    # raw items (a record, or a (category, record) pair), in file order
+    # raw items (a record, an unparsed JSON line, or a (category, record) pair), in file order
     iter_items: Callable[[Path], Iterator]
-    raw_of: Callable[[object], dict]
-    normalize: Callable[[object], tuple]
+    raw_of: Callable[[object], dict]  # item -> its raw record (parsing a JSON line)
+    # (item, raw, conventions) -> (record, None) or (None, Rejection)
+    normalize: Callable[[object, dict, object], tuple]
+    # (item, raw) -> what the quarantine keeps of it: published fields only (normalize.*_quarantine_view)
+    quarantine_view: Callable[[object, dict], dict]
     required: Mapping[str, tuple[str, ...]]
     content_key: Callable[[dict], int]
+    split_key: Callable[[dict], int]
+    order_id: Callable[[dict], str | None]  # the upstream id that orders duplicates (normalize.id_order_key)
     eval_splits: tuple[str, ...]
     rest_split: str
-    # Optional batch path: (path, work_dir, workers) -> ChunkResults in file order.
-    iter_results: Callable[[Path, Path, int], Iterator["ChunkResult"]] | None = None
+    # conventions decided once per file from a first read (IMB-MCQA), passed to normalize
+    survey: Callable[[Iterator], object] | None = None
 
     @property
     def splits(self) -> list[str]:
@@ -68,28 +77,14 @@ class Kind:
 
 @dataclass
 class ChunkResult:
-    """Pass 1 over one chunk: valid records (an Arrow table, or a file a worker wrote with
-    their id hashes and content keys), rejections, fields seen. Positions are local to
-    the chunk; run_pass adds the chunk's offset."""
+    """Pass 1 over one chunk: valid records as an Arrow table with their keys, rejections
+    (position, reason, detail, quarantine view) and the fields seen."""
 
-    table: pa.Table | None
-    rejects: list = field(default_factory=list)  # (position, reason, detail, raw without forbidden fields)
+    table: pa.Table
+    rejects: list = field(default_factory=list)
     n_in: int = 0
     required_seen: set = field(default_factory=set)
     fields_found: set = field(default_factory=set)
-    path: str | None = None
-    idh: np.ndarray | None = None
-    ck: np.ndarray | None = None
-
-    def to_file(self, path: Path) -> "ChunkResult":
-        """Write the valid records to `path` and keep only their hashes (what a worker sends back)."""
-        table = self.table
-        with pa.OSFile(str(path), "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
-            w.write_table(table)
-        self.idh = table.column("_idh").to_numpy()
-        self.ck = table.column("_ck").to_numpy()
-        self.path, self.table = str(path), None
-        return self
 
 
 @dataclass
@@ -98,26 +93,21 @@ class PassResult:
     quarantine_path: Path
 
 
-def encode_rows(kind: Kind, rows: list[dict], positions: list[int], idhs: list[int], cks: list[int]) -> pa.Table:
+def _label_indexes(kind: Kind) -> dict[str, dict[str, int]]:
     import datasets
 
-    columns = {}
-    for name, feat in kind.features.items():
-        values = [row[name] for row in rows]
-        if isinstance(feat, datasets.ClassLabel):
-            index = {label: i for i, label in enumerate(feat.names)}
-            values = [index[v] for v in values]
-        columns[name] = values
-    columns["_pos"] = positions
-    columns["_idh"] = idhs
-    columns["_ck"] = cks
-    return pa.Table.from_pydict(columns, schema=kind.candidate_schema)
+    return {name: {label: i for i, label in enumerate(feat.names)}
+            for name, feat in kind.features.items() if isinstance(feat, datasets.ClassLabel)}
 
 
-def process_items(kind: Kind, start: int, items: list) -> ChunkResult:
-    """Pass 1 for a chunk of raw items in Python, one record at a time."""
+def process_items(kind: Kind, start: int, items: list, conventions=None) -> ChunkResult:
+    """Pass 1 for a chunk of raw items, one record at a time."""
+    from imb_tools.data.normalize import id_order_key
+
     result = ChunkResult(table=None, n_in=len(items))
-    rows, positions, idhs, cks = [], [], [], []
+    labels = _label_indexes(kind)
+    names = list(kind.features)
+    columns: dict[str, list] = {name: [] for name in [*names, "_pos", *KEYS]}
     for offset, item in enumerate(items):
         position = start + offset
         raw = kind.raw_of(item)
@@ -131,42 +121,115 @@ def process_items(kind: Kind, start: int, items: list) -> ChunkResult:
                 missing = fname
         if missing is not None:
             result.rejects.append((position, f"missing_{missing}", f"field '{missing}' is absent",
-                                   without_forbidden(raw)))
+                                   kind.quarantine_view(item, raw)))
             continue
-        record, rejection = kind.normalize(item)
+        record, rejection = kind.normalize(item, raw, conventions)
         if rejection is not None:
-            result.rejects.append((position, rejection.reason, rejection.detail, without_forbidden(raw)))
+            result.rejects.append((position, rejection.reason, rejection.detail, kind.quarantine_view(item, raw)))
             continue
-        rows.append(record)
-        positions.append(position)
-        idhs.append(id_hash(record["id"]))
-        cks.append(kind.content_key(record))
-    result.table = encode_rows(kind, rows, positions, idhs, cks)
+        for name in names:
+            value = record[name]
+            columns[name].append(labels[name][value] if name in labels else value)
+        columns["_pos"].append(position)
+        idh = id_hash(record["id"])
+        columns["_idh"].append(idh)
+        columns["_ord"].append(id_order_key(kind.order_id(record), idh))
+        columns["_ck"].append(kind.content_key(record))
+        columns["_sk"].append(kind.split_key(record))
+    result.table = pa.Table.from_pydict(columns, schema=kind.candidate_schema)
     return result
 
 
-def iter_python_results(kind: Kind, path: Path, chunk_rows: int = BATCH_ROWS) -> Iterator[ChunkResult]:
-    items = []
-    for item in kind.iter_items(path):
-        items.append(item)
-        if len(items) >= chunk_rows:
-            yield process_items(kind, 0, items)
-            items = []
-    if items:
-        yield process_items(kind, 0, items)
+def _chunks(items: Iterator, size: int) -> Iterator[tuple[int, list]]:
+    """(position of the first item, items) for consecutive runs of `size` items."""
+    chunk, start = [], 0
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield start, chunk
+            start += len(chunk)
+            chunk = []
+    if chunk:
+        yield start, chunk
 
 
-def decide_duplicates(idh: np.ndarray, ck: np.ndarray) -> np.ndarray:
+def iter_results(kind: Kind, path: Path, conventions=None, pool=None, workers: int = 1) -> Iterator[ChunkResult]:
+    """Pass 1 over the file, chunk by chunk, in file order.
+
+    The one reader (kind.iter_items) runs here; with a `pool` of `workers` processes
+    (start_pool) the chunks it reads are normalized by `process_items` there (the same
+    function: no rule exists twice) and gathered in file order, so the output is
+    byte-identical whatever the number of processes.
+    """
+    if pool is None:
+        for start, items in _chunks(kind.iter_items(path), BATCH_ROWS):
+            yield process_items(kind, start, items, conventions)
+        return
+    from collections import deque
+
+    pending: deque = deque()
+    for start, items in _chunks(kind.iter_items(path), WORKER_CHUNK_ROWS):
+        pending.append(pool.apply_async(_worker_chunk, (start, items)))
+        if len(pending) > 2 * workers:  # bounded: never more than a few chunks in flight
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
+def start_pool(kind: Kind, conventions, workers: int):
+    """A pool of `workers` forked processes holding the kind and the file's conventions.
+
+    fork, not spawn: spawn re-imports the caller's main module, so `imb_qa.build()` called
+    from a script without an `if __name__ == "__main__":` guard would start itself again.
+    Started before the progress bar and the Arrow writers start threads of their own."""
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init,
+                                                    initargs=(kind, conventions))
+
+
+WORKER_CHUNK_ROWS = 2_000
+_WORKER: dict = {}
+
+
+def _worker_init(kind: Kind, conventions) -> None:
+    _WORKER.update(kind=kind, conventions=conventions)
+
+
+def _worker_chunk(start: int, items: list) -> ChunkResult:
+    return process_items(_WORKER["kind"], start, items, _WORKER["conventions"])
+
+
+def default_workers(path: Path) -> int:
+    """Processes for pass 1: one for a file under 64 MB (starting processes costs more than
+    it saves) or where fork is not the safe way to start them (not Linux), else the CPUs
+    this process may use, at most 4."""
+    import os
+    import sys
+
+    if Path(path).stat().st_size < 64 << 20 or not sys.platform.startswith("linux"):
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def decide_duplicates(idh: np.ndarray, ck: np.ndarray, ordk: np.ndarray | None = None) -> np.ndarray:
     """Per candidate: 0 keep, 1 id_conflict, 2 same_id duplicate, 3 same_content_other_id duplicate.
 
-    Depends only on the multiset of (id hash, content key) pairs, never on their order;
-    among identical (id, content) copies the first in the file is the one kept (they
-    are the same record, so only the row order of the output can tell).
+    Depends only on the multiset of (id hash, content key, order key) triples, never on
+    their order; among identical (id, content) copies the first in the file is the one
+    kept (they are the same record, so only the row order of the output can tell). One
+    content under several ids keeps the id with the smallest order key (default: the id hash).
     """
     n = len(idh)
     status = np.zeros(n, dtype=np.int8)
     if n == 0:
         return status
+    if ordk is None:
+        ordk = idh
     pos = np.arange(n)
     order = np.lexsort((pos, ck, idh))  # by id hash, then content key, then position
     s_idh, s_ck = idh[order], ck[order]
@@ -182,7 +245,7 @@ def decide_duplicates(idh: np.ndarray, ck: np.ndarray) -> np.ndarray:
     status[order[conflict]] = 1
     status[order[same_id]] = 2
     kept = order[~conflict & ~same_id]  # one per id
-    order2 = np.lexsort((idh[kept], ck[kept]))  # by content key, then id hash
+    order2 = np.lexsort((idh[kept], ordk[kept], ck[kept]))  # by content key, then order key, then id hash
     c = kept[order2]
     c_ck = ck[c]
     other_id = np.zeros(len(c), dtype=bool)
@@ -191,12 +254,12 @@ def decide_duplicates(idh: np.ndarray, ck: np.ndarray) -> np.ndarray:
     return status
 
 
-def split_of_hashes(idh: np.ndarray, fractions: Mapping[str, float], splits: list[str]) -> np.ndarray:
+def split_of_hashes(sk: np.ndarray, fractions: Mapping[str, float], splits: list[str]) -> np.ndarray:
     """Vectorized splits.split_of_hash: the index into `splits` (eval splits, then rest)."""
-    b = idh.astype(np.float64) / 2.0**64
-    out = np.full(len(idh), len(splits) - 1, dtype=np.int64)
+    b = sk.astype(np.float64) / 2.0**64
+    out = np.full(len(sk), len(splits) - 1, dtype=np.int64)
     edge = 0.0
-    todo = np.ones(len(idh), dtype=bool)
+    todo = np.ones(len(sk), dtype=bool)
     for i, (_, frac) in enumerate(fractions.items()):
         edge += frac
         hit = todo & (b < edge)
@@ -216,7 +279,12 @@ def _json_safe(value):
     return value
 
 
-def _quarantine_line(position: int, reason: str, detail: str, record, rec_id=None) -> str:
+def _quarantine_line(position: int, reason: str, detail: str, record: dict, rec_id=None) -> str:
+    """One quarantine entry: position, reason, detail, the published id when there is one, and
+    `record`, the published fields only (an allow-list). The name guard is a second net."""
+    leaked = [k for k in record if is_forbidden(k)]
+    if leaked:  # cannot happen with the published names; a bug if it does
+        raise AssertionError(f"never-publish field {leaked} in a quarantine view")
     return json.dumps(_json_safe({"position": position, "reason": reason, "detail": detail, "id": rec_id,
                                   "record": record}), ensure_ascii=False, allow_nan=False) + "\n"
 
@@ -234,12 +302,10 @@ def _readable(kind: Kind, row: dict) -> dict:
 
 
 def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str, float],
-             sink, progress: bool = True, workers: int = 1) -> PassResult:
+             sink, progress: bool = True, workers: int | None = None) -> PassResult:
     """Validate `raw_path` into `sink` (write(split, table), close()); quarantine and report in work_dir.
 
-    `workers` > 1 validates blocks in that many processes (the batch path); the output is
-    byte-identical to a one-process run, as blocks are cut and gathered in file order.
-    """
+    workers: processes for pass 1 (None: default_workers); the output does not depend on it."""
     check_fractions(fractions)
     unknown = set(fractions) - set(kind.eval_splits)
     if unknown:
@@ -247,42 +313,47 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
                        f"fractions are set for {list(kind.eval_splits)}")
     fractions = {s: fractions[s] for s in kind.eval_splits if s in fractions}
     work_dir.mkdir(parents=True, exist_ok=True)
+    quarantine_path = work_dir / "quarantine.jsonl"
+    conventions = kind.survey(kind.iter_items(raw_path)) if kind.survey else None
+    workers = default_workers(raw_path) if workers is None else workers
+    pool = start_pool(kind, conventions, workers) if workers > 1 else None
+    try:
+        report = _passes(kind, raw_path, work_dir, fractions, sink, progress, conventions, pool, workers)
+    finally:
+        if pool is not None:
+            pool.terminate()  # an error or an interrupt leaves no worker behind
+    return PassResult(report=report, quarantine_path=quarantine_path)
+
+
+def _passes(kind, raw_path, work_dir, fractions, sink, progress, conventions, pool, workers) -> dict:
     rejects_path = work_dir / "rejected.jsonl"
     quarantine_path = work_dir / "quarantine.jsonl"
+    candidates_path = work_dir / "candidates.arrows"
     reasons: Counter = Counter()
     required_seen: set = set()
     fields_found: set = set()
-    idh_parts, ck_parts = [], []
-    sources: list[tuple[str, int]] = []  # candidate files, with the position of their first record
+    key_parts: dict[str, list] = {k: [] for k in KEYS}
     n_in = 0
 
     from tqdm.auto import tqdm
 
-    if kind.iter_results is not None:
-        results = kind.iter_results(raw_path, work_dir, workers)
-    else:
-        results = iter_python_results(kind, raw_path)
     # disable=None: no bar when stderr is not a terminal (logs, CI), so errors stay one line.
     bar = tqdm(desc=f"building {kind.name}", unit=" rec", disable=None if progress else True, mininterval=1.0)
-    with rejects_path.open("w", encoding="utf-8") as rejected:
-        for index, chunk in enumerate(results):
-            offset = n_in
+    with rejects_path.open("w", encoding="utf-8") as rejected, \
+            pa.ipc.new_stream(str(candidates_path), kind.candidate_schema) as candidates:
+        for chunk in iter_results(kind, raw_path, conventions, pool, workers):
             n_in += chunk.n_in
             bar.update(chunk.n_in)
             required_seen |= chunk.required_seen
             if len(fields_found) < 200:
                 fields_found |= chunk.fields_found
-            for position, reason, detail, raw in chunk.rejects:
+            for position, reason, detail, view in chunk.rejects:
                 reasons[reason] += 1
-                rejected.write(_quarantine_line(position + offset, reason, detail, raw))
-            if chunk.path is None:
-                if not chunk.table.num_rows:
-                    continue
-                chunk.to_file(work_dir / f"candidates-{index:06d}.arrows")
-            if len(chunk.idh):
-                sources.append((chunk.path, offset))
-                idh_parts.append(chunk.idh)
-                ck_parts.append(chunk.ck)
+                rejected.write(_quarantine_line(position, reason, detail, view))
+            if chunk.table.num_rows:
+                candidates.write_table(chunk.table)
+                for k in KEYS:
+                    key_parts[k].append(chunk.table.column(k).to_numpy())
     bar.close()
     # A required field that no record has is a whole-file problem, not n rejections.
     for fname in kind.required:
@@ -293,43 +364,40 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
                 f"fields found: {', '.join(sorted(map(str, fields_found))) or 'none'}"
             )
 
-    idh = np.concatenate(idh_parts) if idh_parts else np.zeros(0, np.uint64)
-    ck = np.concatenate(ck_parts) if ck_parts else np.zeros(0, np.uint64)
-    del idh_parts, ck_parts
-    status = decide_duplicates(idh, ck)
-    del ck
+    keys = {k: np.concatenate(v) if v else np.zeros(0, np.uint64) for k, v in key_parts.items()}
+    del key_parts
+    status = decide_duplicates(keys["_idh"], keys["_ck"], keys["_ord"])
+    del keys
     out_counts = Counter()
     conflicts_path = work_dir / "conflicts.jsonl"
     names = list(kind.features)
     done = 0
-    with conflicts_path.open("w", encoding="utf-8") as conflicts:
-        for path, offset in sources:
-            with pa.OSFile(path) as source:
-                for batch in pa.ipc.open_stream(source):
-                    n = batch.num_rows
-                    st = status[done:done + n]
-                    done += n
-                    if (st == 1).any():
-                        for row in batch.filter(pa.array(st == 1)).to_pylist():
-                            reasons["id_conflict"] += 1
-                            conflicts.write(_quarantine_line(
-                                row["_pos"] + offset, "id_conflict",
-                                f"id {row['id']!r} reused with different content "
-                                f"(the content with the smallest content key is kept)",
-                                _readable(kind, row), row["id"]))
-                    keep = st == 0
-                    if not keep.any():
-                        continue
-                    kept = pa.Table.from_batches([batch]).filter(pa.array(keep))
-                    which = split_of_hashes(kept.column("_idh").to_numpy(), fractions, kind.splits)
-                    kept = kept.select(names)
-                    for i, split in enumerate(kind.splits):
-                        mask = which == i
-                        if mask.any():
-                            part = kept.filter(pa.array(mask))
-                            sink.write(split, part)
-                            out_counts[split] += part.num_rows
-            Path(path).unlink()
+    with conflicts_path.open("w", encoding="utf-8") as conflicts, pa.OSFile(str(candidates_path)) as source:
+        for batch in pa.ipc.open_stream(source):
+            n = batch.num_rows
+            st = status[done:done + n]
+            done += n
+            if (st == 1).any():
+                for row in batch.filter(pa.array(st == 1)).to_pylist():
+                    reasons["id_conflict"] += 1
+                    conflicts.write(_quarantine_line(
+                        row["_pos"], "id_conflict",
+                        f"id {row['id']!r} reused with different content "
+                        f"(the content with the smallest content key is kept)",
+                        _readable(kind, row), row["id"]))
+            keep = st == 0
+            if not keep.any():
+                continue
+            kept = pa.Table.from_batches([batch]).filter(pa.array(keep))
+            which = split_of_hashes(kept.column("_sk").to_numpy(), fractions, kind.splits)
+            kept = kept.select(names)
+            for i, split in enumerate(kind.splits):
+                mask = which == i
+                if mask.any():
+                    part = kept.filter(pa.array(mask))
+                    sink.write(split, part)
+                    out_counts[split] += part.num_rows
+    candidates_path.unlink()
     sink.close()
     duplicates = {"same_id": int((status == 2).sum()), "same_content_other_id": int((status == 3).sum())}
     duplicates = {k: v for k, v in duplicates.items() if v}
@@ -349,11 +417,15 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
         "duplicates_collapsed": dict(sorted(duplicates.items())),
         "duplicates_collapsed_total": n_dup,
         "split_fractions": {**dict(fractions), kind.rest_split: "rest"},
+        "split_by": "normalized question text" + (" and options" if kind.name == "imb-mcqa" else ""),
         "counts_add_up": n_in == n_out + n_q + n_dup,
     }
+    if conventions is not None:
+        report["conventions"] = conventions.report()
+        report["warnings"] = conventions.warnings()
     if not report["counts_add_up"]:  # a bug, never a user error
         raise AssertionError(f"build counts do not add up: {report}")
-    return PassResult(report=report, quarantine_path=quarantine_path)
+    return report
 
 
 def _merge_by_position(out: Path, *inputs: Path) -> None:
@@ -393,77 +465,3 @@ def summary_line(report: dict) -> str:
     return (f"{report['dataset']}: {report['records_in']} in -> {out}; "
             f"{q} quarantined{f' ({why})' if why else ''}; "
             f"{report['duplicates_collapsed_total']} duplicates collapsed")
-
-
-def block_result(kind_name: str, path: str, fmt: str, block: bytes, meta, out_path: str | None,
-                 schema: pa.Schema) -> ChunkResult:
-    """Pass 1 over one block of an IMB-QA file (in a worker process, or in this one).
-
-    With `out_path` the valid records go to that file and only their hashes come back.
-    """
-    from imb_tools.data.normalize import qa_table
-    from imb_tools.infra.readers import parse_qa_block
-    from imb_tools.data.schema import QA_ALIASES, QA_REQUIRED
-
-    from imb_tools.infra.readers import python_items
-
-    path = Path(path)
-    form, chunk, parsed = parse_qa_block(path, fmt, block, meta)
-    result = None
-    if form == "table":
-        required = {f: QA_ALIASES[f] for f in QA_REQUIRED}
-        raw_rows = None
-        if fmt != "csv":
-            # pyarrow infers types (a date-like string becomes a timestamp): a quarantined
-            # record is shown as written, read again by Python's json.
-            def raw_rows(indices):
-                lines = [line for line in parsed.split(b"\n") if line.strip()]
-                return [json.loads(lines[i]) for i in indices]
-        done = qa_table(chunk, 0, None, id_hash, required, raw_rows)
-        if done is not None:
-            out, rejects, seen = done
-            result = ChunkResult(table=pa.Table.from_arrays(out.columns, schema=schema), rejects=rejects,
-                                 n_in=chunk.num_rows, required_seen=seen, fields_found=set(chunk.column_names))
-        elif fmt == "csv":  # every CSV column is text: the table holds exactly what was written
-            chunk = [{k: v for k, v in r.items() if v is not None} for r in chunk.to_pylist()]
-        else:
-            chunk = python_items(path, fmt, parsed, meta)
-    if result is None and not chunk:
-        result = ChunkResult(table=schema.empty_table())
-    if result is None:
-        from imb_tools.data.kinds import BUILDERS
-
-        result = process_items(BUILDERS[kind_name].KIND, 0, chunk)
-    if out_path is not None and result.table is not None and result.table.num_rows:
-        result.to_file(Path(out_path))
-    return result
-
-
-def default_workers() -> int:
-    """Processes for the batch path: IMB_BUILD_WORKERS, else the CPUs this process may use (at most 4)."""
-    env = os.environ.get("IMB_BUILD_WORKERS")
-    if env:
-        return max(1, int(env))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
-
-
-def iter_block_results(kind: Kind, path: Path, work_dir: Path, workers: int, blocks) -> Iterator[ChunkResult]:
-    """Blocks validated in order, in this process or in `workers` processes (at most 2 blocks each ahead)."""
-    schema = kind.candidate_schema
-    if workers <= 1:
-        for fmt, block, meta in blocks:
-            yield block_result(kind.name, str(path), fmt, block, meta, None, schema)
-        return
-    from imb_tools.data.worker import Pool
-
-    pool = Pool(workers, work_dir)
-    try:
-        tasks = ((kind.name, str(path), fmt, block, meta, str(work_dir / f"candidates-w{index:06d}.arrows"), schema)
-                 for index, (fmt, block, meta) in enumerate(blocks))
-        yield from pool.run(tasks)
-    finally:
-        pool.close()

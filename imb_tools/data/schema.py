@@ -102,11 +102,12 @@ MCQA_ALIASES: dict[str, tuple[str, ...]] = {
                    "percentage_correct", "Percentuale corretta"),
 }
 MCQA_REQUIRED = ("question", "correct")
-LETTERS = "ABCDE"
-# Option columns: "AnswerA" as in the authors' code, "Answer A" as in Table 3.
+LETTERS = "ABCDE"  # the options a released question may have
+# Option columns: "AnswerA" as in the authors' code, "Answer A" as in Table 3. Letters past E
+# are read too, so that a question with more options is refused as such, never cut to five.
 MCQA_OPTION_ALIASES: dict[str, tuple[str, ...]] = {
     letter: (f"Answer{letter}", f"Answer {letter}", f"Answer_{letter}", f"answer_{letter.lower()}")
-    for letter in LETTERS
+    for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 }
 
 QA_SOURCES = ["medicitalia", "dica33", "unknown"]
@@ -114,8 +115,7 @@ QA_SOURCES = ["medicitalia", "dica33", "unknown"]
 def pick(record: dict, aliases: tuple[str, ...]):
     """The value of the first alias that has one (not absent, not null), or None.
 
-    Null and absent are one thing: Arrow's readers cannot tell them apart, and the
-    batch path and the per-record path must agree.
+    Null and absent are one thing, whatever the format (CSV has no null).
     """
     for name in aliases:
         value = record.get(name)
@@ -129,8 +129,7 @@ def has_any(record: dict, aliases: tuple[str, ...]) -> bool:
 
 
 def _features():
-    """The released features; built on first use so that importing this module (as the build's
-    worker processes do) does not import `datasets`."""
+    """The released features; built on first use, so that importing this module does not import `datasets`."""
     import datasets
 
     qa = datasets.Features(

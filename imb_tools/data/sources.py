@@ -27,14 +27,24 @@ RAW_FILES = {"qa": "IMB-QA.json", "mcqa": "IMB-MCQA.json"}
 _SNAPSHOT = re.compile(r"[/\\]snapshots[/\\]([0-9a-f]{40})[/\\]")
 
 
+# The code that defines what a build holds: the records (schema, categories, normalizers), how
+# the raw files are read, the splits, the duplicate rules, the builder and card. Editing anything
+# else (a table helper, a command) must not invalidate every user's cached build.
+DEFINING_MODULES = ("imb_tools.data.schema", "imb_tools.data.categories", "imb_tools.data.normalize",
+                    "imb_tools.data.splits", "imb_tools.data.prepare", "imb_tools.data.kinds",
+                    "imb_tools.data.builder", "imb_tools.data.built", "imb_tools.data.io",
+                    "imb_tools.data.card", "imb_tools.infra.readers")
+
+
 def builder_version() -> str:
-    """A hash of the build code (imb_tools/data/*.py): a changed builder means a new build."""
-    import imb_tools.data as data_pkg
+    """A hash of the code that defines the dataset (DEFINING_MODULES): a changed definition, a new build."""
+    import importlib.util
 
     digest = hashlib.sha256()
-    for f in sorted(Path(data_pkg.__file__).parent.glob("*.py")):
-        digest.update(f.name.encode())
-        digest.update(f.read_bytes())
+    for name in DEFINING_MODULES:
+        origin = importlib.util.find_spec(name).origin  # the file, without importing it
+        digest.update(name.encode())
+        digest.update(Path(origin).read_bytes())
     return digest.hexdigest()[:10]
 
 
@@ -57,7 +67,8 @@ def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -
     staging folder renamed when complete, so an interrupted build is never reused.
     """
     from imb_tools.data import fetch
-    from imb_tools.data.kinds import build
+    from imb_tools.data.builder import build_to_folder
+    from imb_tools.data.kinds import builder_for
 
     if kind not in RAW_FILES:
         raise ImbError(f"unknown dataset kind {kind!r} (qa or mcqa)")
@@ -79,7 +90,7 @@ def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -
         if progress:
             print(f"imb: building IMB-{kind.upper()} from {RAW_FILES[kind]} (revision "
                   f"{revision[:12]}) into {target}; done once, reused later", flush=True)
-        build(kind, str(raw), staging / "built", progress=progress)
+        build_to_folder(builder_for(kind), str(raw), staging / "built", progress=progress)
         (staging / "built" / ".complete").write_text(f"{repo_id or fetch.RAW_REPO_ID} {revision}\n")
         try:
             os.replace(staging / "built", target)

@@ -1,51 +1,78 @@
-"""Hash-based splits: a record's split depends only on its id and the fractions.
+"""Hash-based splits: a record's split is a function of its question text alone.
 
-A record keeps its split when the data grows or is rebuilt, so evaluation
-items can never slip into training data or the RAG knowledge base.
+The split of a record is a 64-bit BLAKE2b hash of its *folded* question text (accents
+removed, lower case, punctuation and spacing collapsed: `categories.fold_text`)
+compared with the fractions' thresholds. Three guarantees follow by construction:
+- no normalized question text is in two splits (every copy hashes alike, whatever
+  its id, answer or category), so an evaluation question can never also be a
+  training question, a RAG passage's question, or a few-shot example;
+- adding records, new ones or old content under new ids, never moves a surviving
+  question to another split (its hash does not depend on anything else);
+- reordering the input changes nothing.
+An IMB-MCQA item is its stem *and* its options (many exam stems, "Quale delle seguenti
+affermazioni è corretta?", recur with other options): its key is the folded stem plus
+the folded options in sorted order, so the same item with shuffled options is one item.
+
+`id_hash` is the other stable hash: the "hash order" of capped samples (sampling.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+
+from imb_tools.data.categories import fold_text
 
 # Default evaluation splits (the rest is IMB-QA train / IMB-MCQA test), defined once.
 QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
 MCQA_FRACTIONS = {"dev": 0.02}
 
-# Namespaced so that IMB's buckets do not correlate with other hash uses of the id.
-_SALT = b"imb-split-v1\x00"
+# Namespaced so that IMB's buckets do not correlate with other hash uses of the same text.
+_ID_SALT = b"imb-split-v1\x00"
+_QUESTION_SALT = b"imb-split-question-v2\x00"
+
+
+def _hash64(salt: bytes, text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(salt + text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
 def id_hash(record_id: str) -> int:
-    """A stable 64-bit hash of an id; also the "hash order" used to cap evaluation sets."""
-    digest = hashlib.blake2b(_SALT + record_id.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    """A stable 64-bit hash of an id: the "hash order" used to cap evaluation sets."""
+    return _hash64(_ID_SALT, record_id)
 
 
 def bucket(record_id: str) -> float:
-    """Where the id falls in [0, 1)."""
+    """Where the id falls in [0, 1) (fine-tuning's own eval side draws by it)."""
     return id_hash(record_id) / 2**64
 
 
-def assign_split(record_id: str, fractions: Mapping[str, float], rest: str) -> str:
-    """The split of a record: walk the evaluation splits' thresholds in order, else `rest`.
+def question_key(question: str, options: Sequence[str] = ()) -> str:
+    """The normalized question text a split is a function of (see the module docstring)."""
+    stem = fold_text(question) or question
+    if not options:
+        return stem
+    return "\x1f".join([stem, *sorted(fold_text(o) or o for o in options)])
 
-    `fractions` maps split names to fractions of the whole (e.g. test 0.025,
-    validation 0.01); whatever is left goes to `rest` (e.g. train).
-    """
-    return split_of_hash(id_hash(record_id), fractions, rest)
+
+def split_hash(question: str, options: Sequence[str] = ()) -> int:
+    """The 64-bit hash that places a question in a split."""
+    return _hash64(_QUESTION_SALT, question_key(question, options))
 
 
-def split_of_hash(hashed_id: int, fractions: Mapping[str, float], rest: str) -> str:
-    """assign_split for an id already hashed with id_hash."""
-    b = hashed_id / 2**64
+def split_of_hash(hashed: int, fractions: Mapping[str, float], rest: str) -> str:
+    """Walk the evaluation splits' thresholds in order; whatever is left goes to `rest`."""
+    b = hashed / 2**64
     edge = 0.0
     for name, frac in fractions.items():
         edge += frac
         if b < edge:
             return name
     return rest
+
+
+def assign_split(question: str, fractions: Mapping[str, float], rest: str, options: Sequence[str] = ()) -> str:
+    """The split of a question (and its options, for IMB-MCQA): e.g. test 0.025, validation 0.01, rest train."""
+    return split_of_hash(split_hash(question, options), fractions, rest)
 
 
 def check_fractions(fractions: Mapping[str, float]) -> None:
