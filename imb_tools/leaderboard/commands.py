@@ -35,7 +35,8 @@ def _report_skipped(skipped) -> None:
         print(f"skipped: {reason}")
 
 
-TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md", "plots/*.png")
+TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md",
+               "items.parquet", "scores.parquet", "pairs.parquet", "plots/*.png")
 
 
 def _build(args) -> int:
@@ -48,13 +49,17 @@ def _build(args) -> int:
     claim_output_folder(out, ".imb-leaderboard.json", TABLE_FILES, {"kind": "leaderboard"},
                         legacy_file="results.parquet")
     skipped: list[str] = []
-    table = collect.collect(args.results, skipped)
+    found_items: list[dict] = []
+    table = collect.collect(args.results, skipped, found_items)
     _report_skipped(skipped)
-    existing = None
+    existing = existing_items = None
     if not args.replace and (out / "results.parquet").is_file():
         existing = collect.read_table(out)
+        existing_items = collect.read_items(out)
     merged = collect.merge_tables(existing, table)
-    collect.write_table(merged, out, include_sample=args.all, include_limited=args.all)
+    items = collect.items_frame(found_items, existing_items)
+    collect.write_table(merged, out, include_sample=args.all, include_limited=args.all,
+                        items=items)
     before = 0 if existing is None else len(existing)
     shown = collect.default_view(merged, args.all, args.all)
     hidden = len(merged) - len(shown)
