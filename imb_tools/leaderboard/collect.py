@@ -128,8 +128,8 @@ def value_problem(metric: str, value) -> str | None:
         return "is not a number"
     if not math.isfinite(number):
         return "is not finite"
-    if metric.startswith(UNIT_INTERVAL_METRICS) and not 0.0 <= number <= 1.0:
-        return "is outside [0, 1]"
+    if metric.startswith(UNIT_INTERVAL_METRICS) and not -1e-9 <= number <= 1.0 + 1e-9:
+        return "is outside [0, 1]"  # (a rounding error's worth of slack: 100.00000000000004 / 100)
     return None
 
 
