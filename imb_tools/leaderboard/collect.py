@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable
@@ -512,7 +511,7 @@ def merge_tables(*frames):
 def collect(paths: Iterable[str | Path], skipped: list[str] | None = None,
             items: list[dict] | None = None):
     """Read every results file under `paths` into one de-duplicated table; what cannot be
-    used is skipped with a reason appended to `skipped` (and logged). With `items`, the
+    used is skipped with a reason appended to `skipped` (the CLI prints them). With `items`, the
     per-item statistics of the logged samples are appended to it."""
     skipped = [] if skipped is None else skipped
     rows: list[dict] = []
@@ -522,8 +521,6 @@ def collect(paths: Iterable[str | Path], skipped: list[str] | None = None,
             skipped.append(f"{file}: no IMB scores in this results file "
                            "(a --predict_only run, or only other tasks?)")
         rows.extend(found)
-    for reason in skipped:
-        logging.getLogger(__name__).warning("skipped: %s", reason)
     return merge_tables(to_frame(rows))
 
 
