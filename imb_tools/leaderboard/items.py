@@ -93,7 +93,12 @@ def item_statistics(samples: list[dict], metric: str, skipped: list[str],
         skipped.append(f"{where}: {metric}: per-item values are neither numbers nor pairs")
         return None
     if metric == "bleu":
-        stats = bleu_statistics([str(v[0]) for v in values], [str(v[1]) for v in values])
+        try:
+            stats = bleu_statistics([str(v[0]) for v in values], [str(v[1]) for v in values])
+        except ImportError:
+            skipped.append(f"{where}: bleu: sacrebleu is not installed (pip install "
+                           "imb-toolkit[eval]); no per-item scores")
+            return None
         return {"kind": BLEU, "ids": ids, "stats": stats}
     if metric.startswith("bertscore_"):
         scores = _bertscore_items(metric, values, skipped, where)
