@@ -262,7 +262,10 @@ def test_dry_run_push_contents(lm_eval_results, tmp_path, monkeypatch):
 
     # the folder stands for the repo: pushing the same results again adds nothing
     before = _all_bytes(folder / "data")
-    assert main(args) == 0
+    assert main(args + ["--allow-sample"]) == 0
+    assert _all_bytes(folder / "data") == before
+    # a dry run makes the push's checks: sample results refused without --allow-sample
+    assert main(args) == 2
     assert _all_bytes(folder / "data") == before
 
     import datasets
@@ -278,7 +281,8 @@ def test_dry_run_push_contents(lm_eval_results, tmp_path, monkeypatch):
     imports = [n for n in ast.walk(ast.parse(app)) if isinstance(n, (ast.Import, ast.ImportFrom))]
     modules = {(n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
                for n in imports for a in (n.names if isinstance(n, ast.Import) else [n])}
-    assert modules <= {"__future__", "os", "pathlib", "pandas", "gradio", "huggingface_hub"}
+    assert modules <= {"__future__", "os", "pathlib", "html", "math", "re", "pandas", "gradio",
+                       "huggingface_hub"}
     assert "gradio" in (space / "requirements.txt").read_text(encoding="utf-8")
     space_card = SpaceCard.load(space / "README.md")
     assert space_card.data.sdk == "gradio" and space_card.data.app_file == "app.py"

@@ -15,6 +15,7 @@ _TASKS = {
     "imb-mcqa": (["multiple-choice", "question-answering"], ["multiple-choice-qa"]),
 }
 _PRETTY = {"imb-qa": "IMB-QA", "imb-mcqa": "IMB-MCQA"}
+_EVAL_TASKS = {"imb-qa": ("imb_qa", "imb_qa_rag"), "imb-mcqa": ("imb_mcqa",)}  # as in eval.yaml
 
 
 def size_category(n: int) -> str:
@@ -25,7 +26,8 @@ def size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def render_card(kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME") -> str:
+def render_card(kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME",
+                fingerprint: str | None = None) -> str:
     from huggingface_hub import DatasetCard, DatasetCardData
 
     splits = {s: n for s, n in report["records_out"].items() if n > 0}
@@ -60,11 +62,14 @@ def render_card(kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME")
         quarantined=", ".join(f"{k}: {v}" for k, v in report["quarantined"].items()) or "none",
         duplicates_total=report["duplicates_collapsed_total"],
         citation=builder_cls.CITATION.strip(),
+        fingerprint=fingerprint,
+        tasks=", ".join(f"`{t}`" for t in _EVAL_TASKS[kind]),
     )
     return str(card)
 
 
-def write_card(folder: Path, kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME") -> Path:
+def write_card(folder: Path, kind: str, report: dict, builder_cls, repo_id: str = "ORG/NAME",
+               fingerprint: str | None = None) -> Path:
     path = Path(folder) / "README.md"
-    path.write_text(render_card(kind, report, builder_cls, repo_id), encoding="utf-8")
+    path.write_text(render_card(kind, report, builder_cls, repo_id, fingerprint), encoding="utf-8")
     return path

@@ -7,16 +7,20 @@ from imb_tools.cli_options import add_data_option, data_argument
 
 def register(sub) -> None:
     p = sub.add_parser("publish", help="push a built dataset to a Hub dataset repo",
-                       description="Push Parquet shards, the card and the build report of a built "
-                                   "dataset so that load_dataset('ORG/NAME') works with no code. "
-                                   "The token comes from HF_TOKEN or the login cache.")
+                       description="Push a built dataset: exactly its Parquet shards (columns: the "
+                                   "dataset's features), the card, report.json and eval.yaml (the "
+                                   "Hub's benchmark description), so that load_dataset('ORG/NAME') "
+                                   "works with no code. IMB is CC BY-NC-ND 4.0: sharing a derived "
+                                   "build needs the rights holder's permission. The token comes "
+                                   "from HF_TOKEN or the login cache.")
     add_data_option(p, "folder made by 'imb build'")
     p.add_argument("--repo-id", required=True, help="target dataset repo, ORG/NAME")
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--allow-sample", action="store_true",
                    help="publish a build of the bundled sample too (refused otherwise)")
     p.add_argument("--dry-run", metavar="FOLDER",
-                   help="write exactly what would be uploaded into FOLDER; no network")
+                   help="make every check the push makes, in the same order, then write exactly "
+                        "what would be uploaded into FOLDER; no network, no token")
     p.set_defaults(func=_publish)
 
 

@@ -11,14 +11,15 @@ from lm-eval's `samples_<task>_<date>.jsonl` (then without BERTScore).
 Every row carries its provenance (data source and revision, bundled sample or
 not, task-set hash, limit, chat template, few-shot) and a `setting` hash of it:
 rows with different settings are never averaged together. Tasks that are not
-IMB's, and values that are not numbers, are skipped with a reason, never silently.
+IMB's, values that are not numbers or fall outside their metric's range (see
+`value_problem`), impossible counts and dates are skipped with a reason, never
+silently and never with a traceback: nothing non-finite reaches the table.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable
@@ -104,12 +105,58 @@ def _canonical_args(model_args) -> str:
 
 
 def _number(value) -> float:
-    """A metric value as float; lm-eval writes "N/A" where it has none."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
+    """A metric value as float; lm-eval writes "N/A" where it has none. `true` is not a number."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return math.nan
+
+
+# Metrics whose value is a share: accuracies, F1, BERTScore, BLEU (0-1 scale, as the IMB tasks
+# report it), ROUGE, METEOR, exact match. Matched by name prefix.
+UNIT_INTERVAL_METRICS = ("acc", "exact_match", "f1", "bertscore", "bleu", "rouge", "meteor",
+                         "precision", "recall")
+# Parameter counts above this are not a model's (the largest are about 2e12).
+MAX_PARAMETERS = 1e14
+
+
+def value_problem(metric: str, value) -> str | None:
+    """Why `value` cannot be `metric`'s score (None when it can): not a number, not finite,
+    or outside [0, 1] for a share."""
+    number = _number(value)
+    if math.isnan(number):
+        return "is not a number"
+    if not math.isfinite(number):
+        return "is not finite"
+    if metric.startswith(UNIT_INTERVAL_METRICS) and not -1e-9 <= number <= 1.0 + 1e-9:
+        return "is outside [0, 1]"  # (a rounding error's worth of slack: 100.00000000000004 / 100)
+    return None
+
+
+def count_problem(value) -> str | None:
+    """Why `value` cannot be a count (None for a count or no value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "is not a number"
+    if not math.isfinite(value):
+        return "is not finite"
+    if value < 0:
+        return "is negative"
+    return None
+
+
+def _timestamp(path: Path, date_raw) -> str | None:
+    """lm-eval's `date` (seconds since 1970) as ISO-8601; an impossible one is an ImbError."""
+    if date_raw is None or date_raw == "":
+        return None
+    if isinstance(date_raw, str):
+        return date_raw
+    if isinstance(date_raw, bool) or not isinstance(date_raw, (int, float)):
+        raise ImbError(f"{path}: 'date' is neither a number nor a string")
+    try:
+        return datetime.fromtimestamp(float(date_raw), tz=timezone.utc).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        raise ImbError(f"{path}: 'date' = {date_raw!r} is not a time (seconds since 1970)") from None
 
 
 def _parents(group_subtasks: dict) -> dict[str, str]:
@@ -196,9 +243,12 @@ def _missing(value) -> bool:
         return True
 
 
-def read_results_file(path: str | Path, skipped: list[str] | None = None) -> list[dict]:
+def read_results_file(path: str | Path, skipped: list[str] | None = None,
+                      items: list[dict] | None = None) -> list[dict]:
     """Rows of one lm-eval results file; a file that is not one stops with a one-line error,
-    a task or value that cannot be used is skipped with its reason appended to `skipped`."""
+    a task or value that cannot be used is skipped with its reason appended to `skipped`.
+    With `items`, the per-item statistics of each task's logged samples are appended to it
+    (rows of items.parquet, see `ranking`)."""
     path = Path(path)
     skipped = [] if skipped is None else skipped
     try:
@@ -211,7 +261,10 @@ def read_results_file(path: str | Path, skipped: list[str] | None = None) -> lis
         if not isinstance(data.get(field), dict):
             raise ImbError(f"{path}: not an lm-eval results file (no '{field}' object)")
     try:
-        return _rows(path, data, skipped)
+        rows = _rows(path, data, skipped)
+        if items is not None:
+            items.extend(_items(path, rows, skipped))
+        return rows
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         raise ImbError(f"{path}: malformed lm-eval results ({exc.__class__.__name__}: {exc})") from None
 
@@ -223,14 +276,15 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
     model_args = _canonical_args(args)
     parameters = config.get("model_num_parameters")
     parameters_source = "lm-eval"
-    if not isinstance(parameters, (int, float)) or isinstance(parameters, bool) or parameters <= 0:
+    if not isinstance(parameters, (int, float)) or isinstance(parameters, bool) or parameters <= 0 \
+            or not math.isfinite(parameters) or parameters > MAX_PARAMETERS:
+        if parameters not in (None, 0, "", "N/A"):
+            skipped.append(f"{path.name}: model_num_parameters = {parameters!r} is not a "
+                           "parameter count; ignored (size from the model name)")
         parameters = parameters_from_name(model)
         parameters_source = "name" if parameters is not None else None
     date_raw = data.get("date")
-    if date_raw is not None and not isinstance(date_raw, (int, float, str)):
-        raise ImbError(f"{path}: 'date' is neither a number nor a string")
-    date = (datetime.fromtimestamp(float(date_raw), tz=timezone.utc).isoformat(timespec="seconds")
-            if isinstance(date_raw, (int, float)) else (str(date_raw) if date_raw else None))
+    date = _timestamp(path, date_raw)
     lm_eval_version = str(data.get("lm_eval_version") or "")
     group_subtasks = _dict_field(data, "group_subtasks", path)
     parents = _parents(group_subtasks)
@@ -258,6 +312,13 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
         n_shot = n_shot_all.get(task, n_shot_all.get(root))
         key = run_key(model, model_args, task, n_shot, lm_eval_version, date_raw)
         samples = (n_samples_all.get(task) or {}).get("effective", entry.get("sample_len"))
+        counts = {"n-shot": n_shot, "n-samples": samples, "limit": limit,
+                  "items_in_split": _items_in_split(imb_summary, task)}
+        bad = [f"{name} = {value!r} {count_problem(value)}" for name, value in counts.items()
+               if count_problem(value)]
+        if bad:
+            skipped.append(f"{path.name}: {task} skipped: {'; '.join(bad)}")
+            continue
         version = versions.get(task)
         metadata = (configs.get(task) or {}).get("metadata") or {}
         data_info = _data_info(task, prov, metadata, task_hashes)
@@ -294,15 +355,20 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
             if "," not in name or "_stderr," in name:
                 continue
             metric, filter_ = name.split(",", 1)
-            number = _number(value)
-            if math.isnan(number):
-                skipped.append(f"{path.name}: {task} {metric} = {value!r} is not a number")
+            problem = value_problem(metric, value)
+            if problem:
+                skipped.append(f"{path.name}: {task} {metric} = {value!r} {problem}")
                 continue
+            number = _number(value)
+            stderr = _number(entry.get(f"{metric}_stderr,{filter_}"))
+            if not math.isnan(stderr) and (not math.isfinite(stderr) or stderr < 0):
+                skipped.append(f"{path.name}: {task} {metric} stderr = {stderr!r} is not a "
+                               "standard error; the score is kept without it")
+                stderr = math.nan
             bert = (_metadata(task, "bertscore_model", configs, group_subtasks)
                     if metric.startswith("bertscore") else None)
             rows.append(base | {
-                "metric": metric, "filter": filter_, "value": number,
-                "stderr": _number(entry.get(f"{metric}_stderr,{filter_}")),
+                "metric": metric, "filter": filter_, "value": number, "stderr": stderr,
                 "higher_is_better": (better_all.get(task) or {}).get(metric),
                 # BERTScore values are comparable only under the same scoring model
                 "bertscore_model": bert,
@@ -311,6 +377,24 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
             rows.extend(_category_rows(path, task, base, imb_summary, configs, group_subtasks,
                                        skipped))
     return rows
+
+
+def _items(path: Path, rows: list[dict], skipped: list[str]) -> list[dict]:
+    """Per-item statistics of the file's complete tasks, from their samples files."""
+    from imb_tools.leaderboard import items as item_stats
+    from imb_tools.leaderboard.ranking import item_rows
+
+    found = []
+    tasks = {}
+    for row in rows:
+        if row["level"] != "category" and row["filter"] == "none" and row["parent"] is None:
+            tasks.setdefault((row["run_key"], row["task"]), []).append(row["metric"])
+    for (key, task), metrics in tasks.items():
+        samples = _companion(path, "samples", task)
+        if samples is None:
+            continue
+        found.extend(item_rows(key, task, item_stats.samples_items(samples, metrics, skipped)))
+    return found
 
 
 def _items_in_split(imb_summary: dict, task: str):
@@ -362,12 +446,21 @@ def _category_rows(path: Path, task: str, base: dict, imb_summary: dict, configs
         if not isinstance(figures, dict):
             skipped.append(f"{path.name}: {task} category {category!r} is not an object")
             continue
+        if count_problem(figures.get("items")):
+            skipped.append(f"{path.name}: {task} category {category!r} skipped: items = "
+                           f"{figures.get('items')!r} {count_problem(figures.get('items'))}")
+            continue
         for metric, value in figures.items():
             if metric == "items":
                 continue
-            number = _number(value)
-            if math.isnan(number):
+            problem = value_problem(metric, value)
+            if problem == "is not a number" and value is None:
+                continue  # a metric the category has no value for
+            if problem:
+                skipped.append(f"{path.name}: {task} category {category!r} {metric} = "
+                               f"{value!r} {problem}")
                 continue
+            number = _number(value)
             rows.append(base | {
                 "parent": task, "category": str(category), "level": "category",
                 "metric": metric, "filter": "none", "value": number, "stderr": math.nan,
@@ -415,19 +508,19 @@ def merge_tables(*frames):
     return merged.reset_index(drop=True)
 
 
-def collect(paths: Iterable[str | Path], skipped: list[str] | None = None):
+def collect(paths: Iterable[str | Path], skipped: list[str] | None = None,
+            items: list[dict] | None = None):
     """Read every results file under `paths` into one de-duplicated table; what cannot be
-    used is skipped with a reason appended to `skipped` (and logged)."""
+    used is skipped with a reason appended to `skipped` (the CLI prints them). With `items`, the
+    per-item statistics of the logged samples are appended to it."""
     skipped = [] if skipped is None else skipped
     rows: list[dict] = []
     for file in find_results_files(paths):
-        found = read_results_file(file, skipped)
+        found = read_results_file(file, skipped, items)
         if not found:
             skipped.append(f"{file}: no IMB scores in this results file "
                            "(a --predict_only run, or only other tasks?)")
         rows.extend(found)
-    for reason in skipped:
-        logging.getLogger(__name__).warning("skipped: %s", reason)
     return merge_tables(to_frame(rows))
 
 
@@ -526,10 +619,38 @@ def _md(frame) -> str:
     return frame.to_markdown(index=False, floatfmt=".4f")
 
 
+def items_frame(items: list[dict] | None = None, existing=None):
+    """items.parquet's table: one row per task run and metric (ids and per-item statistics);
+    rows already there win, as in `merge_tables`."""
+    import pandas as pd
+
+    columns = ["run_key", "task", "metric", "kind", "ids", "stats"]
+    frames = [f for f in (existing, pd.DataFrame(items or [], columns=columns)) if f is not None]
+    merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    return merged.drop_duplicates(subset=["run_key", "metric"], keep="first").reset_index(drop=True)
+
+
+def read_items(folder: str | Path):
+    """items.parquet of a table folder, or None."""
+    import pandas as pd
+
+    path = Path(folder) / "items.parquet"
+    if not path.is_file():
+        return None
+    frame = pd.read_parquet(path)
+    frame["ids"] = frame["ids"].map(list)
+    frame["stats"] = frame["stats"].map(lambda rows: [list(r) for r in rows])
+    return frame
+
+
 def write_table(table, out_dir: str | Path, include_sample: bool = False,
-                include_limited: bool = False) -> dict[str, Path]:
-    """Write results.parquet/.csv (every row) and summary.parquet/.csv and leaderboard.md
-    (the default view, unless told to include sample and limited runs) into `out_dir`."""
+                include_limited: bool = False, items=None) -> dict[str, Path]:
+    """Write results.parquet/.csv (every row), summary.parquet/.csv and leaderboard.md (the
+    default view, unless told to include sample and limited runs), and the ranked view
+    (scores.parquet, pairs.parquet; from items.parquet, the per-item statistics, when given)
+    into `out_dir`."""
+    from imb_tools.leaderboard import ranking
+
     out = Path(out_dir)
     shown = default_view(table, include_sample, include_limited)
     wide = summary(shown)
@@ -539,7 +660,15 @@ def write_table(table, out_dir: str | Path, include_sample: bool = False,
         "summary.parquet": out / "summary.parquet",
         "summary.csv": out / "summary.csv",
         "leaderboard.md": out / "leaderboard.md",
+        "scores.parquet": out / "scores.parquet",
+        "pairs.parquet": out / "pairs.parquet",
     }
+    if items is not None:
+        paths["items.parquet"] = out / "items.parquet"
+        atomic_write(paths["items.parquet"], lambda p: items.to_parquet(p, index=False))
+    scores, pairs = ranking.board(table, items)
+    atomic_write(paths["scores.parquet"], lambda p: scores.to_parquet(p, index=False))
+    atomic_write(paths["pairs.parquet"], lambda p: pairs.to_parquet(p, index=False))
     atomic_write(paths["results.parquet"], lambda p: table.to_parquet(p, index=False))
     atomic_write(paths["results.csv"], lambda p: table.to_csv(p, index=False))
     atomic_write(paths["summary.parquet"], lambda p: wide.to_parquet(p, index=False))

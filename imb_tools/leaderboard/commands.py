@@ -35,7 +35,8 @@ def _report_skipped(skipped) -> None:
         print(f"skipped: {reason}")
 
 
-TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md", "plots/*.png")
+TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md",
+               "items.parquet", "scores.parquet", "pairs.parquet", "plots/*.png")
 
 
 def _build(args) -> int:
@@ -48,13 +49,17 @@ def _build(args) -> int:
     claim_output_folder(out, ".imb-leaderboard.json", TABLE_FILES, {"kind": "leaderboard"},
                         legacy_file="results.parquet")
     skipped: list[str] = []
-    table = collect.collect(args.results, skipped)
+    found_items: list[dict] = []
+    table = collect.collect(args.results, skipped, found_items)
     _report_skipped(skipped)
-    existing = None
+    existing = existing_items = None
     if not args.replace and (out / "results.parquet").is_file():
         existing = collect.read_table(out)
+        existing_items = collect.read_items(out)
     merged = collect.merge_tables(existing, table)
-    collect.write_table(merged, out, include_sample=args.all, include_limited=args.all)
+    items = collect.items_frame(found_items, existing_items)
+    collect.write_table(merged, out, include_sample=args.all, include_limited=args.all,
+                        items=items)
     before = 0 if existing is None else len(existing)
     shown = collect.default_view(merged, args.all, args.all)
     hidden = len(merged) - len(shown)
@@ -81,22 +86,58 @@ def _plot(args) -> int:
 
 
 def _push(args) -> int:
-    from imb_tools.leaderboard import collect, push
+    from imb_tools.leaderboard import collect, model_results, push
 
-    tables = [collect.read_table(args.table)] if args.table else []
+    if not (args.repo_id or args.model_repo):
+        raise ImbError("nowhere to push: give --repo-id (results dataset) and/or --model-repo")
+    tables, item_frames = [], []
+    if args.table:
+        tables.append(collect.read_table(args.table))
+        item_frames.append(collect.read_items(args.table))
     if args.results:
         skipped: list[str] = []
-        tables.append(collect.collect(args.results, skipped))
+        found: list[dict] = []
+        tables.append(collect.collect(args.results, skipped, found))
+        item_frames.append(collect.items_frame(found))
         _report_skipped(skipped)
     if not tables:
         raise ImbError("nothing to push: give RESULTS files/folders or --table DIR")
-    result = push.push(collect.merge_tables(*tables), args.repo_id, dry_run=args.dry_run,
-                       private=args.private, plot_options=_plot_options(args),
-                       allow_sample=args.allow_sample)
-    where = f"dry run, files in {args.dry_run}" if args.dry_run else result.get("commit_url",
-                                                                                 "nothing new")
-    print(f"{args.repo_id}: {result['rows_added']} new rows, {result['rows_after']} in all ({where})")
+    table = collect.merge_tables(*tables)
+    items = None
+    for frame in item_frames:
+        if frame is not None:
+            items = collect.items_frame(frame.to_dict("records"), items)
+    # every check of both pushes first (the same with --dry-run), then the network
+    model_files = None
+    if args.model_repo:
+        source = f"https://huggingface.co/datasets/{args.repo_id}" if args.repo_id else None
+        model_files = model_results.entries(
+            table, args.model_repo, {"mcqa": args.mcqa_repo, "qa": args.qa_repo}, source,
+            allow_sample=args.allow_sample, allow_limited=args.allow_limited)
+    if args.repo_id:
+        push.refuse_sample(table, args.allow_sample)
+        result = push.push(table, args.repo_id, dry_run=args.dry_run, private=args.private,
+                           plot_options=_plot_options(args), allow_sample=args.allow_sample,
+                           items=items)
+        where = (f"dry run, files in {args.dry_run}" if args.dry_run
+                 else result.get("commit_url", "nothing new"))
+        print(f"{args.repo_id}: {result['rows_added']} new rows, {result['rows_after']} in all "
+              f"({where})")
+    if model_files is not None:
+        if not args.repo_id:
+            print("no --repo-id: the .eval_results entries carry no source link")
+        pushed = model_results.push(model_files, args.model_repo, dry_run=args.dry_run)
+        if args.dry_run:
+            for path, text in pushed["files"].items():
+                print(f"--- {args.model_repo}: {path}\n{text}", end="")
+            print(f"(dry run: a pull request on {args.model_repo} would add "
+                  f"{len(pushed['files'])} files; written under {pushed['folder']})")
+        else:
+            print(f"{args.model_repo}: pull request with {len(pushed['files'])} .eval_results "
+                  f"files: {pushed['pr_url']}")
     if args.space_id:
+        if not args.repo_id:
+            raise ImbError("--space-id shows a results dataset: give --repo-id too")
         space_dry = Path(args.dry_run) / "space" if args.dry_run else None
         space = push.push_space(args.space_id, args.repo_id, dry_run=space_dry)
         print(f"Space {args.space_id}: " + (f"files in {space_dry}" if space_dry
@@ -149,19 +190,37 @@ def register(subparsers) -> None:
     plot.set_defaults(func=_plot)
 
     push = sub.add_parser(
-        "push", help="merge the table into a Hub dataset repo (idempotent)",
-        description="Download the repo's table if any, merge by run key, write a dataset card "
-                    "and plots, upload. The token comes from HF_TOKEN or `hf auth login` and is "
-                    "never printed.")
+        "push", help="merge the table into a Hub dataset repo (idempotent) and/or open a pull "
+                     "request with a model's .eval_results",
+        description="--repo-id: download the results dataset's table if any, merge by run key, "
+                    "write a dataset card and plots, upload. --model-repo: turn the model's runs "
+                    "into Hub Eval Results files (.eval_results/<task>.yaml: the headline score "
+                    "of each task and variant) and open them as a pull request on the model "
+                    "repo. Every check comes before any upload, the same with --dry-run. The "
+                    "token comes from HF_TOKEN or `hf auth login` and is never printed.")
     push.add_argument("results", nargs="*", help="results files or folders to add")
     push.add_argument("--table", help="table folder made by `imb leaderboard build` to add")
-    push.add_argument("--repo-id", required=True, help="Hub dataset repo, ORG/NAME")
+    push.add_argument("--repo-id", help="Hub dataset repo of the results table, ORG/NAME")
+    push.add_argument("--model-repo", metavar="ORG/MODEL",
+                      help="model repo to open a pull request on with its .eval_results files "
+                           "(a source link to --repo-id when given)")
+    push.add_argument("--mcqa-repo", metavar="ORG/NAME",
+                      help="published IMB-MCQA repo the runs were scored on (dataset.id of the "
+                           "imb_mcqa entries; default: the run's data source when a Hub id)")
+    push.add_argument("--qa-repo", metavar="ORG/NAME",
+                      help="published IMB-QA repo, as --mcqa-repo for imb_qa and imb_qa_rag")
     push.add_argument("--dry-run", metavar="FOLDER",
-                      help="write what would be uploaded into FOLDER; no network (merges with a "
-                           "previous dry run's table in FOLDER, as if it were the repo)")
+                      help="make every check, then write what would be uploaded into FOLDER "
+                           "(the .eval_results files under FOLDER/model/, also printed); no "
+                           "network (merges with a previous dry run's table in FOLDER, as if "
+                           "it were the repo)")
     push.add_argument("--private", action="store_true", help="create the repo private")
     push.add_argument("--allow-sample", action="store_true",
-                      help="push results computed on the bundled sample too (refused otherwise)")
+                      help="push results computed on the bundled sample too (refused otherwise; "
+                           "marked SAMPLE in .eval_results notes)")
+    push.add_argument("--allow-limited", action="store_true",
+                      help="push --limit runs to the model repo too (refused otherwise; marked "
+                           "LIMIT in notes)")
     push.add_argument("--space-id", metavar="ORG/NAME",
                       help="also create/update a Gradio Space showing the repo (space_app.py as "
                            "app.py); with --dry-run its files go to FOLDER/space")

@@ -17,7 +17,11 @@ from imb_tools.infra.errors import ImbError
 from imb_tools.leaderboard import collect, plots
 
 TABLE_IN_REPO = "data/results.parquet"
+ITEMS_IN_REPO = "data/items.parquet"
 SUMMARY_IN_REPO = "data/summary.parquet"
+SCORES_IN_REPO = "data/scores.parquet"
+PAIRS_IN_REPO = "data/pairs.parquet"
+RESULTS_LICENSE = "cc-by-4.0"
 SPACE_REQUIREMENTS = ["gradio>=6", "pandas>=2", "pyarrow>=15", "huggingface_hub>=0.30"]
 
 
@@ -27,6 +31,8 @@ def card_text(table, repo_id: str) -> str:
 
     data = DatasetCardData(
         pretty_name="IMB leaderboard",
+        # the scores and settings of the runs (no IMB text): CC BY 4.0
+        license=RESULTS_LICENSE,
         language=["it"],
         tags=["leaderboard", "evaluation", "medical", "lm-evaluation-harness"],
         configs=[
@@ -53,17 +59,30 @@ results again changes nothing. `category` is empty for a benchmark's or group's 
 Models: {table["model"].nunique()}; task runs: {table["run_key"].nunique()}.
 
 Add results: `imb leaderboard push --repo-id {repo_id} RESULTS...`.
+`{SCORES_IN_REPO}` and `{PAIRS_IN_REPO}` hold the ranked view (one row per model run and
+score, with its uncertainty; the paired tests between runs) that the leaderboard page shows.
+
+License: {RESULTS_LICENSE} for these scores. They hold no IMB text; IMB itself is
+CC BY-NC-ND 4.0.
 
 {collect.markdown(table).replace("# IMB leaderboard", "## Scores", 1)}
 """
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}").content
 
 
-def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = None) -> list[str]:
+def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = None,
+          items=None) -> list[str]:
     """Write every file the repo gets into `folder`; returns the relative paths written."""
+    from imb_tools.leaderboard import ranking
+
     folder = Path(folder)
     wide = collect.summary(table)
+    scores, pairs = ranking.board(table, items)
     atomic_write(folder / TABLE_IN_REPO, lambda p: table.to_parquet(p, index=False))
+    if items is not None:
+        atomic_write(folder / ITEMS_IN_REPO, lambda p: items.to_parquet(p, index=False))
+    atomic_write(folder / SCORES_IN_REPO, lambda p: scores.to_parquet(p, index=False))
+    atomic_write(folder / PAIRS_IN_REPO, lambda p: pairs.to_parquet(p, index=False))
     atomic_write(folder / SUMMARY_IN_REPO, lambda p: wide.to_parquet(p, index=False))
     atomic_write(folder / "leaderboard.md",
                          lambda p: Path(p).write_text(collect.markdown(table, wide), "utf-8"))
@@ -74,18 +93,25 @@ def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = N
     return sorted(str(p) for p in written if p.parts[0] != "space")  # a dry run's Space files
 
 
-def _existing_table(repo_id: str, revision: str | None = None):
-    """The repo's table at `revision`, None for a new or empty repo; Hub errors in one line."""
+def _existing_table(repo_id: str, revision: str | None = None, name: str = TABLE_IN_REPO):
+    """The repo's table (or `name`) at `revision`, None for a new or empty repo; Hub errors
+    in one line."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError,
                                         RepositoryNotFoundError)
 
     try:
-        path = hf_hub_download(repo_id, TABLE_IN_REPO, repo_type="dataset", revision=revision)
+        path = hf_hub_download(repo_id, name, repo_type="dataset", revision=revision)
     except (RepositoryNotFoundError, EntryNotFoundError):
         return None
     except HfHubHTTPError as exc:
         raise ImbError(f"cannot read {repo_id} from the Hub: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        from imb_tools.hub.publish import hub_error
+
+        raise hub_error(exc, f"cannot read {repo_id} from the Hub") from None
+    if name == ITEMS_IN_REPO:
+        return collect.read_items(Path(path).parent)
     return collect.read_table(path)
 
 
@@ -106,7 +132,8 @@ def _conflict(exc) -> bool:
 
 
 def push(table, repo_id: str, dry_run: str | Path | None = None, private: bool = False,
-         plot_options: dict | None = None, allow_sample: bool = False, retries: int = 8) -> dict:
+         plot_options: dict | None = None, allow_sample: bool = False, retries: int = 8,
+         items=None) -> dict:
     """Merge `table` into the repo's table and upload; with `dry_run`, only write the files.
 
     The upload names the commit its table was read at (`parent_commit`); when another
@@ -116,52 +143,59 @@ def push(table, repo_id: str, dry_run: str | Path | None = None, private: bool =
     """
     if repo_id.count("/") != 1:
         raise ImbError(f"--repo-id {repo_id!r}: expected ORG/NAME")
+    refuse_sample(table, allow_sample)  # a dry run makes the same checks as the push
     if dry_run is not None:
         folder = Path(dry_run)
         previous = folder / TABLE_IN_REPO
         existing = collect.read_table(previous) if previous.is_file() else None
         before = 0 if existing is None else len(existing)
         merged = collect.merge_tables(existing, table)
+        merged_items = collect.items_frame(None if items is None else items.to_dict("records"),
+                                           collect.read_items(folder / "data"))
         return {"repo_id": repo_id, "rows_before": before, "rows_after": len(merged),
                 "rows_added": len(merged) - before, "folder": str(dry_run),
-                "files": stage(merged, dry_run, repo_id, plot_options)}
+                "files": stage(merged, dry_run, repo_id, plot_options, merged_items)}
 
-    refuse_sample(table, allow_sample)
     from huggingface_hub import HfApi, get_token
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    from imb_tools.hub.publish import hub_error, network_errors
 
     if not get_token():
         raise ImbError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
     api = HfApi()
     try:
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    except HfHubHTTPError as exc:
-        raise ImbError(f"cannot create {repo_id}: {str(exc).splitlines()[0]}") from None
+    except network_errors() as exc:
+        raise hub_error(exc, f"cannot create {repo_id}") from None
     for attempt in range(retries):
         try:
             head = api.repo_info(repo_id, repo_type="dataset").sha
-        except (RepositoryNotFoundError, HfHubHTTPError) as exc:
-            raise ImbError(f"cannot read {repo_id} from the Hub: {str(exc).splitlines()[0]}") from None
+        except (RepositoryNotFoundError, *network_errors()) as exc:
+            raise hub_error(exc, f"cannot read {repo_id} from the Hub") from None
         existing = _existing_table(repo_id, revision=head)
         before = 0 if existing is None else len(existing)
         merged = collect.merge_tables(existing, table)
+        merged_items = collect.items_frame(
+            None if items is None else items.to_dict("records"),
+            _existing_table(repo_id, revision=head, name=ITEMS_IN_REPO) if existing is not None else None)
         result = {"repo_id": repo_id, "rows_before": before, "rows_after": len(merged),
                   "rows_added": len(merged) - before, "attempts": attempt + 1}
         if existing is not None and result["rows_added"] == 0:
             result["files"] = []
             return result  # nothing new: no empty commit
         with tempfile.TemporaryDirectory(prefix="imb-leaderboard-") as tmp:
-            result["files"] = stage(merged, tmp, repo_id, plot_options)
+            result["files"] = stage(merged, tmp, repo_id, plot_options, merged_items)
             try:
                 commit = api.upload_folder(
                     repo_id=repo_id, repo_type="dataset", folder_path=tmp, parent_commit=head,
                     commit_message=f"Leaderboard: {result['rows_added']} new rows "
                                    f"({merged['model'].nunique()} models)",
                 )
-            except HfHubHTTPError as exc:
-                if _conflict(exc):
+            except network_errors() as exc:
+                if isinstance(exc, HfHubHTTPError) and _conflict(exc):
                     continue  # someone pushed since we read: read, merge and write again
-                raise ImbError(f"upload to {repo_id} failed: {str(exc).splitlines()[0]}") from None
+                raise hub_error(exc, f"upload to {repo_id} failed") from None
         result["commit_url"] = str(getattr(commit, "commit_url", commit))
         return result
     raise ImbError(f"{repo_id}: the repo kept changing during {retries} attempts; "
@@ -206,7 +240,8 @@ def push_space(space_id: str, repo_id: str, dry_run: str | Path | None = None) -
     if dry_run is not None:
         return {"space_id": space_id, "files": stage_space(dry_run, repo_id)}
     from huggingface_hub import HfApi, get_token
-    from huggingface_hub.errors import HfHubHTTPError
+
+    from imb_tools.hub.publish import hub_error, network_errors
 
     if not get_token():
         raise ImbError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
@@ -218,7 +253,7 @@ def push_space(space_id: str, repo_id: str, dry_run: str | Path | None = None) -
             api.add_space_variable(space_id, "IMB_LEADERBOARD_REPO", repo_id)
             commit = api.upload_folder(repo_id=space_id, repo_type="space", folder_path=tmp,
                                        commit_message="IMB leaderboard app")
-        except HfHubHTTPError as exc:
-            raise ImbError(f"upload to Space {space_id} failed: {str(exc).splitlines()[0]}") from None
+        except network_errors() as exc:
+            raise hub_error(exc, f"upload to Space {space_id} failed") from None
     return {"space_id": space_id, "files": files,
             "commit_url": str(getattr(commit, "commit_url", commit))}

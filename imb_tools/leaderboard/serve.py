@@ -14,11 +14,11 @@ def serve(table_dir: str | Path, host: str = "127.0.0.1", port: int | None = Non
     from imb_tools.leaderboard import space_app
 
     try:
-        table, summary, plots = space_app.load(Path(table_dir))
+        table, summary, plots, scores, pairs = space_app.load(Path(table_dir))
     except FileNotFoundError as exc:
         raise ImbError(f"{exc} (run `imb leaderboard build` first)") from None
-    if not show_all:
-        table = space_app.default_view(table)
-    print(f"IMB leaderboard: {len(table)} rows, {len(plots)} plots; http://{host}:{port or 7860}/",
-          flush=True)
-    space_app.launch(space_app.build_app(table, summary, plots), host=host, port=port, quiet=True)
+    runs = 0 if scores is None else scores["run_id"].nunique()
+    print(f"IMB leaderboard: {runs} model runs, {len(table)} rows, {len(plots)} plots; "
+          f"http://{host}:{port or 7860}/", flush=True)
+    space_app.launch(space_app.build_app(table, summary, plots, scores, pairs, show_all=show_all),
+                     host=host, port=port, quiet=True)
