@@ -67,7 +67,7 @@ def test_republish_with_fewer_shards_leaves_no_stale_file(sample_qa_raw, tmp_pat
                         lambda api, **kw: repo.upload_folder(api, **kw))
     from imb_tools.data.access import build
 
-    build("qa", str(sample_qa_raw), tmp_path / "built", progress=False)
+    build("qa", str(sample_qa_raw), tmp_path / "built", {"test": 0.3, "validation": 0.1}, progress=False)
     many = _resharded(tmp_path / "built", tmp_path / "many", 3)
     few = _resharded(tmp_path / "built", tmp_path / "few", 2)
     assert sum(map(len, built_split_files(many).values())) > sum(map(len, built_split_files(few).values()))
@@ -175,7 +175,7 @@ def test_publish_without_network_is_one_line(built_qa, env, message):
 def test_published_files_are_the_allow_list(sample_qa_raw, tmp_path, monkeypatch):
     import huggingface_hub
 
-    from imb_tools.data.kinds import build
+    from imb_tools.data.access import build
     from imb_tools.hub.publish import publish
 
     repo = _FakeRepo(tmp_path / "repo")
@@ -183,7 +183,7 @@ def test_published_files_are_the_allow_list(sample_qa_raw, tmp_path, monkeypatch
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder",
                         lambda api, **kw: repo.upload_folder(api, **kw))
-    build("qa", str(sample_qa_raw), tmp_path / "built", progress=False)
+    build("qa", str(sample_qa_raw), tmp_path / "built", {"test": 0.3, "validation": 0.1}, progress=False)
     publish(tmp_path / "built", "org/imb-qa", allow_sample=True)
     uploaded = sorted(str(p.relative_to(repo.root)) for p in repo.root.rglob("*") if p.is_file())
     assert [f for f in uploaded if not f.startswith("data/")] == ["README.md", "eval.yaml", "report.json"]
