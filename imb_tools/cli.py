@@ -14,7 +14,7 @@ import logging
 import sys
 
 from imb_tools import __version__
-from imb_tools.cli_options import HelpFormatter, walk_parsers
+from imb_tools.cli_options import HelpFormatter, check_io, walk_parsers
 from imb_tools.infra.errors import ImbError, MissingExtraError, extra_providing
 
 # Modules that add subcommands, in the order they appear in `imb --help`.
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(name).register(sub)
     for _, p in walk_parsers(parser):  # one help style everywhere: defaults shown once
         p.formatter_class = HelpFormatter
+        p.set_defaults(imb_parser=p)  # the innermost wins: the command's own parser, for check_io
     return parser
 
 
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
     try:
+        check_io(args.imb_parser, args)  # no output on, inside or above an input: every command
         return int(args.func(args) or 0)
     except ImbError as exc:
         print(f"imb: error: {exc}", file=sys.stderr)

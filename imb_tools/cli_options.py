@@ -82,23 +82,199 @@ def walk_parsers(parser, path=("imb",)):
                     yield from walk_parsers(sub, path + (name,))
 
 
-def add_data_option(parser, help_text: str) -> None:
-    """`--data DIR|ORG/NAME`, plus the old positional DIR kept hidden for one release."""
-    parser.add_argument("--data", help=help_text)
-    parser.add_argument("old_positional_data", nargs="?", metavar="DIR", help=argparse.SUPPRESS)
+# --- Types checked at the door -------------------------------------------------------------------
+# Every option is validated by its argparse type, so a bad value is one usage line (exit 2)
+# before any work starts, never a traceback after the model loaded.
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: a whole number of at least 0 (a count that may be zero: shots, seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
-def data_argument(args, command: str) -> str:
-    """The --data value (or the deprecated positional one, with a warning); one-line error if none."""
+def fraction(text: str) -> float:
+    """argparse type: a share in [0, 1] (split fractions, eval fractions)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (learning rates, epochs, temperatures > 0)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number of at least 0 (dropout, temperature)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object (`--metadata '{"data_dir": "out/demo"}'`)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object {{...}}, got {type(value).__name__}")
+    return value
+
+
+def nonempty_text(text: str) -> str:
+    """argparse type: text with something in it (a query, a question)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def existing_file(text: str) -> str:
+    """argparse type: a regular file that exists (no folder, FIFO, device or symlink loop)."""
     from imb_tools.infra.errors import ImbError
+    from imb_tools.infra.readers import check_regular_file
 
-    old = getattr(args, "old_positional_data", None)
-    if args.data and old:
-        raise ImbError(f"give the dataset once: --data {args.data} or {old}")
-    if old:
-        print(f"imb: warning: 'imb {command} DIR' is deprecated and will be removed; use imb {command} --data DIR",
-              file=sys.stderr)
-        return old
-    if not args.data:
-        raise ImbError(f"imb {command} needs --data DIR (a folder made by 'imb build', or a Hub repo id)")
-    return args.data
+    try:
+        check_regular_file(text, "a file")
+    except ImbError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def existing_path(text: str) -> str:
+    """argparse type: a local file or folder that exists (a regular file, if a file)."""
+    import os
+
+    if os.path.isdir(text):
+        return text
+    return existing_file(text)
+
+
+def local_or_hub(text: str) -> str:
+    """argparse type: a Hub id (ORG/NAME, looked up later) or a local path that exists;
+    a local-looking path that does not exist is refused here, never sent to the Hub."""
+    import os
+
+    from imb_tools.infra.locate import looks_local
+
+    if looks_local(text) and not os.path.exists(os.path.expanduser(text)):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder (a local path: "
+                                         f"nothing is looked up on the Hub)")
+    return text
+
+
+# --- Which options read and which write: declared once, checked in one place ---------------------
+# An option declared with input_option or output_option carries its role. Before any command
+# runs, cli.main calls check_io, which applies ownership.refuse_outputs_on_inputs to every
+# output against every input of that command: no output lands on an input, inside an input
+# folder or above one, whatever the command. tests/test_cli_io.py walks every parser.
+
+def _as_paths(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v is not None]
+    return [str(value)]
+
+
+def input_option(parser, *flags, paths=_as_paths, **kwargs) -> argparse.Action:
+    """An option (or positional) that names something the command reads.
+
+    paths: value -> the local paths it names (default: the value itself; `--data DIR` names
+    the builds in DIR, `--model-args pretrained=DIR` the model folder, SPEC options the local
+    model folder they name). Paths that do not exist locally (Hub ids) are left out by the check.
+    """
+    action = parser.add_argument(*flags, **kwargs)
+    action.imb_role, action.imb_paths = "input", paths
+    return action
+
+
+def output_option(parser, *flags, paths=_as_paths, **kwargs) -> argparse.Action:
+    """An option that names a file or folder the command writes (or a cache it fills)."""
+    action = parser.add_argument(*flags, **kwargs)
+    action.imb_role, action.imb_paths = "output", paths
+    return action
+
+
+def role_of(action) -> str | None:
+    return getattr(action, "imb_role", None)
+
+
+def check_io(parser, args) -> None:
+    """The one output-vs-input check, for whichever command `parser` is (see above)."""
+    from imb_tools.infra.ownership import refuse_outputs_on_inputs
+
+    inputs, outputs = [], []
+    for action in parser._actions:
+        role = role_of(action)
+        if role is None:
+            continue
+        value = getattr(args, action.dest, None)
+        if value is argparse.SUPPRESS:
+            continue
+        label = action.option_strings[-1] if action.option_strings else action.metavar or action.dest
+        for path in action.imb_paths(value):
+            (inputs if role == "input" else outputs).append((label, path))
+    refuse_outputs_on_inputs(inputs, outputs)
+
+
+def built_data_paths(value) -> list[str]:
+    """The local builds `--data DIR` names: DIR itself, or its qa/ and mcqa/ builds."""
+    if not value:
+        return []
+    from imb_tools.data.built import find_build
+
+    found = [str(b.path) for b in (find_build(value, k) for k in ("qa", "mcqa")) if b is not None]
+    return found or [str(value)]
+
+
+def llm_spec(text: str) -> str:
+    """argparse type: an LLM spec (imb_tools.llm): `openai:MODEL@URL`, a Hub id, or a local model
+    folder that exists."""
+    if text.startswith("openai:"):
+        if "@" not in text:
+            raise argparse.ArgumentTypeError(f"{text}: an OpenAI-compatible spec is openai:MODEL@BASE_URL")
+        return text
+    for path in spec_model_paths(text):
+        local_or_hub(path)
+    return text
+
+
+def spec_model_paths(value) -> list[str]:
+    """The local model folder an LLM spec names (a path or Hub id; `openai:MODEL@URL` names none)."""
+    if not value or str(value).startswith("openai:"):
+        return []
+    return [str(value)]
+
+
+def add_data_option(parser, help_text: str, required: bool = True, option: str = "--data") -> argparse.Action:
+    """`--data DIR|ORG/NAME`: a built dataset (folder made by 'imb build', or a Hub repo id)."""
+    return input_option(parser, option, required=required, type=local_or_hub, metavar="DIR|ORG/NAME",
+                        paths=built_data_paths, help=help_text)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
-from imb_tools.cli_options import add_data_option, data_argument, positive_int
+from imb_tools.cli_options import (add_data_option, existing_file, existing_path, input_option, local_or_hub,
+                                   nonnegative_int, output_option, positive_int)
 
 
 def register(sub) -> None:
@@ -16,8 +17,7 @@ def register(sub) -> None:
                            description="Counts, categories, tokens (spaCy's Italian tokenizer), "
                                        "lengths in characters, and records per macro-category.")
     add_data_option(stats, "folder made by 'imb build', or a Hub repo id")
-    stats.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
-    stats.add_argument("--batch-size", type=positive_int, default=1000, help="texts per spaCy batch")
+    output_option(stats, "--json", metavar="FILE", help="also write the figures as JSON")
     stats.set_defaults(func=_stats)
     _register_categorize(sub)
     _register_difficulty(sub)
@@ -30,7 +30,7 @@ def _print_json(obj) -> None:
 def _stats(args) -> int:
     from imb_tools.analysis.stats import compute_stats, format_stats
 
-    stats = compute_stats(data_argument(args, "stats"), batch_size=args.batch_size)
+    stats = compute_stats(args.data)
     print(format_stats(stats))
     if args.json:
         from pathlib import Path
@@ -47,17 +47,19 @@ def _register_categorize(sub) -> None:
         description="Fit BERTopic on one text column and report how topics match the categories and "
                     "macro-categories: contingency tables, purity, NMI, ARI, outliers.",
     )
-    p.add_argument("--in", dest="in_path", required=True,
-                   help="table (.jsonl, .json, .csv, .parquet) or a folder made by 'imb build'")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_path, metavar="FILE|DIR",
+                 help="table (.jsonl, .json, .csv, .parquet) or a folder made by 'imb build'")
     p.add_argument("--split", help="split of a built dataset (default: all splits)")
-    p.add_argument("--out", help="write the input plus topic and topic_label columns here")
-    p.add_argument("--report-dir", required=True, help="report.json, topics.csv, contingency_*.csv go here")
+    output_option(p, "--out", metavar="FILE", help="write the input plus topic and topic_label columns here")
+    output_option(p, "--report-dir", required=True, metavar="DIR",
+                  help="report.json, topics.csv, contingency_*.csv go here")
     p.add_argument("--column", help="text column (default: question, testo_domanda or Question)")
     p.add_argument("--category-column", help="category column (default: category, categoria or Category)")
-    p.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL,
-                   help="sentence-transformers model, Hub id or folder (default: %(default)s)")
-    p.add_argument("--min-topic-size", type=int, help="HDBSCAN min_cluster_size (default: scaled to the corpus)")
-    p.add_argument("--seed", type=int, default=42, help="UMAP random state (default: %(default)s)")
+    input_option(p, "--model", default=DEFAULT_EMBEDDING_MODEL, type=local_or_hub,
+                 help="sentence-transformers model, Hub id or folder (default: %(default)s)")
+    p.add_argument("--min-topic-size", type=positive_int,
+                   help="HDBSCAN min_cluster_size (default: scaled to the corpus)")
+    p.add_argument("--seed", type=nonnegative_int, default=42, help="UMAP random state (default: %(default)s)")
     p.set_defaults(func=_categorize)
 
 
@@ -84,16 +86,19 @@ def _register_difficulty(sub) -> None:
                     "IMB-MCQA: 1 - percentage_correct. Writes per-category and per-macro-category shares of "
                     "questions above average as CSV and PNG (the paper's Figures 2 and 3).",
     )
-    p.add_argument("--in", dest="in_path", required=True,
-                   help="table (.jsonl, .json, .csv, .parquet) or a folder made by 'imb build'")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_path, metavar="FILE|DIR",
+                 help="table (.jsonl, .json, .csv, .parquet) or a folder made by 'imb build'")
     p.add_argument("--split", help="split of a built dataset (default: all splits)")
-    p.add_argument("--report-dir", required=True, help="report.json, difficulty_by_*.csv/.png go here")
-    p.add_argument("--out", help="write the input plus difficulty_index and difficulty_above_average here")
+    output_option(p, "--report-dir", required=True, metavar="DIR",
+                  help="report.json, difficulty_by_*.csv/.png go here")
+    output_option(p, "--out", metavar="FILE",
+                  help="write the input plus difficulty_index and difficulty_above_average here")
     p.add_argument("--mode", choices=("auto", "text", "accuracy"), default="auto",
                    help="text index, accuracy (percentage_correct), or auto (default: %(default)s)")
     p.add_argument("--column", help="question column for the text index (default: question, testo_domanda)")
     p.add_argument("--category-column", help="category column (default: category or categoria)")
-    p.add_argument("--terms", help="medical term list (default: imb_tools/analysis/medical_terms.txt)")
+    input_option(p, "--terms", type=existing_file, metavar="FILE",
+                 help="medical term list (default: imb_tools/analysis/medical_terms.txt)")
     p.set_defaults(func=_difficulty)
 
 

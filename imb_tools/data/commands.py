@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from imb_tools.cli_options import existing_file, fraction, input_option, output_option
 from imb_tools.data.splits import MCQA_FRACTIONS, QA_FRACTIONS
 
 
@@ -14,32 +15,42 @@ def register(sub) -> None:
                           description="Build IMB-QA from the raw forum file (JSON array, JSON Lines or CSV): "
                                       "validate, quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(qa, "IMB-QA JSON array, JSON Lines or CSV")
-    qa.add_argument("--test-fraction", type=float, default=QA_FRACTIONS["test"], help="share of records in test")
-    qa.add_argument("--validation-fraction", type=float, default=QA_FRACTIONS["validation"],
+    qa.add_argument("--test-fraction", type=fraction, default=QA_FRACTIONS["test"], help="share of records in test")
+    qa.add_argument("--validation-fraction", type=fraction, default=QA_FRACTIONS["validation"],
                     help="share of records in validation")
     mc = kinds.add_parser("mcqa", help="IMB-MCQA (exam questions)",
                           description="Build IMB-MCQA from the raw JSON object keyed by category: validate, "
                                       "quarantine, collapse duplicates, split by id hash, write Parquet.")
     _common(mc, "IMB-MCQA JSON object keyed by category")
-    mc.add_argument("--dev-fraction", type=float, default=MCQA_FRACTIONS["dev"], help="share of records in dev (few-shot)")
+    mc.add_argument("--dev-fraction", type=fraction, default=MCQA_FRACTIONS["dev"],
+                    help="share of records in dev (few-shot)")
     build.set_defaults(func=_build)
 
     demo = sub.add_parser("demo", help="build both datasets from the bundled sample",
                           description="Build IMB-QA and IMB-MCQA from the bundled test sample (written "
                                       "by the project, not IMB data) into OUT/qa and OUT/mcqa, and copy "
                                       "the raw sample files into OUT/raw.")
-    demo.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    output_option(demo, "--out", default="out/demo", metavar="DIR", help="output folder (default: out/demo)")
     demo.add_argument("--tiny-model", action="store_true",
                       help="also write OUT/tiny-llama, a tiny random Llama for trying lm-eval, RAG and "
                            "fine-tuning offline (needs the 'eval' extra); its answers are noise")
     demo.set_defaults(func=_demo)
 
 
+def _raw_source(text: str) -> str:
+    """argparse type: 'hub', 'sample', or a raw file that exists."""
+    return text if text in ("hub", "sample") else existing_file(text)
+
+
+def _raw_paths(value) -> list[str]:
+    return [] if value in (None, "hub", "sample") else [value]
+
+
 def _common(p, what: str) -> None:
-    p.add_argument("--raw", default="hub", metavar="PATH|hub|sample",
-                   help=f"{what}; 'hub' fetches the gated praiselab-picuslab/IMB file with your token; "
-                        f"'sample' uses the bundled test sample")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    input_option(p, "--raw", default="hub", metavar="PATH|hub|sample", type=_raw_source, paths=_raw_paths,
+                 help=f"{what}; 'hub' fetches the gated praiselab-picuslab/IMB file with your token; "
+                      f"'sample' uses the bundled test sample")
+    output_option(p, "--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

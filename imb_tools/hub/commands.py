@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imb_tools.cli_options import add_data_option, data_argument
+from imb_tools.cli_options import add_data_option, output_option
 
 
 def register(sub) -> None:
@@ -18,7 +18,7 @@ def register(sub) -> None:
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--allow-sample", action="store_true",
                    help="publish a build of the bundled sample too (refused otherwise)")
-    p.add_argument("--dry-run", metavar="FOLDER",
+    output_option(p, "--dry-run", metavar="FOLDER",
                    help="make every check the push makes, in the same order, then write exactly "
                         "what would be uploaded into FOLDER; no network, no token")
     p.set_defaults(func=_publish)
@@ -27,7 +27,7 @@ def register(sub) -> None:
 def _publish(args) -> int:
     from imb_tools.hub.publish import publish
 
-    files = publish(data_argument(args, "publish"), args.repo_id, private=args.private, dry_run=args.dry_run,
+    files = publish(args.data, args.repo_id, private=args.private, dry_run=args.dry_run,
                     allow_sample=args.allow_sample)
     where = args.dry_run if args.dry_run else f"https://huggingface.co/datasets/{args.repo_id}"
     print(f"{'staged' if args.dry_run else 'published'} {len(files)} files -> {where}")

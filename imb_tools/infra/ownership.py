@@ -161,13 +161,43 @@ def claim_output_folder(folder: str | os.PathLike, marker_name: str, expected_fi
     return folder
 
 
-def refuse_overwriting_input(in_path: str | os.PathLike, *out_paths: str | os.PathLike | None) -> None:
-    """An output that is the input file itself (or a folder holding it to be replaced) would
-    destroy the only copy of the data: a one-line error instead."""
-    source = Path(in_path).resolve()
-    for out in out_paths:
+def _resolved(path: str | os.PathLike) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise ImbError(f"{path}: cannot resolve the path ({exc})") from None
+
+
+def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
+                             outputs: Iterable[tuple[str, str | os.PathLike]]) -> None:
+    """The one rule: no output may be an input, lie inside an input folder (a build, an
+    index, a model), or lie above an input (a folder holding it, to be replaced or filled).
+
+    inputs, outputs: (what, path) pairs, `what` naming the option for the message; inputs
+    that do not exist locally (a Hub id) are skipped. A one-line ImbError on the first clash.
+    """
+    existing = []
+    for what, path in inputs:
+        if path is None or not os.path.lexists(os.path.expanduser(str(path))):
+            continue
+        existing.append((what, path, _resolved(path)))
+    for out_what, out in outputs:
         if out is None:
             continue
-        target = Path(out).resolve()
-        if target == source:
-            raise ImbError(f"{out}: is the input file itself; write the output somewhere else")
+        target = _resolved(out)
+        for in_what, given, source in existing:
+            if target == source:
+                raise ImbError(f"{out_what} {out}: is the input {in_what} {given} itself; "
+                               f"write the output somewhere else")
+            if source in target.parents and source.is_dir():
+                raise ImbError(f"{out_what} {out}: lies inside the input {in_what} {given}; "
+                               f"write the output outside it")
+            if target in source.parents:
+                raise ImbError(f"{out_what} {out}: holds the input {in_what} {given}; "
+                               f"write the output somewhere that holds no input")
+
+
+def refuse_overwriting_input(in_path: str | os.PathLike, *out_paths: str | os.PathLike | None) -> None:
+    """refuse_outputs_on_inputs for a library function with one input (the CLI checks every
+    command at its door, cli_options.check_io)."""
+    refuse_outputs_on_inputs([("file", in_path)], [("output", out) for out in out_paths])

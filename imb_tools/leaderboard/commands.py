@@ -5,20 +5,27 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from imb_tools.cli_options import (built_data_paths, existing_path, input_option, local_or_hub, output_option,
+                                   port_number)
 from imb_tools.infra.errors import ImbError
+
+# The figures' default benchmarks (build and plot may choose others; push draws these).
+PLOT_DEFAULTS = {"mcqa": "imb_mcqa", "qa": "imb_qa", "mcqa_metric": "acc", "qa_metric": r"bertscore.*(precision|_p$)"}
 
 
 def _plot_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mcqa-task", default="imb_mcqa",
+    parser.add_argument("--mcqa-task", default=PLOT_DEFAULTS["mcqa"],
                         help="benchmark plotted as Figure 6 (default: imb_mcqa)")
-    parser.add_argument("--mcqa-metric", default="acc", help="its metric (default: acc)")
-    parser.add_argument("--qa-task", default="imb_qa",
+    parser.add_argument("--mcqa-metric", default=PLOT_DEFAULTS["mcqa_metric"], help="its metric (default: acc)")
+    parser.add_argument("--qa-task", default=PLOT_DEFAULTS["qa"],
                         help="benchmark plotted as Figure 7 (default: imb_qa)")
-    parser.add_argument("--qa-metric", default=r"bertscore.*(precision|_p$)",
+    parser.add_argument("--qa-metric", default=PLOT_DEFAULTS["qa_metric"],
                         help="its metric, a name or regex (default: BERTScore precision)")
 
 
 def _plot_options(args) -> dict:
+    if not hasattr(args, "mcqa_task"):
+        return dict(PLOT_DEFAULTS)
     return {"mcqa": args.mcqa_task, "qa": args.qa_task, "mcqa_metric": args.mcqa_metric,
             "qa_metric": args.qa_metric}
 
@@ -148,8 +155,6 @@ def _push(args) -> int:
 def _serve(args) -> int:
     from imb_tools.leaderboard.serve import serve
 
-    if not 1 <= args.port <= 65535:
-        raise ImbError(f"--port {args.port}: not a TCP port (1-65535)")
     serve(args.table, host=args.host, port=args.port, show_all=args.all)
     return 0
 
@@ -167,8 +172,9 @@ def register(subparsers) -> None:
                     "--output_path`) into OUT/results.parquet|csv, summary.parquet|csv, "
                     "leaderboard.md and OUT/plots/. Rows already in OUT are kept; the same run "
                     "added twice appears once.")
-    build.add_argument("results", nargs="+", help="results files or folders (searched recursively)")
-    build.add_argument("--out", required=True, help="table folder")
+    input_option(build, "results", nargs="+", type=existing_path, metavar="RESULTS",
+                 help="results files or folders (searched recursively)")
+    output_option(build, "--out", required=True, metavar="DIR", help="table folder")
     build.add_argument("--replace", action="store_true",
                        help="start a new table instead of merging into the one in --out")
     build.add_argument("--no-plots", action="store_true", help="do not draw plots")
@@ -182,10 +188,12 @@ def register(subparsers) -> None:
         "plot", help="draw the paper's figures from a table and/or built datasets",
         description="Figures 6 and 7 (scores per model) and per-category heatmaps from a table; "
                     "Figures 4 and 5 (category distributions) from built datasets.")
-    plot.add_argument("--table", help="table folder made by `imb leaderboard build`")
-    plot.add_argument("--qa-data", help="built IMB-QA folder or Hub id (Figure 4)")
-    plot.add_argument("--mcqa-data", help="built IMB-MCQA folder or Hub id (Figure 5)")
-    plot.add_argument("--out", required=True, help="folder for the PNG files")
+    input_option(plot, "--table", type=existing_path, metavar="DIR", help="table folder made by `imb leaderboard build`")
+    input_option(plot, "--qa-data", type=local_or_hub, paths=built_data_paths, metavar="DIR|ORG/NAME",
+                 help="built IMB-QA folder or Hub id (Figure 4)")
+    input_option(plot, "--mcqa-data", type=local_or_hub, paths=built_data_paths, metavar="DIR|ORG/NAME",
+                 help="built IMB-MCQA folder or Hub id (Figure 5)")
+    output_option(plot, "--out", required=True, metavar="DIR", help="folder for the PNG files")
     _plot_args(plot)
     plot.set_defaults(func=_plot)
 
@@ -198,8 +206,10 @@ def register(subparsers) -> None:
                     "of each task and variant) and open them as a pull request on the model "
                     "repo. Every check comes before any upload, the same with --dry-run. The "
                     "token comes from HF_TOKEN or `hf auth login` and is never printed.")
-    push.add_argument("results", nargs="*", help="results files or folders to add")
-    push.add_argument("--table", help="table folder made by `imb leaderboard build` to add")
+    input_option(push, "results", nargs="*", type=existing_path, metavar="RESULTS",
+                 help="results files or folders to add")
+    input_option(push, "--table", type=existing_path, metavar="DIR",
+                 help="table folder made by `imb leaderboard build` to add")
     push.add_argument("--repo-id", help="Hub dataset repo of the results table, ORG/NAME")
     push.add_argument("--model-repo", metavar="ORG/MODEL",
                       help="model repo to open a pull request on with its .eval_results files "
@@ -209,7 +219,7 @@ def register(subparsers) -> None:
                            "imb_mcqa entries; default: the run's data source when a Hub id)")
     push.add_argument("--qa-repo", metavar="ORG/NAME",
                       help="published IMB-QA repo, as --mcqa-repo for imb_qa and imb_qa_rag")
-    push.add_argument("--dry-run", metavar="FOLDER",
+    output_option(push, "--dry-run", metavar="FOLDER",
                       help="make every check, then write what would be uploaded into FOLDER "
                            "(the .eval_results files under FOLDER/model/, also printed); no "
                            "network (merges with a previous dry run's table in FOLDER, as if "
@@ -224,16 +234,16 @@ def register(subparsers) -> None:
     push.add_argument("--space-id", metavar="ORG/NAME",
                       help="also create/update a Gradio Space showing the repo (space_app.py as "
                            "app.py); with --dry-run its files go to FOLDER/space")
-    _plot_args(push)
     push.set_defaults(func=_push)
 
     serve = sub.add_parser(
         "serve", help="start the Gradio page on a table folder",
         description="Serve the leaderboard page (the same app as space_app.py, deployable as a "
                     "Hugging Face Space) with filters by task, category, metric and model size.")
-    serve.add_argument("--table", required=True, help="table folder made by `imb leaderboard build`")
+    input_option(serve, "--table", required=True, type=existing_path, metavar="DIR",
+                 help="table folder made by `imb leaderboard build`")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
-    serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    serve.add_argument("--port", type=port_number, default=7860, help="port (default: 7860)")
     serve.add_argument("--all", action="store_true",
                        help="also show runs on the bundled sample and --limit runs")
     serve.set_defaults(func=_serve)

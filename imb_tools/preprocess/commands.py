@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 
-from imb_tools.cli_options import deprecated_alias
+from imb_tools.cli_options import (deprecated_alias, existing_file, input_option, llm_spec, local_or_hub,
+                                   nonnegative_int, output_option, spec_model_paths)
 
 
 def register(subparsers) -> None:
@@ -26,15 +27,18 @@ def _register_clean(sub) -> None:
         description="Clean forum Q/A records (rules in imb_tools/preprocess/clean.py). Kept rows go to --out "
         "(every field kept), dropped ones to the quarantine file with a reason; the report counts each rule.",
     )
-    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_file, metavar="FILE",
+                 help="input table (.jsonl, .json, .csv, .parquet)")
     p.add_argument("--question-column", default="testo_domanda", help="question column")
     deprecated_alias(p, "--column-question", "--question-column", dest="question_column")
     p.add_argument("--answer-column", default="testo_risposta", help="answer column")
     deprecated_alias(p, "--column-answer", "--answer-column", dest="answer_column")
-    p.add_argument("--out", required=True, help="output table; format from the extension")
-    p.add_argument("--report", help="JSON report with counts per rule")
-    p.add_argument("--quarantine", help="JSONL of dropped records (default: <out stem>.quarantine.jsonl)")
-    p.add_argument("--min-words", type=int, default=5, help="shorter questions are quarantined (default: %(default)s)")
+    output_option(p, "--out", required=True, metavar="FILE", help="output table; format from the extension")
+    output_option(p, "--report", metavar="FILE", help="JSON report with counts per rule")
+    output_option(p, "--quarantine", metavar="FILE",
+                  help="JSONL of dropped records (default: <out stem>.quarantine.jsonl)")
+    p.add_argument("--min-words", type=nonnegative_int, default=5,
+                   help="shorter questions are quarantined (default: %(default)s)")
     p.set_defaults(func=_clean)
 
 
@@ -62,15 +66,16 @@ def _register_anonymize(sub) -> None:
         description="Find PII with Presidio's Italian recognizers plus the project's (names, spaced-out "
         "websites, addresses, hospitals, places) and replace it; every other field is kept.",
     )
-    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_file, metavar="FILE",
+                 help="input table (.jsonl, .json, .csv, .parquet)")
     p.add_argument("--column", required=True, help="text column to anonymize (replaced in the output)")
-    p.add_argument("--out", required=True, help="output table; format from the extension")
-    p.add_argument("--report", help="JSON report: share of texts with PII before/after, per type")
+    output_option(p, "--out", required=True, metavar="FILE", help="output table; format from the extension")
+    output_option(p, "--report", metavar="FILE", help="JSON report: share of texts with PII before/after, per type")
     p.add_argument("--mode", choices=MODES, default="placeholder",
                    help="typed placeholders like [NOME] or realistic Faker it_IT surrogates (default: %(default)s)")
-    p.add_argument("--ner-model", nargs="?", const=DEFAULT_NER_MODEL, default=None,
+    input_option(p, "--ner-model", nargs="?", const=DEFAULT_NER_MODEL, default=None, type=local_or_hub,
                    help=f"also run a token-classification model (Hub id or path; bare flag: {DEFAULT_NER_MODEL})")
-    p.add_argument("--llm-check", metavar="SPEC", default=None,
+    input_option(p, "--llm-check", metavar="SPEC", default=None, type=llm_spec, paths=spec_model_paths,
                    help="ask an LLM (imb_tools.llm spec) whether flagged names/places are really sensitive")
     p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: %(default)s)")
     p.add_argument("--eval-size", type=int, default=EVAL_SIZE,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 
-from imb_tools.cli_options import deprecated_alias, positive_int
+from imb_tools.cli_options import (deprecated_alias, existing_file, input_option, llm_spec, local_or_hub,
+                                   nonnegative_float, nonnegative_int, output_option, positive_int,
+                                   spec_model_paths)
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
 
@@ -23,16 +25,18 @@ def register_more(subparsers) -> None:
 
 # ---------------------------------------------------------------- shared options
 def _add_llm_options(p) -> None:
-    p.add_argument("--cache", help="per-record generation cache, JSONL (default: <out>.cache.jsonl); "
-                                   "rerunning a killed job resumes from it")
-    p.add_argument("--max-new-tokens", type=int, default=512, help="token budget per text (default: %(default)s)")
+    output_option(p, "--cache", metavar="FILE",
+                  help="per-record generation cache, JSONL (default: <out>.cache.jsonl); "
+                       "rerunning a killed job resumes from it")
+    p.add_argument("--max-new-tokens", type=positive_int, default=512,
+                   help="token budget per text (default: %(default)s)")
     p.add_argument("--llm-batch-size", type=positive_int, default=8,
                    help="prompts per forward pass for a local model")
     deprecated_alias(p, "--batch-size-llm", "--llm-batch-size", dest="llm_batch_size", type=positive_int)
     p.add_argument("--concurrency", type=positive_int, default=8,
                    help="requests in flight at once to a server")
     deprecated_alias(p, "--max-concurrency", "--concurrency", dest="concurrency", type=positive_int)
-    p.add_argument("--max-retries", type=int, default=5,
+    p.add_argument("--max-retries", type=nonnegative_int, default=5,
                    help="retries with exponential backoff on 429/5xx/timeouts (default: %(default)s)")
     p.add_argument("--api-key-env", help="environment variable holding the server's API key")
 
@@ -59,16 +63,17 @@ def _register_reformulate(sub) -> None:
                     "and are flagged in <out-column>_flag; an output column that already holds texts is "
                     "refused without --replace-column. Resumable: every generation is cached.",
     )
-    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
-    p.add_argument("--out", required=True, help="output table; format from the extension")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_file, metavar="FILE",
+                 help="input table (.jsonl, .json, .csv, .parquet)")
+    output_option(p, "--out", required=True, metavar="FILE", help="output table; format from the extension")
     p.add_argument("--column", default="testo_risposta", help="text column to reformulate (default: %(default)s)")
     p.add_argument("--out-column", help="where the result goes (default: <column>_riformulata)")
     p.add_argument("--context-column", help="column shown to the model as context, e.g. testo_domanda")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default: %(default)s)")
+    p.add_argument("--temperature", type=nonnegative_float, default=0.0, help="0 = greedy (default: %(default)s)")
     p.add_argument("--replace-column", action="store_true",
                    help="overwrite an output column that already holds texts (refused otherwise)")
-    p.add_argument("--report", help="also write the counts as JSON here")
-    p.add_argument("--model", required=True, metavar="SPEC", help=MODEL_HELP)
+    output_option(p, "--report", metavar="FILE", help="also write the counts as JSON here")
+    input_option(p, "--model", required=True, metavar="SPEC", type=llm_spec, paths=spec_model_paths, help=MODEL_HELP)
     _add_llm_options(p)
     p.set_defaults(func=_reformulate)
 
@@ -111,31 +116,37 @@ def _register_preprocess(sub) -> None:
                     "default; reformulation runs when --reformulate names a model (its output goes to "
                     "<answer>_riformulata, the column 'imb build' reads); categorization with --categorize.",
     )
-    p.add_argument("--in", dest="in_path", required=True, help="input table (.jsonl, .json, .csv, .parquet)")
-    p.add_argument("--out", required=True, help="output table; format from the extension")
-    p.add_argument("--report-dir", help="preprocess.json and step reports (default: <out stem>.report/)")
-    p.add_argument("--quarantine", help="records dropped by cleaning (default: <out stem>.quarantine.jsonl)")
+    input_option(p, "--in", dest="in_path", required=True, type=existing_file, metavar="FILE",
+                 help="input table (.jsonl, .json, .csv, .parquet)")
+    output_option(p, "--out", required=True, metavar="FILE", help="output table; format from the extension")
+    output_option(p, "--report-dir", metavar="DIR",
+                  help="preprocess.json and step reports (default: <out stem>.report/)")
+    output_option(p, "--quarantine", metavar="FILE",
+                  help="records dropped by cleaning (default: <out stem>.quarantine.jsonl)")
     p.add_argument("--question-column", default="testo_domanda", help="question column")
     deprecated_alias(p, "--column-question", "--question-column", dest="question_column")
     p.add_argument("--answer-column", default="testo_risposta", help="answer column")
     deprecated_alias(p, "--column-answer", "--answer-column", dest="answer_column")
     p.add_argument("--no-clean", dest="clean", action="store_false", help="skip cleaning")
-    p.add_argument("--min-words", type=int, default=5, help="cleaning: shorter questions are quarantined")
+    p.add_argument("--min-words", type=nonnegative_int, default=5, help="cleaning: shorter questions are quarantined")
     p.add_argument("--no-anonymize", dest="anonymize", action="store_false", help="skip anonymization")
     p.add_argument("--anonymize-columns", nargs="+",
                    help="columns to anonymize (default: the question and answer columns)")
     p.add_argument("--anonymize-mode", choices=MODES, default="placeholder", help="(default: %(default)s)")
-    p.add_argument("--ner-model", help="extra token-classification model for anonymization")
-    p.add_argument("--llm-check", metavar="SPEC", help="LLM that confirms flagged names/places are sensitive")
-    p.add_argument("--reformulate", dest="model", metavar="SPEC",
-                   help="reformulate answers with this model: " + MODEL_HELP)
+    input_option(p, "--ner-model", type=local_or_hub, help="extra token-classification model for anonymization")
+    input_option(p, "--llm-check", metavar="SPEC", type=llm_spec, paths=spec_model_paths,
+                 help="LLM that confirms flagged names/places are sensitive")
+    input_option(p, "--reformulate-model", dest="model", metavar="SPEC", type=llm_spec, paths=spec_model_paths,
+                 help="reformulate answers with this model: " + MODEL_HELP)
+    deprecated_alias(p, "--reformulate", "--reformulate-model", dest="model", type=llm_spec)
     p.add_argument("--replace-column", action="store_true",
                    help="overwrite an existing <answer>_riformulata column that holds texts (refused otherwise)")
     p.add_argument("--categorize", action="store_true", help="add BERTopic topics of the questions")
-    p.add_argument("--embedding-model", default=DEFAULT_EMBEDDING_MODEL, help="(default: %(default)s)")
+    input_option(p, "--categorize-model", dest="embedding_model", default=DEFAULT_EMBEDDING_MODEL, type=local_or_hub,
+                 help="sentence-transformers model for the topics (default: %(default)s)")
+    deprecated_alias(p, "--embedding-model", "--categorize-model", dest="embedding_model", type=local_or_hub)
     p.add_argument("--category-column", help="categories to compare topics with (default: categoria)")
-    p.add_argument("--num-proc", type=int, default=1, help="worker processes for clean/anonymize")
-    p.add_argument("--batch-size", type=int, default=64, help="records per map batch (default: %(default)s)")
+    p.add_argument("--num-proc", type=positive_int, default=1, help="worker processes for clean/anonymize")
     _add_llm_options(p)
     p.set_defaults(func=_preprocess)
 
@@ -151,7 +162,7 @@ def _preprocess(args) -> int:
         reformulate_model=args.model, backend_kwargs=backend_kwargs(args), cache_path=args.cache,
         max_new_tokens=args.max_new_tokens, categorize=args.categorize,
         embedding_model=args.embedding_model, category_column=args.category_column,
-        num_proc=args.num_proc, batch_size=args.batch_size, quarantine_path=args.quarantine,
+        num_proc=args.num_proc, quarantine_path=args.quarantine,
         replace_column=args.replace_column,
     )
     _warn_rejections(report.get("reformulate"), report["records_out"])
