@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_faults import Fault, run_fault
 from imb_tools.cli import main
 from imb_tools.data.io import built_split_files
 
@@ -54,6 +55,7 @@ class Case:
     setup: object = None  # callable(tmp_path, out) run before the build
     keep: tuple = ()  # paths (relative to tmp_path) that must still exist
     extra_args: tuple = field(default_factory=tuple)
+    check: object = None  # callable(out, report) -> bool, for what is particular to the case
 
 
 def _user_folder(tmp, out):
@@ -159,7 +161,7 @@ CASES = [
     Case("out_build_plus_user_file", "qa", "r.json", json.dumps([q(1)]), rc=2,
          error=r"holds files this command did not write \(notes\.txt\)",
          setup=_previous_build_plus_user_file, keep=("out/notes.txt", "out/report.json")),
-    Case("raw_inside_out", "qa", "out/r.json", json.dumps([q(1)]), rc=2, error=r"holds the raw file",
+    Case("raw_inside_out", "qa", "out/r.json", json.dumps([q(1)]), rc=2, error=r"--out .*out: holds the input --raw",
          setup=_previous_build_with_raw_inside, keep=("out/r.json", "out/report.json")),
     Case("legacy_build_is_replaced", "qa", "r.json", json.dumps([q(1)]), out_total=1, reasons={},
          setup=_legacy_build),
@@ -167,68 +169,115 @@ CASES = [
          error=r"not written by this command", setup=_legacy_mcqa_build, keep=("out/report.json",)),
     Case("rebuild_over_own_build", "qa", "r.json", json.dumps([q(1), q(2)]), out_total=2, reasons={},
          setup=_previous_build_with_raw_inside),
+    # Records read as written (issue 19): string ids compared as written, MCQA options and percentages
+    Case("string_ids_101_and_101_0_are_two", "qa", "r.jsonl", jsonl([q("101"), q("101.0", testo_domanda="Altra?")]),
+         reasons={}, out_total=2, check=lambda out, report: _ids(out) == {"101", "101.0"}),
+    Case("mcqa_categories_that_fold_alike_keep_their_own_ids", "mcqa", "m.json",
+         json.dumps({"Chirurgia generale": [mcq(1), mcq(2)], "Chirurgia-Generale": [mcq(1, Question="Terza?")],
+                     "chirurgia generale ": [mcq(1, Question="Quarta?"), mcq(2, Question="Quinta?")]}),
+         reasons={}, out_total=5,
+         check=lambda out, report: len(_ids(out)) == 5 and len(report["conventions"]["category_spellings_kept_apart"]) == 3
+         and any("kept apart" in w for w in report["warnings"])),
+    Case("mcqa_six_options_are_refused_as_such", "mcqa", "m.json",
+         json.dumps({"Cardiologia": [mcq(1), mcq(2, AnswerE="cinque", AnswerF="sei", **{"Correct Answer": "sei"})]}),
+         reasons={"too_many_options": 1}, out_total=1,
+         check=lambda out, report: "6 options (A to F)" in (out / "quarantine.jsonl").read_text()),
+    Case("mcqa_identical_options", "mcqa", "m.json",
+         json.dumps({"Cardiologia": [mcq(1), mcq(2, AnswerD="uno")]}), reasons={"duplicate_options": 1}, out_total=1),
+    Case("mcqa_percent_scale_is_decided_once_per_file", "mcqa", "m.json",
+         json.dumps({"Cardiologia": [mcq(1, **{"Percentage Correct": 1}), mcq(2, **{"Percentage Correct": "1"}),
+                                     mcq(3, **{"Percentage Correct": "1%"}), mcq(4, **{"Percentage Correct": "0,5"}),
+                                     mcq(5, **{"Percentage Correct": 49})]}),
+         reasons={}, out_total=5,
+         check=lambda out, report: _percentages(out) == {"1": 0.01, "2": 0.01, "3": 0.01, "4": 0.005, "5": 0.49}
+         and report["conventions"]["percentage_mixed"] == {"percent_values": 2, "share_like_values": 1}),
+    Case("mcqa_shares_stay_shares", "mcqa", "m.json",
+         json.dumps({"Cardiologia": [mcq(1, **{"Percentage Correct": 0.49}), mcq(2, **{"Percentage Correct": 1}),
+                                     mcq(3, **{"Percentage Correct": "0,5"})]}),
+         reasons={}, out_total=3,
+         check=lambda out, report: _percentages(out) == {"1": 0.49, "2": 1.0, "3": 0.5}
+         and report["conventions"] == {"percentage_scale": "share"}),
+    Case("an_empty_split_is_still_a_build", "mcqa", "m.json", json.dumps({"Cardiologia": [mcq(1), mcq(2)]}),
+         reasons={}, out_total=2, extra_args=("--dev-fraction", "0"),
+         check=lambda out, report: _empty_split_is_a_build(out)),
 ]
 
 
-def _run(tmp_path, case: Case, capsys):
-    out = tmp_path / "out"
-    if case.setup:
-        case.setup(tmp_path, out)
-    raw = tmp_path / case.raw_name
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(case.raw, str):
-        raw.write_text(case.raw, encoding="utf-8")
-    else:
-        raw.write_bytes(case.raw)
-    capsys.readouterr()
-    fractions = ["--dev-fraction", "0.2"] if case.kind == "mcqa" else ["--test-fraction", "0.2"]
-    rc = main(["build", case.kind, "--raw", str(raw), "--out", str(out), "--no-progress", *fractions,
-               *case.extra_args])
-    return rc, capsys.readouterr(), out
+def _ids(out) -> set:
+    import pyarrow.parquet as pq
+
+    return {r for files in built_split_files(out).values() for f in files for r in pq.read_table(f)["id"].to_pylist()}
+
+
+def _percentages(out) -> dict:
+    import pyarrow.parquet as pq
+
+    rows = [r for files in built_split_files(out).values() for f in files for r in pq.read_table(f).to_pylist()]
+    return {r["source_id"]: round(r["percentage_correct"], 6) for r in rows}
+
+
+def _empty_split_is_a_build(out) -> bool:
+    import imb_mcqa
+    from imb_tools.data.built import read_build
+
+    build = read_build(out)
+    dsd = imb_mcqa.load(out)
+    return build.splits == {"dev": 0, "test": 2} and set(dsd) == {"dev", "test"} and len(dsd["dev"]) == 0
+
+
+def _fault(case: Case) -> Fault:
+    """The build case as a case of the one fault harness (tests/cli_faults.py)."""
+    out = "out"
+    has_fraction = any(a.endswith("-fraction") for a in case.extra_args)
+    fractions = [] if has_fraction else (["--dev-fraction", "0.2"] if case.kind == "mcqa" else ["--test-fraction", "0.2"])
+
+    def check(tmp, result):
+        if result.rc == 0:
+            folder = tmp / out
+            report = json.loads((folder / "report.json").read_text())
+            assert report["counts_add_up"]
+            if case.reasons is not None:
+                assert report["quarantined"] == case.reasons
+            if case.out_total is not None:
+                assert report["records_out_total"] == case.out_total
+            assert {p.name for p in folder.iterdir()} == {".imb-build.json", "README.md", "report.json",
+                                                          "quarantine.jsonl", "data"}
+            for line in (folder / "quarantine.jsonl").read_text().splitlines():
+                entry = json.loads(line)
+                assert entry["reason"] and entry["detail"]
+            if case.check is not None:
+                assert case.check(folder, report), case.name
+        # nothing left beside the output
+        assert not [p.name for p in tmp.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+
+    setup = (lambda tmp: case.setup(tmp, tmp / out)) if case.setup else None
+    return Fault(case.name, ["build", case.kind, "--raw", case.raw_name, "--out", out, "--no-progress", *fractions,
+                             *case.extra_args],
+                 case.rc, case.error, files={case.raw_name: case.raw}, setup=setup, exists=case.keep, check=check)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_fault(tmp_path, case, capsys):
-    rc, captured, out = _run(tmp_path, case, capsys)
-    assert rc == case.rc, captured.err
-    if case.error:
-        lines = captured.err.strip().splitlines()
-        assert len(lines) == 1, captured.err  # one line, no traceback
-        assert lines[0].startswith("imb: error: ")
-        import re
-
-        assert re.search(case.error, lines[0]), lines[0]
-    if rc == 0:
-        report = json.loads((out / "report.json").read_text())
-        assert report["counts_add_up"]
-        if case.reasons is not None:
-            assert report["quarantined"] == case.reasons
-        if case.out_total is not None:
-            assert report["records_out_total"] == case.out_total
-        assert {p.name for p in out.iterdir()} == {".imb-build.json", "README.md", "report.json",
-                                                   "quarantine.jsonl", "data"}
-        for line in (out / "quarantine.jsonl").read_text().splitlines():
-            entry = json.loads(line)
-            assert entry["reason"] and entry["detail"]
-    for rel in case.keep:
-        assert (tmp_path / rel).exists(), rel
-    # nothing left beside the output
-    assert not [p.name for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+def test_fault(tmp_path, case, capfd, monkeypatch):
+    run_fault(_fault(case), tmp_path, capfd, monkeypatch)
 
 
-def test_bad_types_are_named_in_quarantine(tmp_path, capsys):
+def _run(tmp_path, case: Case, capfd, monkeypatch):
+    run_fault(_fault(case), tmp_path, capfd, monkeypatch)
+    return tmp_path / "out"
+
+
+def test_bad_types_are_named_in_quarantine(tmp_path, capfd, monkeypatch):
     case = next(c for c in CASES if c.name == "question_list")
-    rc, _, out = _run(tmp_path, case, capsys)
-    assert rc == 0
+    out = _run(tmp_path, case, capfd, monkeypatch)
     (entry,) = [json.loads(x) for x in (out / "quarantine.jsonl").read_text().splitlines()]
     assert entry["reason"] == "bad_type" and "'question' is a list" in entry["detail"]
     # Under its published name, described, never stringified and never copied (a list may hold anything)
     assert entry["record"]["question"] == "<a list of 2 values>" and "testo_domanda" not in entry["record"]
 
 
-def test_mcqa_ids_are_unique_with_source_id(tmp_path, capsys):
+def test_mcqa_ids_are_unique_with_source_id(tmp_path, capfd, monkeypatch):
     case = next(c for c in CASES if c.name == "mcqa_ids_per_category")
-    rc, _, out = _run(tmp_path, case, capsys)
+    out = _run(tmp_path, case, capfd, monkeypatch)
     import imb_mcqa
 
     rows = [r for ds in imb_mcqa.load(out).values() for r in ds]
@@ -340,41 +389,52 @@ def test_duplicate_decision_ignores_order():
         assert len({c for _, c in base}) == len(base)  # one record per content
 
 
-def test_reordered_and_recrawled_file_keeps_every_split(tmp_path):
+def _where(folder) -> dict:
+    """question text -> the split it is published in (and every question is in one split only)."""
+    import pyarrow.parquet as pq
+
+    from imb_tools.data.categories import fold_text
+
+    where: dict = {}
+    for split, files in built_split_files(folder).items():
+        for f in files:
+            for question in pq.read_table(f)["question"].to_pylist():
+                assert where.setdefault(fold_text(question), split) == split, question  # never in two splits
+    return where
+
+
+def test_appending_duplicates_under_new_ids_moves_no_question(tmp_path):
+    """Property: whatever is appended (new records, old content under new ids placed first or
+    last, copies, the same question with other spacing and case) and however the file is
+    ordered, every question keeps its split, and no question is in two splits."""
     import imb_qa
 
-    rng = random.Random(1)
-    contents = [dict(testo_domanda=f"Domanda {k}?", testo_risposta_riformulata=f"Risposta {k}.",
-                     categoria="Cardiologia") for k in range(40)]
-    rows = [{"ID": i, **contents[rng.randrange(40)]} for i in range(1, 81)]
+    rng = random.Random(19)
+    base = [q(i, testo_domanda=f"Domanda {i}: ho un dolore al petto da {i} giorni?",
+              testo_risposta_riformulata=f"Risposta {i}.") for i in range(1, 200)]
     fractions = {"test": 0.3, "validation": 0.2}
 
     def build(rows, name):
-        raw = tmp_path / f"{name}.json"
-        raw.write_text(json.dumps(rows))
-        report = imb_qa.build(str(raw), tmp_path / name, fractions, progress=False)
-        where = {}
-        for split, files in built_split_files(tmp_path / name).items():
-            import pyarrow.parquet as pq
+        raw = tmp_path / f"{name}.jsonl"
+        raw.write_text(jsonl(rows))
+        imb_qa.build(str(raw), tmp_path / name, fractions, progress=False)
+        return _where(tmp_path / name)
 
-            for f in files:
-                for r in pq.read_table(f).to_pylist():
-                    where[r["id"]] = (split, r["question"])
-        return report, where
-
-    report, base = build(rows, "base")
-    assert report["duplicates_collapsed"]
-    for trial in range(3):
-        shuffled = rows[:]
-        rng.shuffle(shuffled)
-        # a re-crawl: the same contents first under new ids, plus copies
-        recrawl = [{**r, "ID": 1000 + trial * 100 + j} for j, r in enumerate(rng.sample(rows, 10))]
-        _, other = build(recrawl + shuffled + rng.sample(rows, 5), f"t{trial}")
-        for rec_id, (split, question) in base.items():
-            if rec_id in other:
-                assert other[rec_id] == (split, question)
-        _, same = build(shuffled, f"s{trial}")
-        assert same == base
+    before = build(base, "base")
+    # The issue's shape: the same 199 records plus 60 of them again under new ids, placed first.
+    recrawl = [{**r, "ID": 10_000 + j} for j, r in enumerate(rng.sample(base, 60))]
+    assert build(recrawl + base, "recrawl") == before
+    for trial in range(6):
+        new = [q(1000 + trial * 100 + j, testo_domanda=f"Nuova {trial}-{j}?") for j in range(rng.randint(0, 30))]
+        dupes = [{**r, "ID": 20_000 + trial * 1000 + j,
+                  "testo_domanda": rng.choice([r["testo_domanda"], r["testo_domanda"].upper(),
+                                               "  " + r["testo_domanda"].replace(" ", "   ") + " "]),
+                  "testo_risposta_riformulata": rng.choice([r["testo_risposta_riformulata"], "Un'altra risposta."])}
+                 for j, r in enumerate(rng.sample(base, rng.randint(1, 80)))]
+        rows = base + new + dupes + rng.sample(base, 10)
+        rng.shuffle(rows)
+        after = build(rows, f"t{trial}")
+        assert {k: v for k, v in after.items() if k in before} == before
 
 
 # --- kill -9 during a build ----------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_demo_and_stats(tmp_path):
 
 def test_publish_dry_run(built_qa, tmp_path):
     staged = tmp_path / "staged"
-    result = imb("publish", "--data", built_qa, "--repo-id", "imb-org/imb-qa", "--dry-run", staged)
+    result = imb("publish", "--data", built_qa, "--repo-id", "imb-org/imb-qa", "--dry-run", staged, "--allow-sample")
     assert result.returncode == 0, result.stderr
     files = sorted(str(p.relative_to(staged)) for p in staged.rglob("*") if p.is_file())
     assert "README.md" in files and "report.json" in files
@@ -130,7 +130,7 @@ def test_publish_refuses_forbidden_columns(built_qa, tmp_path):
     path = next((bad / "data").glob("train-*.parquet"))
     table = pq.read_table(path)
     pq.write_table(table.append_column("autore_risposta", pa.array(["Dott. X"] * len(table))), path)
-    assert_one_line_error(imb("publish", "--data", bad, "--repo-id", "o/n", "--dry-run", tmp_path / "s"), "autore_risposta")
+    assert_one_line_error(imb("publish", "--data", bad, "--repo-id", "o/n", "--dry-run", tmp_path / "s", "--allow-sample"), "autore_risposta")
 
 
 def test_publish_bad_repo_id(built_qa, tmp_path):

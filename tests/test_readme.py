@@ -73,17 +73,21 @@ def _env(work: Path) -> dict:
     return env
 
 
-# One worker runs every block, in README order, in one folder (`make test` runs pytest-xdist
-# with --dist loadgroup): a later block may use what an earlier one wrote.
-@pytest.mark.xdist_group("readme")
-@pytest.mark.parametrize("line,code,reason", BLOCKS, ids=[f"README.md:{b[0]}" for b in BLOCKS])
-def test_readme_block_runs(line, code, reason, workdir):
-    if reason:
-        pytest.skip(f"needs {reason}")
-    # `. .venv/bin/activate` in a block means "use the installed imb": it already is.
-    script = "\n".join(l for l in code.splitlines() if not re.match(r"^\s*(\.|source) \S*activate\b", l))
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=_env(workdir),
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, (
-        f"README.md:{line} failed (exit {result.returncode}):\n{script}\n--- stderr ---\n{result.stderr[-4000:]}"
-    )
+def test_readme_blocks_run_in_order_in_one_folder(workdir):
+    """Every shell block not marked skip, in README order, in one folder, in this one test (so
+    in one worker whatever pytest-xdist does: a later block may use what an earlier one wrote).
+    All blocks run; the failures are reported together, each with its line."""
+    ran, failures = [], []
+    for line, code, reason in BLOCKS:
+        if reason:
+            continue
+        # `. .venv/bin/activate` in a block means "use the installed imb": it already is.
+        script = "\n".join(l for l in code.splitlines() if not re.match(r"^\s*(\.|source) \S*activate\b", l))
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=_env(workdir),
+                                capture_output=True, text=True, timeout=600)
+        ran.append(line)
+        if result.returncode != 0:
+            failures.append(f"README.md:{line} failed (exit {result.returncode}):\n{script}\n"
+                            f"--- stderr ---\n{result.stderr[-3000:]}")
+    assert ran == sorted(ran) and len(ran) == sum(1 for b in BLOCKS if not b[2])
+    assert not failures, "\n\n".join(failures)

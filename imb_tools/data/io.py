@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from imb_tools.data.built import SHARD_PATTERN, read_build, shard_files
@@ -99,9 +100,17 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None, hint: str 
         # Reading local Parquet takes a moment; the per-split "Generating" bars are only noise.
         was_enabled = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
+        # datasets logs a failed shard before raising; the one-line error below says it once
+        reader_log = logging.getLogger("datasets.packaged_modules.parquet.parquet")
+        level = reader_log.level
+        reader_log.setLevel(logging.CRITICAL)
         try:
             dsd = datasets.load_dataset("parquet", data_files=files) if files else datasets.DatasetDict()
+        except Exception as exc:  # a cut or corrupt shard: pyarrow's and datasets' errors vary
+            raise ImbError(f"{path}: cannot read the build's Parquet files ({_first_line(exc)}); "
+                           f"rebuild it with 'imb build'") from None
         finally:
+            reader_log.setLevel(level)
             if was_enabled:
                 datasets.enable_progress_bars()
         features = _features(build.dataset)
@@ -119,13 +128,20 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None, hint: str 
         try:
             dsd = datasets.load_dataset(str(path_or_repo_id))
         except Exception as exc:  # the Hub's errors vary by cause; say it in one line
-            raise ImbError(f"cannot load {path_or_repo_id} from the Hub: "
-                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise ImbError(f"cannot load {path_or_repo_id} from the Hub: {_first_line(exc)}") from None
     if split is not None:
         if split not in dsd:
             raise ImbError(f"{path_or_repo_id}: no split '{split}' (has {', '.join(dsd)})")
         return dsd[split]
     return dsd
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = exc
+    while cause.__cause__ is not None or cause.__context__ is not None:  # datasets wraps pyarrow's error
+        cause = cause.__cause__ or cause.__context__
+    text = str(cause).strip() or str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _features(dataset: str):

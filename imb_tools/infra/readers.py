@@ -77,6 +77,12 @@ class DepthGuard:
             self._scan(data)
         return data
 
+    def readinto(self, buffer) -> int:  # what ijson's C backend calls when a file has it
+        n = self.f.readinto(buffer)
+        if n:
+            self._scan(bytes(memoryview(buffer)[:n]))
+        return n
+
     def _scan(self, data: bytes) -> None:
         import numpy as np
 
