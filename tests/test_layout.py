@@ -1,7 +1,7 @@
-"""The architecture as a test: imports point down, and the subpackages of imb_tools form no cycle.
+"""The architecture as a test: imports point down; no cycle between subpackages, nor between files.
 
-Read from the source with `ast` (function-level imports included), so a lazy
-import cannot hide an upward arrow.
+Read from the source with `ast` (function-level imports and `importlib.import_module("...")`
+calls with a literal name included), so a lazy import cannot hide an upward arrow.
 """
 
 from __future__ import annotations
@@ -21,7 +21,67 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             names.update(f"{node.module}.{a.name}" for a in node.names)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+              and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            names.add(node.args[0].value)
     return names
+
+
+def _module_files() -> dict[str, Path]:
+    """Dotted module name -> file, for every module of imb_tools (packages as their __init__)."""
+    out = {}
+    for path in (ROOT / "imb_tools").rglob("*.py"):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = path
+    return out
+
+
+def _file_graph() -> dict[str, set[str]]:
+    """module -> the imb_tools modules it imports (the most specific module each import names)."""
+    modules = _module_files()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        for imported in _imports(path):
+            target = imported
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name and target.startswith("imb_tools"):
+                graph.setdefault(name, set()).add(target)
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[str]:
+    """Every strongly connected group of more than one node (Tarjan), as 'a -> b -> ...'."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+
+    def connect(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(" <-> ".join(sorted(group)))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
 
 
 def _area(module: str) -> str | None:
@@ -68,6 +128,20 @@ def test_subpackages_form_no_cycle():
     for start in sorted(graph):
         visit(start, [start])
     assert cycles == []
+
+
+def test_files_form_no_cycle():
+    """No two files of imb_tools import each other, directly or through others (lazily included)."""
+    graph = _file_graph()
+    assert "imb_tools.data.kinds" in graph and "imb_tools.cli" in graph  # the scan really sees the files
+    assert _cycles(graph) == []
+
+
+def test_infrastructure_imports_nothing_above_it():
+    """imb_tools/infra is the ground floor: errors, atomic writes, hashing, ownership, tables, locate, readers."""
+    upward = [f"{src} imports {dst}" for src, dsts in _file_graph().items() if src.startswith("imb_tools.infra")
+              for dst in dsts if not dst.startswith("imb_tools.infra") and dst != "imb_tools"]
+    assert upward == []
 
 
 def test_task_utils_import_only_public_imb_tools_modules():

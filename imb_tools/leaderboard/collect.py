@@ -28,6 +28,7 @@ from pathlib import Path
 
 from imb_tools.infra.atomic import atomic_write
 from imb_tools.infra.errors import ImbError
+from imb_tools.leaderboard.items import column_name
 
 # Column order of the tidy table; KEY_COLUMNS identify one row.
 COLUMNS = [
@@ -594,12 +595,8 @@ def _pivot(frame, index: list[str], how: str):
     """index x (benchmark/metric) values; unlike pivot_table, keeps rows whose index has NA."""
     columns = ["benchmark", "metric", "filter"]
     wide = frame.groupby(index + columns, dropna=False)["value"].agg(how).unstack(columns)
-    wide.columns = [_column_name(b, m, f) for b, m, f in wide.columns]
+    wide.columns = [column_name(b, m, f) for b, m, f in wide.columns]
     return wide
-
-
-def _column_name(benchmark: str, metric: str, filter_: str) -> str:
-    return f"{benchmark}/{metric}" + ("" if filter_ == "none" else f" [{filter_}]")
 
 
 def escape_markdown(value):

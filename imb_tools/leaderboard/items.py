@@ -127,3 +127,8 @@ def samples_items(samples_path: Path, metrics: list[str], skipped: list[str]) ->
         if stats is not None:
             found[metric] = stats
     return found
+
+
+def column_name(benchmark: str, metric: str, filter_: str) -> str:
+    """The wide table's column of a score: 'task/metric', plus ' [filter]' unless lm-eval's 'none'."""
+    return f"{benchmark}/{metric}" + ("" if filter_ == "none" else f" [{filter_}]")

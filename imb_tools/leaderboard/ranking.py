@@ -124,14 +124,13 @@ def board(table, items):
     import numpy as np
     import pandas as pd
 
-    from imb_tools.leaderboard.collect import _column_name
 
     top = table[(table["task"] == table["benchmark"]) & (table["level"] != "category")]
     if not len(top):
         return _empty(SCORE_COLUMNS), _empty(PAIR_COLUMNS)
     top = top.sort_values("date", kind="stable", na_position="first")
     top = top.assign(run_id=[run_id(r) for r in top[RUN_COLUMNS].to_dict("records")],
-                     column=[_column_name(b, m, f) for b, m, f in
+                     column=[item_stats.column_name(b, m, f) for b, m, f in
                              zip(top["benchmark"], top["metric"], top["filter"])])
     latest = top.drop_duplicates(subset=["run_id", "column"], keep="last")
     by_key = {}

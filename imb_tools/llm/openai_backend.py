@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from imb_tools.infra.errors import ImbError, require
-from imb_tools.llm import Backend, Completion, ResultCallback
+from imb_tools.llm.backend import Backend, Completion, ResultCallback
 
 #: Environment variables searched for the API key, first set wins.
 API_KEY_ENV_VARS = ("IMB_LLM_API_KEY", "OPENAI_API_KEY")

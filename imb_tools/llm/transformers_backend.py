@@ -6,7 +6,7 @@ import copy
 from collections.abc import Sequence
 
 from imb_tools.infra.errors import ImbError, require
-from imb_tools.llm import Backend, Completion, ResultCallback
+from imb_tools.llm.backend import Backend, Completion, ResultCallback
 
 
 class TransformersBackend(Backend):
