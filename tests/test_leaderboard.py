@@ -543,4 +543,4 @@ def test_serve_rejects_a_port_out_of_range(tmp_path, capsys):
     from imb_tools.cli import main
 
     assert main(["leaderboard", "serve", "--table", str(tmp_path), "--port", "99999"]) == 2
-    assert "not a TCP port" in capsys.readouterr().err
+    assert "a port is 1-65535, got 99999" in capsys.readouterr().err
