@@ -284,3 +284,26 @@ def test_load_sees_a_rebuild_in_the_same_folder(tmp_path, sample_qa_raw):
         raw = write_qa(tmp_path / f"raw{n}.json", rows[:n], "json")
         report = imb_qa.build(str(raw), out, {"test": 0.3, "validation": 0.1}, progress=False)
         assert sum(len(d) for d in imb_qa.load(out).values()) == report["records_out_total"]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_worker_processes_give_the_same_bytes(tmp_path, sample_qa_raw, fmt, monkeypatch):
+    """Pass 1 in 2 worker processes (the same normalizer, gathered in file order) writes exactly
+    what one process writes: shards, quarantine, report and marker."""
+    from imb_tools.data import prepare
+    from imb_tools.data.builder import build_to_folder
+    from imb_tools.data.kinds import ImbQa
+
+    monkeypatch.setattr(prepare, "WORKER_CHUNK_ROWS", 17)  # many chunks in flight, finishing out of order
+
+    rows = json.loads(Path(sample_qa_raw).read_text(encoding="utf-8"))
+    raw = write_qa(tmp_path / f"raw.{fmt}", rows * 3, fmt)
+    outs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        build_to_folder(ImbQa, str(raw), out, {"test": 0.3, "validation": 0.1}, progress=False, workers=workers)
+        outs.append(out)
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) >= 6
+    for rel in files:
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
