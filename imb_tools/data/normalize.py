@@ -129,10 +129,6 @@ def id_order_key(record_id: str | None, fallback: int) -> int:
     return _NUMBER_IDS | (fallback >> 1)
 
 
-def _id(value, *content: str) -> str:
-    return _id_text(value) or "h" + content_hash(*content)[:16]
-
-
 _HOST = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://(?:[^@/?#]*@)?([^/:?#]+)")
 
 
@@ -166,8 +162,7 @@ def _normalize_qa(raw: dict):
     answer = visible_or_empty(clean_text(pick(raw, QA_ALIASES["answer"]), "answer"))
     category_raw = split_bilingual(clean_text(pick(raw, QA_ALIASES["category"]), "category"))
     url = visible_or_empty(clean_text(pick(raw, QA_ALIASES["url"]), "url")) or None
-    rec_id = pick(raw, QA_ALIASES["id"])
-    _id_text(rec_id)  # type check before any other rejection, so the reason names the real fault
+    rec_id = _id_text(pick(raw, QA_ALIASES["id"]))  # type-checked before any other rejection
     if not question:
         return None, Rejection("empty_question", "the question is empty")
     if not answer:
@@ -176,7 +171,7 @@ def _normalize_qa(raw: dict):
     if category is None:
         return None, Rejection("unknown_category", f"category {category_raw!r} is not one of the 77")
     record = {
-        "id": _id(rec_id, question, answer, category),
+        "id": rec_id or "h" + content_hash(question, answer, category)[:16],
         "question": question,
         "answer": answer,
         "category": category,

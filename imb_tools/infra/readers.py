@@ -214,7 +214,7 @@ class JsonLine(tuple):
 
     def parse(self) -> dict:
         path, lineno, line = self
-        return parse_jsonl_line(Path(path), lineno, line)
+        return parse_jsonl_line(path, lineno, line)  # the path only ever names the file in a message
 
 
 def as_record(item) -> dict:
