@@ -139,6 +139,8 @@ def default_recognizers() -> list:
     )
 
     from imb_tools.preprocess import anonymize_recognizers as rec
+    from imb_tools.preprocess.anonymize_names import GreetingNameRecognizer, ProfessionNameRecognizer
+    from imb_tools.preprocess.anonymize_places import PlaceRecognizer
     from imb_tools.preprocess.anonymize_signature import SignatureRecognizer
 
     return [
@@ -156,7 +158,8 @@ def default_recognizers() -> list:
         rec.gated(CreditCardRecognizer(supported_language="it", context=["carta", "credito", "visa", "mastercard"]), rec.DIGITS6),
         rec.titled_name_recognizer(),
         rec.practice_name_recognizer(),
-        rec.salutation_name_recognizer(),
+        GreetingNameRecognizer(),
+        ProfessionNameRecognizer(),
         rec.GazetteerNameRecognizer(),
         rec.obfuscated_email_recognizer(),
         rec.spaced_url_recognizer(),
@@ -165,6 +168,7 @@ def default_recognizers() -> list:
         rec.birth_date_recognizer(),
         rec.facility_recognizer(),
         rec.place_recognizer(),
+        PlaceRecognizer(),
         SignatureRecognizer(),
     ]
 
@@ -300,9 +304,14 @@ class Anonymizer:
     """Detect PII (Presidio + project recognizers, optional NER and LLM check) and replace it."""
 
     def __init__(self, mode: str = "placeholder", ner_model: str | None = None, llm_check: str | None = None,
-                 threshold: float = SCORE_THRESHOLD, recognizers: Sequence | None = None):
+                 threshold: float = SCORE_THRESHOLD, recognizers: Sequence | None = None, place_policy: str = "replace"):
+        from imb_tools.preprocess.anonymize_places import PLACE_POLICIES
+
         if mode not in MODES:
             raise ImbError(f"unknown --mode {mode!r}; choose one of {', '.join(MODES)}")
+        if place_policy not in PLACE_POLICIES:
+            raise ImbError(f"unknown --places {place_policy!r}; choose one of {', '.join(PLACE_POLICIES)}")
+        self.place_policy = place_policy
         recognizers = list(default_recognizers() if recognizers is None else recognizers)
         if ner_model:
             recognizers.append(ner_recognizer(ner_model))
@@ -332,8 +341,19 @@ class Anonymizer:
             end = r.end - len(value) + len(value.rstrip())
             if end > start:
                 spans.append(Span(start, end, r.entity_type, r.score, name))
-        spans = resolve(spans)
-        return resolve(spans + other_mentions(text, spans))
+        from imb_tools.preprocess.anonymize_names import widen_names
+
+        from imb_tools.preprocess.anonymize_places import places_beside_names
+
+        spans = resolve(widen_names(text, resolve(spans)))
+        spans = resolve(spans + places_beside_names(text, spans))
+        spans = resolve(spans + other_mentions(text, spans))
+        if self.place_policy == "care":
+            from imb_tools.preprocess.anonymize_places import keep_for_care
+            from imb_tools.preprocess.anonymize_signature import signature_start
+
+            spans = keep_for_care(text, spans, signature_start(text))
+        return spans
 
     def detect_batch(self, texts: Sequence[str | None]) -> list[list[Span]]:
         spans = [self.detect(t) if isinstance(t, str) else [] for t in texts]

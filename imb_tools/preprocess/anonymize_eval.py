@@ -396,8 +396,8 @@ LOOKALIKES = {
         ("I dati sono pubblicati ({keep}).", ["PMID: 25632458", "PMID 31415926", "doi: 10.1136/bmj.m3339"]),
     ],
     "clean phrase": [
-        ("Il {keep} dell'ospedale esegue la polisonnografia.", ["Studio Strumentale del Sonno", "Centro del Sonno",
-                                                                 "Servizio di Neurofisiologia"]),
+        ("Lo {keep} dell'ospedale esegue la polisonnografia.", ["Studio Strumentale del Sonno"]),
+        ("Il {keep} dell'ospedale esegue la polisonnografia.", ["Centro del Sonno", "Servizio di Neurofisiologia"]),
         ("{keep} a me: non si preoccupi.", ["Dia retta", "Dia Retta", "Creda"]),
         ("Si rivolga al {keep} della sua zona.", ["Servizio di Guardia Medica", "Medico di Base", "Centro Antidiabetico",
                                                   "Pronto Soccorso", "Consultorio Familiare", "Centro Prelievi",
@@ -603,7 +603,14 @@ class _Shapes(_Gen):
             date = rng.choice([f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/20{rng.randint(10, 24)}",
                                f"{rng.randint(1, 28)} {rng.choice(MONTHS)} 20{rng.randint(10, 24)}"])
             sep = rng.choice([" ", ", ", ", lì ", " lì "])
-            b.add(town, "LUOGO", "place dateline", "dateline").add(f"{sep}{date}\n" + self.body(1))
+            if rng.random() < 0.5:  # on its own line, before the answer or after it
+                b.parts[-1] = b.parts[-1].rstrip(" ") + "\n"
+                b.n = sum(map(len, b.parts))
+                b.add(town, "LUOGO", "place dateline", "dateline").add(f"{sep}{date}")
+                return
+            b.parts, b.n = [], 0
+            b.add(town, "LUOGO", "place dateline", "dateline").add(f"{sep}{date}\n" + self.body(rng.randint(1, 3)))
+            return
         elif kind == 5:  # next to a person's name
             b.add(rng.choice(["Dott. ", "Dr. ", "Dott.ssa "])).add(f"{self.given()} {rng.choice(self.last)}", "NOME", "sig full")
             b.add(" (" + rng.choice(["cardiologo", "ginecologa", "urologo", "dermatologo"]) + ", ")
@@ -615,6 +622,7 @@ class _Shapes(_Gen):
             b.add(self.sign_off() + self.sep() + rng.choice(["Dott. ", "Dr. ", ""]))
             b.add(f"{self.given()} {rng.choice(self.last)}", "NOME", "sig full")
             self.tail_place(b)
+            return  # a signature ends the answer
         b.add(" " + self.body(1))
 
     def _fill(self, b: _Builder, template: str, town: str, shape: str, context: str) -> None:

@@ -30,20 +30,28 @@ from typing import List, Optional
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
+from imb_tools.preprocess.anonymize_lexicon import is_plain_word as is_word
+from imb_tools.preprocess.anonymize_names import is_role, name_listed
 
 CLOSING = re.compile(
-    r"(?i)(?<!\w)(?:cordiali\s+saluti|cordialmente|distinti\s+saluti|(?:un\s+)?(?:caro|cordiale|affettuoso|caloroso)\s+saluto"
-    r"|un\s+saluto(?:\s+cordiale)?|saluti|arrivederci|buona\s+(?:giornata|serata)|a\s+presto"
-    r"|resto\s+a\s+(?:sua\s+)?disposizione(?:\.\s*saluti)?)"
+    r"(?i)(?<!\w)(?:(?:(?:un|uno|i\s+miei|tanti|molti|cari|cordiali|distinti|affettuosi|sinceri|con\s+i\s+migliori|migliori)\s+)?"
+    r"(?:(?:caro|cordiale|affettuoso|caloroso|grande)\s+)?(?:saluti|saluto|auguri|abbraccio)"
+    r"(?:\s+(?:cordiali|cordiale|affettuosi|affettuoso|vivissimi|sinceri|di\s+(?:pronta|buona)\s+guarigione))?"
+    r"|cordialità|cordialmente|arrivederci|a\s+presto|ciao(?=\s*[.,!\n])"
+    r"|buon[ae]?\s+(?:giornata|serata|fortuna|guarigione|continuazione|notte|domenica|lavoro|fine\s+settimana)"
+    r"|in\s+bocca\s+al\s+lupo"
+    r"|(?:resto|rimango|restiamo|rimaniamo)\s+a\s+(?:(?:sua|vostra|tua)\s+)?(?:completa\s+)?disposizione"
+    r"(?:\s+per\s+(?:ulteriori\s+|eventuali\s+|altri\s+)?(?:chiarimenti|informazioni|domande|dubbi))?(?:\.\s*saluti)?"
+    r"|le\s+auguro\s+(?:ogni\s+bene|il\s+meglio|una\s+pronta\s+guarigione|buona\s+fortuna)"
+    r"|grazie\s+a\s+lei|grazie(?=\s*[.,!\n]))"
     r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
 )
 _SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
-_TITLE_HEAD = re.compile(
-    r"(?i)^(?:dott(?:\.|or)?\s?(?:ssa|essa)\b\.?|dott\.?|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.?|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?|"
-    r"professor(?:e|essa)?\b)\s*"
-)
+_ONE_TITLE = (r"(?:dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?|dott\.?|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.?"
+              r"|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\.?|professor(?:e|essa)?\b)")
+_TITLE_HEAD = re.compile(rf"(?i)^(?:{_ONE_TITLE}\s*){{1,2}}")
 ROLE_WORD = re.compile(
     r"(?i)(?<!\w)(?:specialist[aie]|specializzat[oa]|odontoiatr[ai]|primario|psicolog[oa]|psicoterapeuta|medico|medici|chirurg[oa]|"
     r"dirigente|responsabile|direttore|direttrice|docente|professore\s+(?:ordinario|associato)|ricercator[ea]|consulente|"
@@ -86,6 +94,9 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
     if len(styles) > 1:
         return False
     town_slot = town_slot and styles == {"title"}
+    content = [w for w in words if w.lower() not in PARTICLES and not (w.endswith(".") and len(w) == 2)]
+    if styles == {"lower"} and len(content) > 1 and all(is_word(w) and not name_listed(w) for w in content):
+        return False  # "stia tranquilla", "buon proseguimento": words, not a name
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
         if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYM_HEADS or _DISCIPLINE.search(low):
@@ -145,6 +156,9 @@ class SignatureRecognizer(LocalRecognizer):
             return []
         # a role or facility keyword inside the segment: what comes before it is the name / town
         role = ROLE_WORD.search(seg)
+        lexical_role = next((m for m in re.finditer(r"[^\W\d_]+", seg) if is_role(m.group(0))), None)
+        if lexical_role and (role is None or lexical_role.start() < role.start()):
+            role = lexical_role
         fac = FACILITY_HEAD.search(seg)
         cut = min([m.start() for m in (role, fac) if m] or [len(seg)])
         found = []
@@ -167,6 +181,16 @@ class SignatureRecognizer(LocalRecognizer):
                 return [("LOCATION", start, start + len(before), 0.7)] + found
             return [("PERSON", start, start + len(before), 0.75)] + found
         return [("LOCATION", start, start + len(before), 0.65)] + found
+
+
+def signature_start(text: str) -> int | None:
+    """Where the signature block starts (the end of the last closing formula), if the answer has one."""
+    last = None
+    for last in CLOSING.finditer(text):
+        pass
+    if last is None or len(text) - last.end() > MAX_TAIL:
+        return None
+    return last.start()
 
 
 def _segments(tail: str) -> List[tuple[int, int]]:
