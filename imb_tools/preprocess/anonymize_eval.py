@@ -780,7 +780,7 @@ def evaluate(anonymizer, cases: Sequence[Case], batch_size: int = 64, place_poli
             answers_left += 1
             name_left += any(item[2] == "NOME" for item in left)
             misses.append({"id": case.id, "kind": "pii left", "left": [case.text[s:e] for s, e, _ in left],
-                           "shapes": [sh for it, sh, _ in items if it[0] in left], "output": out})
+                           "shapes": [sh for it, sh, _ in items if it in left], "output": out})
     share = lambda a, b: round(a / b, 4) if b else 0.0  # noqa: E731
     greet = [s for s in keep_total if s.startswith("greeting")]
     return {

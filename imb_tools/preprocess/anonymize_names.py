@@ -74,7 +74,7 @@ def name_token(word: str, strong: bool = False) -> bool:
     """A token that can be part of a name here: an initial, a listed name, or a token that is no Italian word.
     `strong` (right after a title or a closing formula): any word but a function word or a role."""
     w = word.strip(",;:")
-    if not w or not re.match(r"^[^\W\d_][^\W\d_'’.-]*$|^(?:[^\W\d_]\.){1,3}$", w):
+    if not w or not re.match(r"^[^\W\d_]+(?:['’-][^\W\d_]+)*$|^(?:[^\W\d_]\.){1,3}$", w):
         return False
     if _INITIAL.match(w):
         return True
@@ -101,7 +101,10 @@ _ADDRESSEE = frozenset(
     tutti tutte donna uomo giovane giovani coppia famiglia cliente sposa futura futuro figlio figlia nonno nonna
     zio zia sorella fratello mamme signorine anonimo anonima forum""".split()
 )
-_WORD_RUN = re.compile(r"[^\W\d_][^\W\d_'’.-]*(?<!-)")
+# Person nouns by their ending: richiedente, gestante, interlocutore, lettrice, sposina, giovanotto...
+_PERSON_NOUN = re.compile(r"(?:ente|enti|ante|anti|tore|tori|trice|trici|ista|isti|iste|olog[oaie]|iatr[aie]|in[oaie]|"
+                          r"ott[oaie]|ett[oaie]|ell[oaie]|essa|esse|ier[ea])$")
+_WORD_RUN = re.compile(r"[^\W\d_]+(?:[.'’-][^\W\d_]+)*\.?")
 
 
 def _addressee(word: str) -> bool:
@@ -149,8 +152,12 @@ class GreetingNameRecognizer(LocalRecognizer):
 
                 if low in STOP_WORDS and not listed or is_role(w) or low in gaz.EPONYMS:
                     break
+                # a lone word that ends the greeting ("Salve luciano!") and names no kind of person is a name,
+                # in any case; nouns of persons keep their place ("Gentile interlocutore", "Cara sposina")
+                lone = i == len(run) - 1 or start is not None
+                ends = re.match(r"\s*[,!:;\n]|\s*$", text[e:e + 3]) is not None
                 if listed or not word or (capital and (after_addressee or i == 0 or start is not None)) \
-                        or (after_addressee and i > 0 and start is None and len(w) > 2 and not word):
+                        or (lone and ends and len(w) > 2 and not _PERSON_NOUN.search(low)):
                     start = s if start is None else start
                     end = e
                     continue
@@ -159,7 +166,7 @@ class GreetingNameRecognizer(LocalRecognizer):
                 continue
             # a name is what ends the greeting: followed by punctuation, a line end or a function word
             tail = text[end:end + 12]
-            if tail and not re.match(r"^\s*(?:[,!:;.?\n]|$|(?:e|ed|il|la|le|lo|i|gli|ho|la|mi|sono|grazie)\b)", tail, re.IGNORECASE):
+            if tail and not re.match(r"^\s*(?:[,!:;.?\n]|$|(?i:e|ed|il|la|le|lo|i|gli|ho|mi|sono|grazie)\b|[A-ZÀ-Þ])", tail):
                 continue
             if gaz.is_eponym(text, start, end):
                 continue
@@ -168,11 +175,15 @@ class GreetingNameRecognizer(LocalRecognizer):
 
 
 # ---------------------------------------------------------------- names before a profession
+_CLOSING_END = re.compile(r"(?i)(?:saluti|saluto|cordialità|cordialmente|auguri|arrivederci|presto|giornata|serata|fortuna|"
+                          r"lupo|disposizione|abbraccio|lei|grazie|guarigione|bene)$")
+
+
 class ProfessionNameRecognizer(LocalRecognizer):
     """Words right before a profession or specialty on the same line are a signature:
     "marco ferretti Odontoiatra", "Gianni Bellotti Psichiatria", "G.M. Rossi Bianchi Cardiochirurgo"."""
 
-    _token = re.compile(r"(?:[^\W\d_]\.){1,3}|[^\W\d_][^\W\d_'’-]*")
+    _token = re.compile(r"(?:[^\W\d_]\.){1,3}|[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
     def __init__(self):
         super().__init__(supported_entities=["PERSON"], supported_language="it", name="ProfessionNameRecognizer")
@@ -193,9 +204,9 @@ class ProfessionNameRecognizer(LocalRecognizer):
             while j >= 0 and len(run) < 5:
                 ps, pe, pw = tokens[j]
                 gap = text[pe:(run[0][0] if run else s)]
-                if gap.strip() and gap.strip() not in (".",) or "\n" in gap:
+                if gap.strip() or "\n" in gap:
                     break
-                if not (name_token(pw) or pw.lower() in _PARTICLES and run):
+                if not (name_token(pw, strong=True) or pw.lower() in _PARTICLES and run):
                     break
                 run.insert(0, tokens[j])
                 j -= 1
@@ -204,12 +215,13 @@ class ProfessionNameRecognizer(LocalRecognizer):
             if not run:
                 continue
             # what comes before the run: a line start, a punctuation mark or a closing; never a function word
-            before = text[max(0, run[0][0] - 3):run[0][0]]
             lead = text[:run[0][0]].rstrip(" \t")
-            if lead and lead[-1].isalpha() and not re.search(r"(?i)(?:saluti|saluto|cordialità|cordialmente|auguri|arrivederci|"
-                                                             r"presto|giornata|serata|fortuna|lupo|disposizione|lei|grazie)$", lead):
+            after_closing = _CLOSING_END.search(lead[-40:].rstrip(".,;:!\n -–")) is not None
+            if lead and lead[-1].isalpha() and not after_closing:
                 continue
-            del before
+            # the run is a name when a list holds one of its words, one is no Italian word, or a closing precedes it
+            if not after_closing and not any(_INITIAL.match(w) or name_listed(w) or not is_word(w) for _, _, w in run):
+                continue
             if any(gaz.is_eponym(text, ts, te) for ts, te, _ in run):
                 continue
             out.append(RecognizerResult("PERSON", run[0][0], run[-1][1], 0.7))
@@ -217,7 +229,6 @@ class ProfessionNameRecognizer(LocalRecognizer):
 
 
 # ---------------------------------------------------------------- whole names
-_NEIGHBOUR = re.compile(r"(?:[^\W\d_]\.){1,3}|[^\W\d_][^\W\d_'’-]*")
 
 
 def widen_names(text: str, spans: list) -> list:
@@ -233,7 +244,7 @@ def widen_names(text: str, spans: list) -> list:
         start, end = span.start, span.end
         lower = text[start:end].islower()
         for _ in range(3):  # left: initials, listed or unknown words, particles; spaces only between
-            m = re.search(r"(?<![^\W\d_.])((?:[^\W\d_]\.){1,3}|[^\W\d_][^\W\d_'’-]*)[ \t]*$", text[max(0, start - 40):start])
+            m = re.search(r"(?<![^\W\d_.])((?:[^\W\d_]\.){1,3}|[^\W\d_]+(?:['’-][^\W\d_]+)*)[ \t]*$", text[max(0, start - 40):start])
             if not m or m.end() != len(text[max(0, start - 40):start]):
                 break
             w = m.group(1)
@@ -242,11 +253,11 @@ def widen_names(text: str, spans: list) -> list:
                 break
             start = start - (len(text[max(0, start - 40):start]) - m.start(1))
         for _ in range(3):  # right: listed surnames or unknown capitalized words
-            m = re.match(r"[ \t]+((?:[^\W\d_]\.){1,3}|[^\W\d_][^\W\d_'’-]*)", text[end:end + 40])
+            m = re.match(r"[ \t]+((?:[^\W\d_]\.){1,3}|[^\W\d_]+(?:['’-][^\W\d_]+)*)", text[end:end + 40])
             if not m:
                 break
             w = m.group(1)
-            nxt = re.match(r"[ \t]+([^\W\d_][^\W\d_'’-]*)", text[end + m.end():end + m.end() + 40])
+            nxt = re.match(r"[ \t]+([^\W\d_]+(?:['’-][^\W\d_]+)*)", text[end + m.end():end + m.end() + 40])
             particle = w.lower() in _PARTICLES and nxt and nxt.group(1)[:1].isupper() and name_token(nxt.group(1))
             if particle:
                 end = end + m.end() + nxt.end()

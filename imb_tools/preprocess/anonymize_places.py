@@ -23,16 +23,16 @@ from typing import List
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
-from imb_tools.preprocess.anonymize_lexicon import is_attested, is_word
+from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, is_word
 from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed
 
 PLACE_POLICIES = ("replace", "care")
 
 UPPER = "A-ZÀ-ÖØ-Þ"
 _CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"
-_LINK = r"(?:di|del|della|dello|dei|degli|delle|de|d['’]|dell['’]|sul|sulla|sull['’]|in|al|all['’]|a|e|sopra|sotto|San|Santa|Sant['’]|S\.)"
+_LINK = r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’]|dall['’]|dal|sul|sulla|sull['’]|in|al|all['’]|a|e|con|sopra|sotto|San|Santa|Sant['’])|S\.)"
 _CAP_RUN = rf"{_CAP_WORD}(?:(?:[ \t]+|(?<=['’])){_LINK}?(?:[ \t]*|(?<=['’])){_CAP_WORD}){{0,3}}"
-_LOW_WORD = r"[a-zà-ÿ][a-zà-ÿ'’-]{2,}"
+_LOW_WORD = r"[a-zà-ÿ][a-zà-ÿ'’-]{3,}"
 _LOW_RUN = rf"{_LOW_WORD}(?:[ \t]+(?:(?:di|del|della|sul|in|d['’])[ \t]*)?{_LOW_WORD}){{0,2}}"
 
 # Countries, continents and big areas: they identify nobody and stay.
@@ -66,7 +66,7 @@ def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
         return True
     # weak cue ("a X"): the first word must be no Italian word and no known first name
     first = words[0].strip("'’")
-    if is_word(first) and not (len(words) > 1 and not is_word(words[-1])):
+    if is_word(first) and not (len(words) > 1 and any(not is_plain_word(w) for w in words[1:])):
         return False
     return not (name_listed(first) and first.lower() in gaz.person_names()[0])
 
@@ -80,7 +80,7 @@ class PlaceRecognizer(LocalRecognizer):
     _strong = re.compile(rf"{_TERRITORY}[ \t]+(?:(?:di|de|del|della)[ \t]+|d['’]|dell['’])(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     _specialty_of = re.compile(rf"(?P<head>[{UPPER}][\w]+|[a-z]\w+logia|[a-z]\w+iatria)[ \t]+(?:di|dell['’]ospedale[ \t]+di|del[ \t]+policlinico[ \t]+di)[ \t]+(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     # beside a name or a role in a signature: "(cardiologo, Milano)", "Rossi - MILANO", "Odontoiatra, Lecce"
-    _beside_role = re.compile(rf"(?P<role>[^\W\d_]+)[ \t]*[,–-][ \t]*(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
+    _beside_role = re.compile(rf"(?P<role>[^\W\d_]+)(?:[ \t]*[,–-][ \t]*|[ \t]+(?=\S+[ \t]*$))(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
     _go = re.compile(rf"{_GO}[ \t]+(?P<pii>{_CAP_RUN})")
     _go_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_RUN})(?![\w'’])(?=\s*(?:[,.;:!?)\n]|$|(?:c['’]è|ci\s+sono|troverà|dove|ha|non|sia|è|e|per|il|la)\b))")
     _dateline = re.compile(
@@ -122,7 +122,10 @@ class PlaceRecognizer(LocalRecognizer):
         for m in self._beside_role.finditer(text):
             if is_role(m.group("role")):
                 s, e = m.span("pii")
-                if _place_ok(text, s, e, strong=True) and not name_listed(text[s:e].split()[0]):
+                spaced = not text[m.end("role"):s].strip()  # "Cardiochirurgo Kiens": no comma, so no Italian word
+                if spaced and (is_word(text[s:e].split()[0]) or is_role(text[s:e].split()[-1])):
+                    continue
+                if _place_ok(text, s, e, strong=True):
                     add(s, e, 0.65)
         for m in self._go.finditer(text):
             s, e = m.span("pii")

@@ -141,7 +141,9 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
         if _ROLE.search(word) or is_role(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
             break
         prev = words[i - 1].group(0) if i > 0 else ""
-        first_before = i == 1 and (prev.lower() in gaz.person_names()[0] or not is_word(prev))
+        # "dottor franca abbondanza, psicologa": a second word that ends the name is part of it
+        ends_name = re.match(r"[ \t]*(?:[,;:.)\n]|$)", text[start + m.end():start + m.end() + 3]) is not None
+        first_before = i == 1 and (prev.lower() in gaz.person_names()[0] or not is_word(prev) or ends_name)
         if i > 0 and word.islower() and not after_particle and not inner_particle and not first_before \
                 and is_plain_word(word) and not name_listed(word):
             break  # "dott. rossi ha" / "dr. bianchi curante": an Italian word after the name ends it
@@ -269,7 +271,7 @@ class GazetteerNameRecognizer(LocalRecognizer):
                         nlow = nxt.lower()
                         if _stopword(nxt) or _ROLE.search(nxt) or nlow in gaz.EPONYMS:
                             break
-                        if nlow in self.first or nlow in self.last or nlow not in gaz.COMMON_WORDS:
+                        if nlow in self.first or nlow in self.last or nlow not in gaz.COMMON_WORDS and not is_word(nlow):
                             j += 1
                             continue
                         break
@@ -480,7 +482,7 @@ def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]
     span = text[start:end]
     m = re.match(r"(?i)centro(?:\s+\w+){0,2}?\s+(?:del|della|dello|dei|di)\s+(\w+)", span)
     if m and ('"' not in span and "«" not in span) and (m.group(1).lower() in _GENERIC_CENTRE
-                                                      or is_word(m.group(1)) and not name_listed(m.group(1))):
+                                                      or is_plain_word(m.group(1)) and not name_listed(m.group(1))):
         return None
     words = span.split()
     while len(words) > 1 and (_stopword(words[-1]) and words[-1][0].islower() or words[-1].lower() in ("e", "di")):

@@ -81,7 +81,7 @@ def _stopword(word: str) -> bool:
     return word.lower() in STOP_WORDS
 
 
-def name_like(words: List[str], before_code: bool = False, town_slot: bool = False) -> bool:
+def name_like(words: List[str], before_code: bool = False, town_slot: bool = False, before_role: bool = False) -> bool:
     """1-5 words that could be a name or a town: letters only, function words only as inner particles,
     after a particle ("di meglio", "de vita") or capitalized after a first word that is none ("Chignolo
     Po"); before a province code, or in Title case where a town is expected ("Ultimo", "Tre Ville"), any word.
@@ -95,7 +95,7 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
         return False
     town_slot = town_slot and styles == {"title"}
     content = [w for w in words if w.lower() not in PARTICLES and not (w.endswith(".") and len(w) == 2)]
-    if styles == {"lower"} and len(content) > 1 and all(is_word(w) and not name_listed(w) for w in content):
+    if styles == {"lower"} and len(content) > 1 and not before_role and all(is_word(w) and not name_listed(w) for w in content):
         return False  # "stia tranquilla", "buon proseguimento": words, not a name
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
@@ -135,9 +135,14 @@ class SignatureRecognizer(LocalRecognizer):
         person_done = False
         pos = last.end()
         tail = text[pos:]
-        for seg_start, seg_end in _segments(tail):
+        segments = _segments(tail)
+        for k, (seg_start, seg_end) in enumerate(segments):
             start, end = pos + seg_start, pos + seg_end
-            found = self._segment(text, start, end, person_done)
+            following = tail[segments[k + 1][0]:segments[k + 1][1]] if k + 1 < len(segments) else ""
+            # a role or facility right after: this segment is the name, whatever its words
+            before_role = bool(following) and (ROLE_WORD.match(following.strip()) is not None or FACILITY_HEAD.match(following.strip()) is not None
+                                               or is_role(following.split()[0].strip(".,")))
+            found = self._segment(text, start, end, person_done, before_role)
             for entity, s, e, score in found:
                 out.append(RecognizerResult(entity, s, e, score))
                 person_done = person_done or entity == "PERSON"
@@ -145,7 +150,7 @@ class SignatureRecognizer(LocalRecognizer):
                 person_done = True  # a role after the closing: the person, if any, came before it
         return out
 
-    def _segment(self, text: str, start: int, end: int, person_done: bool) -> list:
+    def _segment(self, text: str, start: int, end: int, person_done: bool, before_role: bool = False) -> list:
         seg = text[start:end]
         head = _TITLE_HEAD.match(seg)
         titled = bool(head and head.end() > 0)
@@ -173,7 +178,7 @@ class SignatureRecognizer(LocalRecognizer):
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
         if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words, before_code=True):
             return [("LOCATION", start, start + len(before), 0.75)] + found
-        if not name_like(words, town_slot=person_done and not titled) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
+        if not name_like(words, town_slot=person_done and not titled, before_role=before_role or cut < len(seg)) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
             return found
         low = " ".join(words).lower()
         if titled or not person_done:
