@@ -61,6 +61,7 @@ def is_role(word: str) -> bool:
 
 # ---------------------------------------------------------------- what a token is
 _PARTICLES = frozenset("de di del della dello dei degli da dal dalla la lo li le van von d' d’ dell' dell’".split())
+_ELIDED = re.compile(r"(?i)^(?:l|un|nell|all|dall|sull|quest|quell|c|n|s|m|t|v|gl)['’]")  # "L'ernia", "un'altra"
 _INITIAL = re.compile(r"^(?:[A-ZÀ-Þa-zà-ÿ]\.){1,3}$")
 
 
@@ -78,6 +79,8 @@ def name_token(word: str, strong: bool = False) -> bool:
         return False
     if _INITIAL.match(w):
         return True
+    if _ELIDED.match(w):
+        return False
     low = w.lower().rstrip(".")
     from spacy.lang.it.stop_words import STOP_WORDS
 
@@ -115,7 +118,7 @@ def _addressee(word: str) -> bool:
 class GreetingNameRecognizer(LocalRecognizer):
     """"Gentile Federica,", "Cara giulia", "Gentile signora Maria:" -> the name; "Gentile signora," stays."""
 
-    _greeting = re.compile(rf"(?:^|(?<=[\n.!?]))[ \t\"“]*{_OPENER}(?P<rest>[ \t]+[^\n,!:;?]{{1,60}})")
+    _greeting = re.compile(rf"(?:^|(?<=[\n.!?]))[ \t\"“]*{_OPENER}(?P<rest>[ \t]+(?:[^\n,!:;?.]|\.(?!\s)){{1,60}}\.?)")
 
     def __init__(self):
         super().__init__(supported_entities=["PERSON"], supported_language="it", name="GreetingNameRecognizer")
@@ -156,7 +159,9 @@ class GreetingNameRecognizer(LocalRecognizer):
                 # in any case; nouns of persons keep their place ("Gentile interlocutore", "Cara sposina")
                 lone = i == len(run) - 1 or start is not None
                 ends = re.match(r"\s*[,!:;\n]|\s*$", text[e:e + 3]) is not None
-                if listed or not word or (capital and (after_addressee or i == 0 or start is not None)) \
+                if _ELIDED.match(w):
+                    break
+                if listed or not word or (capital and (after_addressee or i == 0) and start is None) \
                         or (lone and ends and len(w) > 2 and not _PERSON_NOUN.search(low)):
                     start = s if start is None else start
                     end = e
@@ -220,7 +225,9 @@ class ProfessionNameRecognizer(LocalRecognizer):
             if lead and lead[-1].isalpha() and not after_closing:
                 continue
             # the run is a name when a list holds one of its words, one is no Italian word, or a closing precedes it
-            if not after_closing and not any(_INITIAL.match(w) or name_listed(w) or not is_word(w) for _, _, w in run):
+            line_head = not lead or lead.endswith("\n")
+            titled_line = line_head and all(w[:1].isupper() for _, _, w in run)  # "Franca Maggio Odontoiatra" on its own line
+            if not after_closing and not titled_line and not any(_INITIAL.match(w) or name_listed(w) or not is_word(w) for _, _, w in run):
                 continue
             if any(gaz.is_eponym(text, ts, te) for ts, te, _ in run):
                 continue
