@@ -37,7 +37,7 @@ _NOT_PROFESSION = frozenset(
     logica logico ortodontista""".split()
 ) - {"ortodontista"}
 _SPECIALTY = re.compile(
-    r"(?i)^(?:\w*logia|\w*iatria|\w*chirurgia|\w*terapia|\w*scopia|\w*grafia|ortodonzia|odontoiatria|ostetricia|"
+    r"(?i)^(?:\w*logia|\w*iatria|\w*chirurgia|\w*terapia|ortodonzia|odontoiatria|ostetricia|"
     r"pediatria|ortopedia|medicina|chirurgia|anestesia|anestesiologia|rianimazione|senologia|andrologia|nutrizione|"
     r"riabilitazione|logopedia|ortottica|implantologia|parodontologia|gnatologia|protesi|venereologia|"
     r"traumatologia|neurofisiopatologia|psicoterapia|psicologia|sessuologia|oncologia|ematologia|igiene)$"

@@ -30,7 +30,8 @@ PLACE_POLICIES = ("replace", "care")
 
 UPPER = "A-ZÀ-ÖØ-Þ"
 _CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"
-_LINK = r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’]|dall['’]|dal|sul|sulla|sull['’]|in|al|all['’]|a|e|con|sopra|sotto|San|Santa|Sant['’])|S\.)"
+_LINK = (r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’]|dall['’]|dal|da|sul|sulla|sullo|sull['’]|su|in|"
+         r"nel|nella|ne['’]|al|all['’]|a|e|ed|con|il|lo|la|sopra|sotto|San|Santa|Sant['’])|S\.)")
 _CAP_RUN = rf"{_CAP_WORD}(?:(?:[ \t]+|(?<=['’])){_LINK}?(?:[ \t]*|(?<=['’])){_CAP_WORD}){{0,3}}"
 _LOW_WORD = r"[a-zà-ÿ][a-zà-ÿ'’-]{3,}"
 _LOW_RUN = rf"{_LOW_WORD}(?:[ \t]+(?:(?:di|del|della|sul|in|d['’])[ \t]*)?{_LOW_WORD}){{0,2}}"
@@ -66,7 +67,7 @@ def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
         return True
     # weak cue ("a X"): the first word must be no Italian word and no known first name
     first = words[0].strip("'’")
-    if is_word(first) and not (len(words) > 1 and any(not is_plain_word(w) for w in words[1:])):
+    if is_plain_word(first) and not (len(words) > 1 and any(not is_plain_word(w) for w in words[1:])):
         return False
     return not (name_listed(first) and first.lower() in gaz.person_names()[0])
 
@@ -83,10 +84,15 @@ class PlaceRecognizer(LocalRecognizer):
     _beside_role = re.compile(rf"(?P<role>[^\W\d_]+)(?:[ \t]*[,–-][ \t]*|[ \t]+(?=\S+[ \t]*$))(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
     _go = re.compile(rf"{_GO}[ \t]+(?P<pii>{_CAP_RUN})")
     _go_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_RUN})(?![\w'’])(?=\s*(?:[,.;:!?)\n]|$|(?:c['’]è|ci\s+sono|troverà|dove|ha|non|sia|è|e|per|il|la)\b))")
+    _go_any_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_WORD})(?![\w'’])")
     _dateline = re.compile(
         rf"(?:^|(?<=\n))[ \t]*(?P<pii>{_CAP_RUN})[ \t]*,?[ \t]*(?:l[iì]\.?[ \t]*,?[ \t]*)?"
         rf"(?=\d{{1,2}}[ \t]*(?:[/.-][ \t]*\d{{1,2}}[ \t]*[/.-][ \t]*\d{{2,4}}|[ \t]+(?i:gennaio|febbraio|marzo|aprile|maggio|giugno|"
         rf"luglio|agosto|settembre|ottobre|novembre|dicembre)))"
+    )
+    _after_role_phrase = re.compile(
+        rf"(?P<phrase>(?<![\w'’])[^\W\d_]+(?:[ \t]+(?:in|di|del|dello|della|e|[^\W\d_]+)){{0,4}}?)[ \t]*(?:[,;|–-]|\n)[ \t\n]*"
+        rf"(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)"
     )
     _known = re.compile(rf"(?<![\w'’.])(?P<pii>{_CAP_RUN})")
 
@@ -108,8 +114,10 @@ class PlaceRecognizer(LocalRecognizer):
 
         for m in self._strong.finditer(text):
             s, e = m.span("pii")
-            if text[s:e].islower() and (is_attested(text[s:e].split()[0]) and text[s:e].lower() not in gaz.towns()):
-                continue
+            if text[s:e].islower() and text[s:e] not in gaz.towns():
+                ends = re.match(r"\s*(?:[,.;:!?)\n]|$)", text[e:e + 2]) is not None
+                if is_attested(text[s:e].split()[0]) and not (ends and any(not is_plain_word(w) for w in text[s:e].split())):
+                    continue
             if _place_ok(text, s, e, strong=True):
                 add(s, e, 0.7)
         for m in self._specialty_of.finditer(text):
@@ -119,6 +127,19 @@ class PlaceRecognizer(LocalRecognizer):
                     continue
                 if _place_ok(text, s, e, strong=False):
                     add(s, e, 0.7)
+        for m in self._after_role_phrase.finditer(text):
+            words = m.group("phrase").split()
+            if not any(is_role(w.strip(",;")) for w in words):
+                continue
+            s, e = m.span("pii")
+            value = text[s:e]
+            first = value.split()[0]
+            if is_role(first) or is_role(value.split()[-1]) or any(is_role(w) for w in value.split()):
+                continue
+            if value.isupper() or not is_plain_word(first) or any(not is_plain_word(w) for w in value.split()[1:]) \
+                    or value.lower() in gaz.towns():
+                if _place_ok(text, s, e, strong=True):
+                    add(s, e, 0.6)
         for m in self._beside_role.finditer(text):
             if is_role(m.group("role")):
                 s, e = m.span("pii")
@@ -131,6 +152,10 @@ class PlaceRecognizer(LocalRecognizer):
             s, e = m.span("pii")
             if _place_ok(text, s, e, strong=False):
                 add(s, e, 0.6)
+        for m in self._go_any_lower.finditer(text):  # "vive a lagonegro": a token no subtitle ever held
+            s, e = m.span("pii")
+            if len(text[s:e]) >= 5 and not is_attested(text[s:e]) and not gaz.is_eponym(text, s, e):
+                add(s, e, 0.55)
         for m in self._go_lower.finditer(text):
             s, e = m.span("pii")
             words = text[s:e].split()
