@@ -539,18 +539,12 @@ class _Shapes(_Gen):
         shape = "title " + t.lower()
         form = rng.randrange(6)
         b.add(self.body(rng.randint(1, 2)) + " ")
-        if form == 0:
-            b.add(f"Come le ha già detto il {t} ").add(name, "NOME", shape).add(", serve un controllo.")
-        elif form == 1:
-            b.add(f"Si rivolga pure alla {t} ").add(name, "NOME", shape).add(" del reparto.")
-        elif form == 2:
-            b.add(f"Il {t} ").add(name, "NOME", shape).add(" è molto esperto di questi disturbi.")
-        elif form == 3:
-            b.add(f"Ho sentito il {t} ").add(name, "NOME", shape).add(" e concorda con me.")
-        elif form == 4:
-            b.add(self.sign_off() + self.sep() + t + " ").add(name, "NOME", shape)
-        else:
-            b.add("Le risponde " + t + " ").add(name, "NOME", shape).add(".")
+        before, after = [
+            ("Come le ha già detto il ", ", serve un controllo."), ("Si rivolga pure alla ", " del reparto."),
+            ("Il ", " è molto esperto di questi disturbi."), ("Ho sentito il ", " e concorda con me."),
+            (self.sign_off() + self.sep(), ""), ("Le risponde ", "."),
+        ][form]
+        b.add(before).keep(t, "title kept").add(" ").add(name, "NOME", shape).add(after)
         b.add(" " + self.body(1))
 
     # -- greetings
@@ -699,7 +693,6 @@ _NOT_IDENTIFYING = frozenset(
     """ospedale clinica casa di cura villa centro del della medico diagnostico clinico policlinico istituto
     poliambulatorio san santa sant de di da la lo le dei degli tel cell gmail libero pec studio com it""".split()
 )
-PLACE_POLICIES = ("replace", "care")
 
 
 def _identifying(value: str) -> list[str]:

@@ -61,6 +61,9 @@ def is_role(word: str) -> bool:
 
 # ---------------------------------------------------------------- what a token is
 _PARTICLES = frozenset("de di del della dello dei degli da dal dalla la lo li le van von d' d’ dell' dell’".split())
+_TITLE_WORDS = frozenset("""dott dr prof ssa sa re sig sigra gent gentile egr egregio egregia ill avv ing dottor dottore
+    dottoressa professor professore professoressa signor signora signore signorina cara caro cari care carissima
+    carissimo gentilissima gentilissimo gentili salve buongiorno buonasera ciao""".split())
 _ELIDED = re.compile(r"(?i)^(?:l|un|nell|all|dall|sull|quest|quell|c|n|s|m|t|v|gl)['’]")  # "L'ernia", "un'altra"
 _INITIAL = re.compile(r"^(?:[A-ZÀ-Þa-zà-ÿ]\.){1,3}$")
 
@@ -240,8 +243,8 @@ class ProfessionNameRecognizer(LocalRecognizer):
 
 def widen_names(text: str, spans: list) -> list:
     """A found name takes its neighbours that are names too: "Gianni [Bellotti]" -> "[Gianni Bellotti]",
-    "[G.M.] Rossi Bianchi", particles inside ("Maria [De Santis]")."""
-    from imb_tools.preprocess.anonymize import Span
+    "[G.M.] Rossi Bianchi", particles inside ("Maria [De Santis]"). Spans are dataclasses with start and end."""
+    import dataclasses
 
     out = []
     for span in spans:
@@ -255,6 +258,9 @@ def widen_names(text: str, spans: list) -> list:
             if not m or m.end() != len(text[max(0, start - 40):start]):
                 break
             w = m.group(1)
+            attached = m.start(1) > 0 and text[max(0, start - 40):start][m.start(1) - 1] == "."  # "d.ssa", "Dott.re"
+            if attached or w.lower().rstrip(".") in _TITLE_WORDS:
+                break
             if not (_INITIAL.match(w) or w.lower() in _PARTICLES and w[:1].isupper()
                     or name_token(w) and (name_listed(w) or not is_word(w)) and (w[:1].isupper() or lower)):
                 break
@@ -275,5 +281,5 @@ def widen_names(text: str, spans: list) -> list:
         if gaz.is_eponym(text, start, end):
             out.append(span)
         else:
-            out.append(Span(start, end, span.entity, span.score, span.detector))
+            out.append(dataclasses.replace(span, start=start, end=end))
     return out

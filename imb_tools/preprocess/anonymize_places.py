@@ -26,8 +26,6 @@ from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, is_word
 from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed
 
-PLACE_POLICIES = ("replace", "care")
-
 UPPER = "A-ZÀ-ÖØ-Þ"
 _CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"
 _LINK = (r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’]|dall['’]|dal|da|sul|sulla|sullo|sull['’]|su|in|"
@@ -199,10 +197,8 @@ _NOT_CARE = re.compile(
 _AFTER_NAME = re.compile(rf"[ \t]*[-–|/,][ \t]*(?P<pii>[{UPPER}]{{2,}}(?:[ \t]+[{UPPER}'’]{{2,}}){{0,3}}|{_CAP_RUN})[ \t]*(?=[,.;)\n]|$)")
 
 
-def places_beside_names(text: str, spans: list) -> list:
-    """A town right after a found name in a signature: "[NOME] - MILANO", "[NOME], Lecce"."""
-    from imb_tools.preprocess.anonymize import Span
-
+def places_beside_names(text: str, spans: list) -> list[tuple[int, int]]:
+    """(start, end) of towns right after a found name in a signature: "[NOME] - MILANO", "[NOME], Lecce"."""
     out = []
     for span in spans:
         if span.entity != "PERSON":
@@ -216,7 +212,7 @@ def places_beside_names(text: str, spans: list) -> list:
         if is_role(first) or value.lower() in _NOT_IDENTIFYING or name_listed(first) or gaz.is_eponym(text, s, e):
             continue
         if value.isupper() or not is_word(first) or value.lower() in gaz.towns():
-            out.append(Span(s, e, "LOCATION", 0.6, "PlaceBesideNameRecognizer"))
+            out.append((s, e))
     return out
 
 

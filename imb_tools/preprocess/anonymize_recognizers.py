@@ -138,6 +138,8 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
         word = m.group(0)
         inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
         after_particle = i > 0 and words[i - 1].group(0).lower() in _PARTICLES  # "De Vita", "di meglio"
+        if word.lower().rstrip(".") in ("dott", "dr", "prof", "dottor", "dottore", "dottoressa", "professore", "professoressa"):
+            break  # a second title ("Prof. Dott."), never a name
         if _ROLE.search(word) or is_role(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
             break
         prev = words[i - 1].group(0) if i > 0 else ""
@@ -179,7 +181,7 @@ def titled_name_recognizer() -> RegexRecognizer:
         [
             (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{TITLED_RUN})", 0.85),
             # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
-            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|d\.\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|prof)\.?\s?re\b\.?|(?:dott|dr|prof)\.(?!\s?ssa)|(?:dott|dr|prof)\b|dottor(?:e|essa)?\b|professor(?:e|essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|d\.\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|prof)\.?\s?re\b\.?|(?:dott|dr|prof)\.(?!\s?(?:ssa|re|sa)\b)|(?:dott|dr|prof)\b(?!\.)|dottor(?:e|essa)?\b|professor(?:e|essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
         ],
         name="TitledNameRecognizer",
         accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
@@ -192,8 +194,12 @@ def practice_name_recognizer() -> RegexRecognizer:
     def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         # structure, not lists: any capitalized word after "studio" that is not a role or function word
         words = text[start:end].split()
-        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC \
-                or is_word(words[0]) and not name_listed(words[0]) or is_role(words[0]):
+        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC or is_role(words[0]):
+            return None
+        # "Studio Strumentale del Sonno": a capitalized service name made of words, not "studio Vitale"
+        head = text[max(0, start - 40):start].rstrip().split()[-1:] or [""]
+        service = head[0][:1].isupper() or re.match(r"\s+(?:del|della|dello|dei|di|per)\b", text[end:end + 8])
+        if service and all(is_word(w) and not name_listed(w) for w in words):
             return None
         return start, end
 
