@@ -151,7 +151,7 @@ def test_care_policy_keeps_towns_a_patient_is_sent_to_and_nothing_else(anonymize
     never_kept = ("place dateline", "place signature", "place upper tail", "place practice")
     items = sum(result["items_per_shape"][f] for f in never_kept)
     left = sum(result["place_residual_per_form"][f] * result["items_per_shape"][f] for f in never_kept)
-    assert items > 80 and left / items <= 0.05
+    assert items > 50 and left / items <= 0.05
     text = f"A {TOWN} troverà un centro con molta esperienza. Cordiali saluti, Dott. {FIRST} {LAST} - {TOWN2}"
     out = care.anonymize(text)
     assert out == f"A {TOWN} troverà un centro con molta esperienza. Cordiali saluti, Dott. [NOME] - [LUOGO]"
