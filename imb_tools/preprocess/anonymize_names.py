@@ -11,6 +11,7 @@ is a name ("Gentile Federica", "cara giulia").
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import List
 
@@ -44,12 +45,23 @@ _SPECIALTY = re.compile(
 )
 
 
+_WORD4 = re.compile(r"[^\W\d_]{4,}")
+
+
+@functools.lru_cache(maxsize=8)
+def role_tokens(text: str) -> tuple:
+    """(start, end) of the profession and specialty words of `text` (asked by two recognizers: cached)."""
+    return tuple((m.start(), m.end()) for m in _WORD4.finditer(text) if is_role(m.group(0)))
+
+
+@functools.lru_cache(maxsize=20000)
 def is_profession(word: str) -> bool:
     """Odontoiatra, Cardiochirurgo, Nutrizionista, medico, Primario..."""
     low = word.lower().strip(".,;:")
     return low not in _NOT_PROFESSION and bool(_PROFESSION.match(low))
 
 
+@functools.lru_cache(maxsize=20000)
 def is_specialty(word: str) -> bool:
     """Psichiatria, Ortodonzia, Dermatologia, Medicina..."""
     return bool(_SPECIALTY.match(word.lower().strip(".,;:")))
@@ -201,11 +213,17 @@ class ProfessionNameRecognizer(LocalRecognizer):
 
     def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:  # noqa: D102
         out = []
+        roles = role_tokens(text)
+        if not roles:
+            return out
         tokens = [(m.start(), m.end(), m.group(0)) for m in self._token.finditer(text)]
-        for k, (s, e, w) in enumerate(tokens):
-            if not is_role(w) or k == 0:
+        index = {t[0]: k for k, t in enumerate(tokens)}
+        for rs, _ in roles:
+            k = index.get(rs)
+            if not k:
                 continue
-            if k > 0 and is_role(tokens[k - 1][2]):
+            s, e, w = tokens[k]
+            if is_role(tokens[k - 1][2]):
                 continue  # "Biologo Nutrizionista": the run before the first role word counts
             run = []
             j = k - 1

@@ -24,7 +24,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, is_word
-from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed
+from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed, role_tokens
 
 UPPER = "A-ZÀ-ÖØ-Þ"
 _CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"
@@ -76,10 +76,10 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:\n]\s*|[\"“(]\s*)$")
 class PlaceRecognizer(LocalRecognizer):
     """Towns by their place in the sentence, datelines, and known comuni anywhere."""
 
-    _strong = re.compile(rf"{_TERRITORY}[ \t]+(?:(?:di|de|del|della)[ \t]+|d['’]|dell['’])(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
+    _strong = re.compile(rf"\b{_TERRITORY}[ \t]+(?:(?:di|de|del|della)[ \t]+|d['’]|dell['’])(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     _specialty_of = re.compile(rf"(?P<head>[{UPPER}][\w]+|[a-z]\w+logia|[a-z]\w+iatria)[ \t]+(?:di|dell['’]ospedale[ \t]+di|del[ \t]+policlinico[ \t]+di)[ \t]+(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     # beside a name or a role in a signature: "(cardiologo, Milano)", "Rossi - MILANO", "Odontoiatra, Lecce"
-    _beside_role = re.compile(rf"(?P<role>[^\W\d_]+)(?:[ \t]*[,–-][ \t]*|[ \t]+(?=\S+[ \t]*$))(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
+    _beside_role = re.compile(rf"(?P<role>)(?:[ \t]*[,–-][ \t]*|[ \t]+(?=\S+[ \t]*$))(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
     _go = re.compile(rf"{_GO}[ \t]+(?P<pii>{_CAP_RUN})")
     _go_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_RUN})(?![\w'’])(?=\s*(?:[,.;:!?)\n]|$|(?:c['’]è|ci\s+sono|troverà|dove|ha|non|sia|è|e|per|il|la)\b))")
     _go_any_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_WORD})(?![\w'’])")
@@ -88,8 +88,9 @@ class PlaceRecognizer(LocalRecognizer):
         rf"(?=\d{{1,2}}[ \t]*(?:[/.-][ \t]*\d{{1,2}}[ \t]*[/.-][ \t]*\d{{2,4}}|[ \t]+(?i:gennaio|febbraio|marzo|aprile|maggio|giugno|"
         rf"luglio|agosto|settembre|ottobre|novembre|dicembre)))"
     )
+    # matched right after a role word
     _after_role_phrase = re.compile(
-        rf"(?P<phrase>(?<![\w'’])[^\W\d_]+(?:[ \t]+(?:in|di|del|dello|della|e|[^\W\d_]+)){{0,4}}?)[ \t]*(?:[,;|–-]|\n)[ \t\n]*"
+        rf"(?P<phrase>(?:[ \t]+(?:in|di|del|dello|della|e|[^\W\d_]+)){{0,4}}?)[ \t]*(?:[,;|–-]|\n)[ \t\n]*"
         rf"(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)"
     )
     _known = re.compile(rf"(?<![\w'’.])(?P<pii>{_CAP_RUN})")
@@ -125,10 +126,8 @@ class PlaceRecognizer(LocalRecognizer):
                     continue
                 if _place_ok(text, s, e, strong=False):
                     add(s, e, 0.7)
-        for m in self._after_role_phrase.finditer(text):
-            words = m.group("phrase").split()
-            if not any(is_role(w.strip(",;")) for w in words):
-                continue
+        roles = role_tokens(text)
+        for m in filter(None, (self._after_role_phrase.match(text, re_) for _, re_ in roles)):
             s, e = m.span("pii")
             value = text[s:e]
             first = value.split()[0]
@@ -138,8 +137,8 @@ class PlaceRecognizer(LocalRecognizer):
                     or value.lower() in gaz.towns():
                 if _place_ok(text, s, e, strong=True):
                     add(s, e, 0.6)
-        for m in self._beside_role.finditer(text):
-            if is_role(m.group("role")):
+        for m in filter(None, (self._beside_role.match(text, re_) for _, re_ in roles)):
+            if True:
                 s, e = m.span("pii")
                 spaced = not text[m.end("role"):s].strip()  # "Cardiochirurgo Kiens": no comma, so no Italian word
                 if spaced and (is_word(text[s:e].split()[0]) or is_role(text[s:e].split()[-1])):
