@@ -32,7 +32,10 @@ _LINK = (r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’
          r"nel|nella|ne['’]|al|all['’]|a|e|ed|con|il|lo|la|sopra|sotto|San|Santa|Sant['’])|S\.)")
 _CAP_RUN = rf"{_CAP_WORD}(?:(?:[ \t]+|(?<=['’])){_LINK}?(?:[ \t]*|(?<=['’])){_CAP_WORD}){{0,3}}"
 _LOW_WORD = r"[a-zà-ÿ][a-zà-ÿ'’-]{3,}"
-_LOW_RUN = rf"{_LOW_WORD}(?:[ \t]+(?:(?:di|del|della|sul|in|d['’])[ \t]*)?{_LOW_WORD}){{0,2}}"
+_LOW_RUN = rf"{_LOW_WORD}(?:[ \t]+(?:(?:di|del|della|dello|sul|sulla|in|nel|e|al|a)[ \t]+|d['’]|dell['’])?{_LOW_WORD}){{0,3}}"
+# Words that begin Italian place names: "San Giorgio", "Monte Vidon", "Pieve del Grappa", "Borgo San Giacomo".
+TOPONYM_HEADS = frozenset("""san santa santo sant santi sante monte monti castel castello castelnuovo borgo pieve villa porto
+    rocca torre colle poggio ponte fiume valle casal isola marina lido bagni terme capo motta cascina""".split())
 
 # Countries, continents and big areas: they identify nobody and stay.
 _NOT_IDENTIFYING = frozenset(
@@ -47,6 +50,17 @@ _TERRITORY = (r"(?i:provincia|province|comune|città|paese|zona|zone|territorio|
               r"policlinico|clinica|università|ateneo|asl|ausl|asp|ats|asst|ulss|usl|ircss|irccs|sede|sedi|"
               r"dintorni|vicinanze|periferia|centro\s+storico)")
 _GO = r"(?i:\b(?:a|ad|in|da)\b)"
+
+
+def lower_town(value: str) -> bool:
+    """A lower-case run that is a town: one token no Italian text holds ("verrua po"), or a toponym head
+    before words that are not all Italian words ("santi cosma e damiano", "san paolo d'argon")."""
+    words = re.findall(r"[^\W\d_]+(?:['’][^\W\d_]+)?", value)
+    if not words or words[0] in gaz.LOWER_NOT_NAMES:
+        return False
+    if any(len(w) >= 4 and not is_attested(w) for w in words):
+        return True
+    return words[0].strip("'’") in TOPONYM_HEADS and len(words) > 1 and any(not is_word(w) for w in words[1:])
 
 
 def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
@@ -65,7 +79,8 @@ def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
         return True
     # weak cue ("a X"): the first word must be no Italian word and no known first name
     first = words[0].strip("'’")
-    if is_plain_word(first) and not (len(words) > 1 and any(not is_plain_word(w) for w in words[1:])):
+    toponym = first.lower() in TOPONYM_HEADS and len(words) > 1 and words[-1][:1].isupper()
+    if is_plain_word(first) and not toponym and not (len(words) > 1 and any(not is_plain_word(w) for w in words[1:])):
         return False
     return not (name_listed(first) and first.lower() in gaz.person_names()[0])
 
@@ -79,7 +94,7 @@ class PlaceRecognizer(LocalRecognizer):
     _strong = re.compile(rf"\b{_TERRITORY}[ \t]+(?:(?:di|de|del|della)[ \t]+|d['’]|dell['’])(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     _specialty_of = re.compile(rf"(?P<head>[{UPPER}][\w]+|[a-z]\w+logia|[a-z]\w+iatria)[ \t]+(?:di|dell['’]ospedale[ \t]+di|del[ \t]+policlinico[ \t]+di)[ \t]+(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     # beside a name or a role in a signature: "(cardiologo, Milano)", "Rossi - MILANO", "Odontoiatra, Lecce"
-    _beside_role = re.compile(rf"(?P<role>)(?:[ \t]*[,–-][ \t]*|[ \t]+(?=\S+[ \t]*$))(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
+    _beside_role = re.compile(rf"(?P<role>)(?:[ \t]*[,–-][ \t]*|[ \t]+)(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
     _go = re.compile(rf"{_GO}[ \t]+(?P<pii>{_CAP_RUN})")
     _go_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_RUN})(?![\w'’])(?=\s*(?:[,.;:!?)\n]|$|(?:c['’]è|ci\s+sono|troverà|dove|ha|non|sia|è|e|per|il|la)\b))")
     _go_any_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_WORD})(?![\w'’])")
@@ -115,7 +130,7 @@ class PlaceRecognizer(LocalRecognizer):
             s, e = m.span("pii")
             if text[s:e].islower() and text[s:e] not in gaz.towns():
                 ends = re.match(r"\s*(?:[,.;:!?)\n]|$)", text[e:e + 2]) is not None
-                if is_attested(text[s:e].split()[0]) and not (ends and any(not is_plain_word(w) for w in text[s:e].split())):
+                if not lower_town(text[s:e]) and not (ends and any(not is_plain_word(w) for w in text[s:e].split())):
                     continue
             if _place_ok(text, s, e, strong=True):
                 add(s, e, 0.7)
@@ -141,7 +156,8 @@ class PlaceRecognizer(LocalRecognizer):
             if True:
                 s, e = m.span("pii")
                 spaced = not text[m.end("role"):s].strip()  # "Cardiochirurgo Kiens": no comma, so no Italian word
-                if spaced and (is_word(text[s:e].split()[0]) or is_role(text[s:e].split()[-1])):
+                head = text[s:e].split()
+                if spaced and (is_role(head[-1]) or is_word(head[0]) and not (head[0].lower() in TOPONYM_HEADS and len(head) > 1)):
                     continue
                 if _place_ok(text, s, e, strong=True):
                     add(s, e, 0.65)
@@ -155,8 +171,7 @@ class PlaceRecognizer(LocalRecognizer):
                 add(s, e, 0.55)
         for m in self._go_lower.finditer(text):
             s, e = m.span("pii")
-            words = text[s:e].split()
-            if text[s:e].lower() in gaz.towns() or not is_attested(words[0]) and words[0] not in gaz.LOWER_NOT_NAMES:
+            if text[s:e].lower() in gaz.towns() or lower_town(text[s:e]):
                 add(s, e, 0.55)
         for m in self._dateline.finditer(text):
             s, e = m.span("pii")

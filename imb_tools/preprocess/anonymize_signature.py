@@ -32,6 +32,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_plain_word as is_word
 from imb_tools.preprocess.anonymize_names import is_role, name_listed
+from imb_tools.preprocess.anonymize_places import lower_town
 
 CLOSING = re.compile(
     r"(?i)(?<!\w)(?:(?:(?:un|uno|i\s+miei|tanti|molti|cari|cordiali|distinti|affettuosi|sinceri|con\s+i\s+migliori|migliori)\s+)?"
@@ -174,6 +175,8 @@ class SignatureRecognizer(LocalRecognizer):
         before = seg[:cut].rstrip(" .:-")
         if not before:
             return found
+        if person_done and not titled and before.islower() and lower_town(before):
+            return [("LOCATION", start, start + len(before), 0.65)] + found
         prov = PROVINCE.search(before)
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
         if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words, before_code=True):
