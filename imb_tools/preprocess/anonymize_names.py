@@ -172,12 +172,11 @@ class GreetingNameRecognizer(LocalRecognizer):
                     break
                 # a lone word that ends the greeting ("Salve luciano!") and names no kind of person is a name,
                 # in any case; nouns of persons keep their place ("Gentile interlocutore", "Cara sposina")
-                lone = i == len(run) - 1 or start is not None
-                ends = re.match(r"\s*[,!:;\n]|\s*$", text[e:e + 3]) is not None
+                ends = re.match(r"\s*[,!:;\n]|\s*$|[ \t]+[A-ZÀ-Þ]", text[e:e + 3]) is not None
                 if _ELIDED.match(w):
                     break
                 if listed or not word or (capital and (after_addressee or i == 0) and start is None) \
-                        or (lone and ends and len(w) > 2 and not _PERSON_NOUN.search(low)):
+                        or (ends and len(w) > 2 and not _PERSON_NOUN.search(low)):
                     start = s if start is None else start
                     end = e
                     continue
@@ -247,7 +246,8 @@ class ProfessionNameRecognizer(LocalRecognizer):
                 continue
             # the run is a name when a list holds one of its words, one is no Italian word, or a closing precedes it
             line_head = not lead or lead.endswith("\n")
-            titled_line = line_head and all(w[:1].isupper() for _, _, w in run)  # "Franca Maggio Odontoiatra" on its own line
+            # "Franca Maggio Odontoiatra", "rosario fiorentini Flebologo" on a line of their own
+            titled_line = line_head and (all(w[:1].isupper() for _, _, w in run) or len(run) >= 2 and all(w.islower() for _, _, w in run))
             if not after_closing and not titled_line and not any(_INITIAL.match(w) or name_listed(w) or not is_word(w) for _, _, w in run):
                 continue
             if any(gaz.is_eponym(text, ts, te) for ts, te, _ in run):

@@ -144,7 +144,7 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
             break
         prev = words[i - 1].group(0) if i > 0 else ""
         # "dottor franca abbondanza, psicologa": a second word that ends the name is part of it
-        ends_name = re.match(r"[ \t]*(?:[,;:.)\n]|$)", text[start + m.end():start + m.end() + 3]) is not None
+        ends_name = re.match(r"[ \t]*(?:[,;:.)\n]|$)|[ \t]+[A-ZÀ-Þ]", text[start + m.end():start + m.end() + 3]) is not None
         first_before = i == 1 and (prev.lower() in gaz.person_names()[0] or not is_word(prev) or ends_name)
         if i > 0 and word.islower() and not after_particle and not inner_particle and not first_before \
                 and is_plain_word(word) and not name_listed(word):

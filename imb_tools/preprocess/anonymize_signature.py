@@ -50,8 +50,8 @@ CLOSING = re.compile(
 _SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
-_ONE_TITLE = (r"(?:dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?|dott\.?|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.?"
-              r"|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\.?|professor(?:e|essa)?\b)")
+_ONE_TITLE = (r"(?:dottor(?:e|essa)?\b|professor(?:e|essa)?\b|dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?"
+              r"|dott\b\.?|dr\.?\s?ssa\b\.?|dr\b\.?|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\b\.?)")
 _TITLE_HEAD = re.compile(rf"(?i)^(?:{_ONE_TITLE}\s*){{1,2}}")
 ROLE_WORD = re.compile(
     r"(?i)(?<!\w)(?:specialist[aie]|specializzat[oa]|odontoiatr[ai]|primario|psicolog[oa]|psicoterapeuta|medico|medici|chirurg[oa]|"
@@ -100,7 +100,8 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
         return False  # "stia tranquilla", "buon proseguimento": words, not a name
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
-        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYM_HEADS or _DISCIPLINE.search(low):
+        eponym_head = low in gaz.EPONYM_HEADS and not before_role and not any(len(x) == 2 and x.endswith(".") for x in words)
+        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or eponym_head or _DISCIPLINE.search(low):
             return False
         if w.endswith(".") and len(w) == 2:
             continue  # an initial
