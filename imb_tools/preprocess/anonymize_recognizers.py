@@ -181,7 +181,7 @@ def titled_name_recognizer() -> RegexRecognizer:
         [
             (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{TITLED_RUN})", 0.85),
             # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
-            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|d\.\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|prof)\.?\s?re\b\.?|(?:dott|dr|prof)\.(?!\s?(?:ssa|re|sa)\b)|(?:dott|dr|prof)\b(?!\.)|dottor(?:e|essa)?\b|professor(?:e|essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dott\.?\s?sa\b\.?|d\.\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|prof)\.?\s?re\b\.?|(?:dott|dr|prof)\.(?!\s?(?:ssa|re|sa)\b)|(?:dott|dr|prof)\b(?!\.)|dottor(?:e|essa)?\b|professor(?:e|essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
         ],
         name="TitledNameRecognizer",
         accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
