@@ -5,7 +5,10 @@ blank Italian spaCy pipeline (no model download), and already validate the
 Italian identifiers with their check characters (codice fiscale, partita
 IVA) and phone numbers with python-phonenumbers. What forum answers add
 (doctors' names after a title, spaced-out websites, addresses, hospitals,
-the town where a doctor sees patients) lives in `anonymize_recognizers`.
+the town where a doctor sees patients) lives in `anonymize_recognizers`,
+`anonymize_signature`, `anonymize_names` (greetings, names before a
+profession, whole names) and `anonymize_places` (towns anywhere, the place
+policy); `anonymize_lexicon` tells an Italian word from a name.
 Optional extra detectors: a transformers token-classification model (the
 paper used DeepMount00/Italian_NER_XXL) through Presidio's
 HuggingFaceNerRecognizer, and an LLM that keeps a flagged span when it is

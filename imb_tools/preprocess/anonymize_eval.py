@@ -9,9 +9,17 @@ Town"; hospitals in quotes; "Centro del <Surname>"; first names after a
 greeting; foreign names; phones, e-mails, websites), with every name,
 surname and town drawn from the held-out lists (`anonymize_eval_heldout.json`,
 1 in 5 entries that `benchmarks/build_anonymize_lists.py` kept out of the
-detector's files). Clean answers carry eponyms, drug names, anatomical terms,
-generic facilities and towns not about a person: they must come out
-byte-identical.
+detector's files). Half of the PII answers take the shapes issue 21 saw leak
+on real answers (lower-case signatures, surnames no list holds, initials and
+double surnames, misspelled first names, each title abbreviation, greetings
+with names, each place form), from this module's own lists of closing
+formulas, titles, professions and greetings: it imports nothing of the
+detector. Clean answers carry eponyms, drug names, anatomical terms, generic
+facilities, greetings that name nobody, specialties, tumour markers, DOIs,
+capitalised phrases and towns inside disease names: they must come out
+byte-identical. Every town is PII here, as under the default place policy;
+`evaluate(..., place_policy="care")` counts towns where the text sends the
+patient for care as kept-is-right instead.
 
 Measurement is a second method, not the detector: the generator knows where
 it put each PII item, and an item counts as left when one of its identifying

@@ -36,18 +36,15 @@ FREQUENT = 5000  # subtitle occurrences above which a token is a word whatever t
 @functools.lru_cache(maxsize=1)
 def _sources() -> tuple[dict, frozenset, frozenset]:
     """(subtitle counts, simplemma forms and lemmas, spaCy stop words + medical terms), lower case."""
-    from imb_tools.infra.errors import ImbError
+    from imb_tools.infra.errors import require
 
-    try:
-        from simplemma.strategies.dictionaries import DefaultDictionaryFactory
-        from spellchecker import SpellChecker
-    except ImportError as exc:
-        raise ImbError(f"anonymization needs the 'preprocess' extra (pip install 'imb-toolkit[preprocess]'): {exc}") from None
+    spellchecker = require("spellchecker", "preprocess")
+    dictionaries = require("simplemma.strategies.dictionaries", "preprocess")
     from spacy.lang.it.stop_words import STOP_WORDS
 
-    counts = SpellChecker(language="it", distance=1).word_frequency.dictionary
+    counts = spellchecker.SpellChecker(language="it", distance=1).word_frequency.dictionary
     lemma_data = set()
-    for form, lemma in DefaultDictionaryFactory().get_dictionary("it").items():
+    for form, lemma in dictionaries.DefaultDictionaryFactory().get_dictionary("it").items():
         lemma_data.add(form.lower())
         lemma_data.add(lemma.lower())
     return counts, frozenset(lemma_data), frozenset(STOP_WORDS) | medical_terms()
