@@ -113,14 +113,57 @@ def test_the_measure_reads_the_output_not_the_detector():
 
 
 def test_heldout_residual_and_clean_precision_meet_the_issue(anonymizer):
-    """Done when: answer-level residual <= 1% at >= 99% of clean texts unchanged (synthetic, held-out names)."""
+    """Issue 21's done-when, on a small set (the README gives the full-size figures): names left in few answers,
+    clean texts and greetings that name nobody unchanged."""
     from imb_tools.preprocess.anonymize_eval import evaluate, generate
 
-    result = evaluate(anonymizer, generate(600, seed=11))
-    assert result["answers_with_pii"] > 350 and result["clean_answers"] > 120
-    assert result["answer_residual"] <= 0.01, result["misses"][:5]
-    assert result["clean_precision"] >= 0.99, [m for m in result["misses"] if m["kind"] == "clean changed"][:3]
-    assert min(result["recall_per_type"].values()) >= 0.97
+    result = evaluate(anonymizer, generate(1500, seed=11))
+    assert result["answers_with_name"] > 600 and result["clean_answers"] > 350
+    assert result["name_residual"] <= 0.005, [m for m in result["misses"] if m["kind"] == "pii left"][:5]
+    assert result["clean_precision"] >= 0.995, [m for m in result["misses"] if m["kind"] == "clean changed"][:3]
+    assert result["greetings_without_name_kept"] >= 0.995
+    assert result["recall_per_type"]["NOME"] >= 0.995 and result["recall_per_type"]["LUOGO"] >= 0.95
+    assert min(result["kept_per_shape"].values()) >= 0.99
+    shapes = set(result["recall_per_shape"])
+    assert {"sig lower", "sig surname", "sig initials", "sig profession", "half name", "greeting name",
+            "greeting noun name", "place care", "place department", "place province", "place signature",
+            "place upper tail", "place dateline", "place lower", "place generic", "place code"} <= shapes
+    assert any(s.startswith("title ") for s in shapes)
+
+
+def test_the_generator_shares_no_list_with_the_detector():
+    """The evaluation reads only the held-out file and its own templates; the detector never imports it."""
+    importing = re.compile(r"import anonymize_eval|anonymize_eval import")
+    readers = [p.name for p in PREPROCESS.glob("anonymize*.py") if importing.search(p.read_text("utf-8"))]
+    assert set(readers) <= {"anonymize_eval.py", "anonymize.py"}  # anonymize.py only runs it for the report
+    source = (PREPROCESS / "anonymize_eval.py").read_text("utf-8")
+    assert "anonymize_gazetteer" not in source and "anonymize_lexicon" not in source and "anonymize_names" not in source
+
+
+def test_care_policy_keeps_towns_a_patient_is_sent_to_and_nothing_else(anonymizer):
+    from imb_tools.preprocess.anonymize import Anonymizer
+    from imb_tools.preprocess.anonymize_eval import evaluate, generate
+
+    care = Anonymizer(place_policy="care")
+    result = evaluate(care, generate(1200, seed=12), place_policy="care")
+    assert result["care_places"] > 25 and result["care_places_kept"] >= 0.7
+    # towns in signatures, datelines and beside a name are still replaced under "care"
+    never_kept = ("place dateline", "place signature", "place upper tail", "place practice")
+    items = sum(result["items_per_shape"][f] for f in never_kept)
+    left = sum(result["place_residual_per_form"][f] * result["items_per_shape"][f] for f in never_kept)
+    assert items > 50 and left / items <= 0.05
+    text = f"A {TOWN} troverà un centro con molta esperienza. Cordiali saluti, Dott. {FIRST} {LAST} - {TOWN2}"
+    out = care.anonymize(text)
+    assert out == f"A {TOWN} troverà un centro con molta esperienza. Cordiali saluti, Dott. [NOME] - [LUOGO]"
+    assert anonymizer.anonymize(text) == "A [LUOGO] troverà un centro con molta esperienza. Cordiali saluti, Dott. [NOME] - [LUOGO]"
+
+
+def test_unknown_place_policy_is_a_one_line_error():
+    from imb_tools.infra.errors import ImbError
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    with pytest.raises(ImbError, match="--places"):
+        Anonymizer(place_policy="keep-all")
 
 
 # ---------------------------------------------------------------- each recognizer, on held-out entries
@@ -179,9 +222,12 @@ def test_town_after_a_cue_in_lower_case_and_after_a_job(anonymizer):
     assert ("LUOGO", TOWN2) in found(anonymizer, f"Sono il dott. {LAST}, chirurgo a {TOWN2}.")
 
 
-def test_a_town_not_about_a_person_stays(anonymizer):
+def test_a_town_anywhere_goes_by_default_but_not_inside_a_disease_name(anonymizer):
     text = f"Qualche anno fa un focolaio di legionella a {TOWN} ha fatto discutere."
-    assert anonymizer.anonymize(text) == text
+    assert anonymizer.anonymize(text) == "Qualche anno fa un focolaio di legionella a [LUOGO] ha fatto discutere."
+    for clean in ("La febbre del Nilo occidentale è rara in Italia.", "La malattia di Lyme si cura con antibiotici.",
+                  "L'encefalite di St. Louis si trasmette con le zanzare."):
+        assert anonymizer.anonymize(clean) == clean
 
 
 @pytest.mark.parametrize("facility", [
@@ -245,3 +291,91 @@ def test_cli_summary_says_whose_count_it_is(tmp_path, capsys):
     assert "found by this detector in 50.0% before, 0.0% after" in line and "synthetic held-out" in line
     out = (tmp_path / "o.jsonl").read_text("utf-8")
     assert LAST.lower() not in out.lower() and TOWN not in out and "Parkinson" in out
+
+
+# ---------------------------------------------------------------- issue 21: each shape, on held-out entries
+@pytest.mark.parametrize("template", [
+    "Il quadro è benigno. Auguri. {first} {last}",                      # lower-case signature
+    "Non si preoccupi. cordialità {last}",
+    "Serve un controllo. Arrivederci {Last}",                           # a surname no list holds
+    "Serve un controllo. Saluti, {F}. {Last}",                          # initials
+    "Serve un controllo. Saluti\n{F}.{G}. {Last} {Last2} Cardiochirurgo",  # double surname
+    "Serve un controllo.\nCordialità\n{first} {last} Odontoiatra Specialista in Ortodonzia",  # before a profession
+    "Serve un controllo.\n{First} {Last} Psichiatria",
+    "Serve un controllo. Un saluto, {First} {Last} {Last2}",
+])
+def test_signature_shapes(anonymizer, template):
+    text = template.format(first=FIRST.lower(), last=LAST.lower(), Last=LAST, Last2=LAST2, First=FIRST, F=FIRST[0],
+                           G=FIRST2[0])
+    out = anonymizer.anonymize(text)
+    assert FIRST.lower() not in out.lower() and LAST.lower() not in out.lower() and LAST2.lower() not in out.lower(), out
+    assert out.count("[NOME]") == 1, out  # one placeholder for the whole name
+    for kept in ("Cardiochirurgo", "Odontoiatra Specialista in Ortodonzia", "Psichiatria", "Auguri."):
+        if kept in text:
+            assert kept in out
+
+
+@pytest.mark.parametrize("title", ["d.ssa", "dr.ssa", "prof.ssa", "dott.re", "Dott", "Dott.", "Dr.", "Prof.", "D.ssa",
+                                   "Dr.ssa", "Prof.ssa", "dott.", "dottor", "Dottoressa", "Prof. Dott."])
+def test_each_title(anonymizer, title):
+    for name in (f"{FIRST} {LAST}", LAST, f"{FIRST.lower()} {LAST.lower()}"):
+        text = f"Come le ha detto il {title} {name}, serve un controllo."
+        assert anonymizer.anonymize(text) == f"Come le ha detto il {title} [NOME], serve un controllo."
+
+
+@pytest.mark.parametrize("greeting", ["Gentile {First},", "Cara {first},", "Buongiorno {First}!", "Gentile signora {First},",
+                                      "Gent.ma Sig.ra {First}:", "Egregio {First}"])
+def test_greeting_with_a_name_loses_the_name_and_keeps_the_rest(anonymizer, greeting):
+    head = greeting.format(First=FIRST, first=FIRST.lower())
+    out = anonymizer.anonymize(head + "\nIl referto è nella norma.")
+    assert FIRST.lower() not in out.lower() and out.endswith("\nIl referto è nella norma.")
+    assert out.startswith(greeting.split("{")[0])
+
+
+@pytest.mark.parametrize("greeting", ["Gentile signora", "Gent.mo utente", "Gent.ma mamma", "Cara amica", "Caro ragazzo",
+                                      "Gentile Signora", "Gentile paziente", "Cari genitori", "Gentile lettrice",
+                                      "Salve a lei", "Buongiorno"])
+def test_greeting_without_a_name_stays_whole(anonymizer, greeting):
+    text = f"{greeting},\nil referto è nella norma. Cordiali saluti."
+    assert anonymizer.anonymize(text) == text
+
+
+@pytest.mark.parametrize("template", [
+    "A {Town} troverà un centro con molta esperienza.",
+    "La Neurochirurgia di {Town} tratta spesso questi casi.",
+    "C'è un buon centro in provincia di {Town}.",
+    "Ne parli con il Dott. {First} {Last} (cardiologo, {Town}).",
+    "Cordiali saluti\n{First} {Last} - {TOWN}",
+    "{TOWN} 12/03/2015\nIl dolore è muscolare.",
+    "Se abita in provincia di {town}, il centro è comunque vicino.",
+    "Visito privatamente a {Town} ({Code}), su appuntamento.",
+])
+def test_each_place_form(anonymizer, template):
+    text = template.format(Town=TOWN, TOWN=TOWN.upper(), town=TOWN.lower(), Code=CODE, First=FIRST, Last=LAST)
+    out = anonymizer.anonymize(text)
+    assert TOWN.lower() not in out.lower() and "[LUOGO]" in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "Nel referto il Ca 19.9 è nei limiti e il CA 125 anche.",
+    "I dati sono pubblicati (doi: 10.1016/j.jhep.2015.03.012).",
+    "I dati sono pubblicati (PMID: 25632458).",
+    "Lo Studio Strumentale del Sonno dell'ospedale esegue la polisonnografia.",
+    "Dia retta a me: non si preoccupi.",
+    "Le serve il parere di uno Specialista in Dermatologia.",
+    "Serve una visita in Psichiatria, non è urgente.",
+    "Si faccia visitare da un Odontoiatra al più presto.",
+    "Il Centro del Sonno dell'ospedale esegue la polisonnografia.",
+])
+def test_lookalikes_stay_byte_identical(anonymizer, text):
+    assert anonymizer.detect(text) == [] and anonymizer.anonymize(text) == text
+
+
+def test_lexicon_tells_words_from_names():
+    from imb_tools.preprocess.anonymize_lexicon import is_plain_word, is_word
+
+    for word in ("signora", "Saluti", "tranquilla", "lavoro", "sempre", "prevenzione"):
+        assert is_word(word), word
+    for name in (FIRST, LAST):
+        assert not is_plain_word(name), name  # these held-out entries are no Italian words
+    assert not is_word("brambillazzi")

@@ -5,7 +5,10 @@ blank Italian spaCy pipeline (no model download), and already validate the
 Italian identifiers with their check characters (codice fiscale, partita
 IVA) and phone numbers with python-phonenumbers. What forum answers add
 (doctors' names after a title, spaced-out websites, addresses, hospitals,
-the town where a doctor sees patients) lives in `anonymize_recognizers`.
+the town where a doctor sees patients) lives in `anonymize_recognizers`,
+`anonymize_signature`, `anonymize_names` (greetings, names before a
+profession, whole names) and `anonymize_places` (towns anywhere, the place
+policy); `anonymize_lexicon` tells an Italian word from a name.
 Optional extra detectors: a transformers token-classification model (the
 paper used DeepMount00/Italian_NER_XXL) through Presidio's
 HuggingFaceNerRecognizer, and an LLM that keeps a flagged span when it is
@@ -50,6 +53,7 @@ PLACEHOLDERS = {
     "IP_ADDRESS": "IP",
 }
 MODES = ("placeholder", "surrogate")
+PLACE_POLICIES = ("replace", "care")  # see anonymize_places
 DEFAULT_NER_MODEL = "DeepMount00/Italian_NER_XXL"
 # Labels of Italian NER models (Italian_NER_XXL and CoNLL-style) -> Presidio entities.
 NER_LABELS = {
@@ -139,6 +143,8 @@ def default_recognizers() -> list:
     )
 
     from imb_tools.preprocess import anonymize_recognizers as rec
+    from imb_tools.preprocess.anonymize_names import GreetingNameRecognizer, ProfessionNameRecognizer
+    from imb_tools.preprocess.anonymize_places import PlaceRecognizer
     from imb_tools.preprocess.anonymize_signature import SignatureRecognizer
 
     return [
@@ -156,7 +162,8 @@ def default_recognizers() -> list:
         rec.gated(CreditCardRecognizer(supported_language="it", context=["carta", "credito", "visa", "mastercard"]), rec.DIGITS6),
         rec.titled_name_recognizer(),
         rec.practice_name_recognizer(),
-        rec.salutation_name_recognizer(),
+        GreetingNameRecognizer(),
+        ProfessionNameRecognizer(),
         rec.GazetteerNameRecognizer(),
         rec.obfuscated_email_recognizer(),
         rec.spaced_url_recognizer(),
@@ -165,6 +172,7 @@ def default_recognizers() -> list:
         rec.birth_date_recognizer(),
         rec.facility_recognizer(),
         rec.place_recognizer(),
+        PlaceRecognizer(),
         SignatureRecognizer(),
     ]
 
@@ -300,9 +308,12 @@ class Anonymizer:
     """Detect PII (Presidio + project recognizers, optional NER and LLM check) and replace it."""
 
     def __init__(self, mode: str = "placeholder", ner_model: str | None = None, llm_check: str | None = None,
-                 threshold: float = SCORE_THRESHOLD, recognizers: Sequence | None = None):
+                 threshold: float = SCORE_THRESHOLD, recognizers: Sequence | None = None, place_policy: str = "replace"):
         if mode not in MODES:
             raise ImbError(f"unknown --mode {mode!r}; choose one of {', '.join(MODES)}")
+        if place_policy not in PLACE_POLICIES:
+            raise ImbError(f"unknown --places {place_policy!r}; choose one of {', '.join(PLACE_POLICIES)}")
+        self.place_policy = place_policy
         recognizers = list(default_recognizers() if recognizers is None else recognizers)
         if ner_model:
             recognizers.append(ner_recognizer(ner_model))
@@ -332,8 +343,19 @@ class Anonymizer:
             end = r.end - len(value) + len(value.rstrip())
             if end > start:
                 spans.append(Span(start, end, r.entity_type, r.score, name))
-        spans = resolve(spans)
-        return resolve(spans + other_mentions(text, spans))
+        from imb_tools.preprocess.anonymize_names import widen_names
+
+        from imb_tools.preprocess.anonymize_places import places_beside_names
+
+        spans = resolve(widen_names(text, resolve(spans)))
+        spans = resolve(spans + [Span(s, e, "LOCATION", 0.6, "PlaceBesideName") for s, e in places_beside_names(text, spans)])
+        spans = resolve(spans + other_mentions(text, spans))
+        if self.place_policy == "care":
+            from imb_tools.preprocess.anonymize_places import keep_for_care
+            from imb_tools.preprocess.anonymize_signature import signature_start
+
+            spans = keep_for_care(text, spans, signature_start(text))
+        return spans
 
     def detect_batch(self, texts: Sequence[str | None]) -> list[list[Span]]:
         spans = [self.detect(t) if isinstance(t, str) else [] for t in texts]
@@ -443,31 +465,36 @@ def detector_recall(anonymizer: "Anonymizer", size: int = EVAL_SIZE) -> dict:
 
     The LLM check is left out of this run (it would ask the LLM about every
     flagged span and can only keep more PII in), so with --llm-check the
-    figures are an upper bound.
+    figures are an upper bound. The place policy is the one that ran.
     """
     from imb_tools.preprocess.anonymize_eval import evaluate, generate
 
     # placeholders, so a surrogate that happens to equal a held-out name is not counted as left
     (llm, mode), anonymizer.llm, anonymizer.mode = (anonymizer.llm, anonymizer.mode), None, "placeholder"
     try:
-        result = evaluate(anonymizer, generate(size, seed=EVAL_SEED))
+        result = evaluate(anonymizer, generate(size, seed=EVAL_SEED), place_policy=anonymizer.place_policy)
     finally:
         anonymizer.llm, anonymizer.mode = llm, mode
     result.pop("misses")
+    keys = ("answers", "place_policy", "answer_residual", "name_residual", "recall", "recall_per_type",
+            "recall_per_shape", "clean_precision", "greetings_without_name_kept", "care_places_kept")
     return {
         "source": f"synthetic forum answers, names and towns held out from the detector's lists (seed {EVAL_SEED})",
-        "answers": result["answers"],
-        "answer_residual": result["answer_residual"],
-        "recall": result["recall"],
-        "recall_per_type": result["recall_per_type"],
-        "clean_precision": result["clean_precision"],
+        **{k: result[k] for k in keys},
         "llm_check_applied": False,
     }
 
 
+PLACE_POLICY_NOTES = {
+    "replace": "every town and place replaced, except inside disease and eponym names (as the published data)",
+    "care": "towns where the text sends a patient for care kept; replaced in signatures, datelines, beside a "
+            "person's name and where someone lives or works",
+}
+
+
 def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str = "placeholder",
                     ner_model: str | None = None, llm_check: str | None = None, batch_size: int = 64,
-                    eval_size: int = EVAL_SIZE) -> dict:
+                    eval_size: int = EVAL_SIZE, place_policy: str = "replace") -> dict:
     """Anonymize one column of a JSONL/CSV/Parquet table; every other field kept. Returns the report.
 
     `eval_size` synthetic held-out answers measure the detector's recall for the report (0: not
@@ -490,7 +517,7 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
     bad = next((i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)), None)
     if bad is not None:
         raise ImbError(f"{in_path}: record {bad}, field {column!r}: expected text, got {type(texts[bad]).__name__}")
-    anonymizer = Anonymizer(mode=mode, ner_model=ner_model, llm_check=llm_check)
+    anonymizer = Anonymizer(mode=mode, ner_model=ner_model, llm_check=llm_check, place_policy=place_policy)
     new_texts, before, after = [], [], []
     for i in tqdm(range(0, len(texts), batch_size), desc="anonymize", unit="batch"):
         for result in anonymizer.anonymize_batch(texts[i : i + batch_size]):
@@ -505,6 +532,7 @@ def anonymize_table(in_path, column: str, out_path, report_path=None, mode: str 
         "column": column,
         "texts": len(texts),
         "mode": mode,
+        "place_policy": {"name": place_policy, "means": PLACE_POLICY_NOTES[place_policy]},
         "detector": {
             "recognizers": sorted({r.name for r in anonymizer.analyzer.registry.recognizers}),
             "ner_model": ner_model,

@@ -18,6 +18,8 @@ from presidio_analyzer import LocalRecognizer, Pattern, RecognizerResult
 from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecognizer, UrlRecognizer
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
+from imb_tools.preprocess.anonymize_lexicon import is_plain_word, is_word
+from imb_tools.preprocess.anonymize_names import is_role, name_listed
 
 # ---------------------------------------------------------------- building blocks
 UPPER = "A-ZÀ-ÖØ-Þ"
@@ -27,9 +29,9 @@ PARTICLE = r"(?:De|Di|Del|Della|Dello|Dal|Da|La|Lo|Li|Dell['’]|D['’])"
 NAME_WORD = rf"(?:{PARTICLE}\s?)?{CAP}|[{UPPER}]\."  # De Luca, Dell'Acqua, M.
 NAME_RUN = rf"(?:{NAME_WORD})(?:[ \t]+(?:{NAME_WORD})){{0,3}}"
 TITLE = (
-    r"(?i:dott(?:\.|or)?\s?(?:ssa|essa)\b\.?|dott\.|dott\b|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.|dr\b"
-    r"|prof\.?\s?(?:ssa|essa)\b\.?|prof\.|prof\b|professor(?:e|essa)?\b|sig\.(?:ra|na)?|signor(?:a|ina)?\b"
-    r"|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
+    r"(?i:(?:(?:dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?|dott\.|dott\b|dottor(?:e|essa)?\b"
+    r"|dr\.?\s?ssa\b\.?|dr\.|dr\b|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\.|prof\b|professor(?:e|essa)?\b)[ \t]*){1,2}"
+    r"|sig\.(?:ra|na)?|signor(?:a|ina)?\b|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
 )
 # Words that end a name after a title: specialties and roles in signatures.
 _ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words
@@ -136,8 +138,17 @@ def _trim_name(text: str, start: int, end: int, lower_ok: bool = False) -> Optio
         word = m.group(0)
         inner_particle = word.lower() in _PARTICLES and i + 1 < len(words) and kept_end > start - 1
         after_particle = i > 0 and words[i - 1].group(0).lower() in _PARTICLES  # "De Vita", "di meglio"
-        if _ROLE.search(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
+        if word.lower().rstrip(".") in ("dott", "dr", "prof", "dottor", "dottore", "dottoressa", "professore", "professoressa"):
+            break  # a second title ("Prof. Dott."), never a name
+        if _ROLE.search(word) or is_role(word) or not after_particle and not inner_particle and (_stopword(word) or _not_a_name(word, lower_ok)):
             break
+        prev = words[i - 1].group(0) if i > 0 else ""
+        # "dottor franca abbondanza, psicologa": a second word that ends the name is part of it
+        ends_name = re.match(r"[ \t]*(?:[,;:.)\n]|$)|[ \t]+[A-ZÀ-Þ]", text[start + m.end():start + m.end() + 3]) is not None
+        first_before = i == 1 and (prev.lower() in gaz.person_names()[0] or not is_word(prev) or ends_name)
+        if i > 0 and word.islower() and not after_particle and not inner_particle and not first_before \
+                and is_plain_word(word) and not name_listed(word):
+            break  # "dott. rossi ha" / "dr. bianchi curante": an Italian word after the name ends it
         if not inner_particle:
             kept_end = start + m.end()
     if kept_end == start or gaz.is_eponym(text, start, kept_end):
@@ -170,7 +181,7 @@ def titled_name_recognizer() -> RegexRecognizer:
         [
             (rf"(?<![\w]){TITLE}[ \t]*(?P<pii>{TITLED_RUN})", 0.85),
             # lower case after an abbreviated title: "dr. de marchi", "dott.ssa l. micalizzi"
-            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|dr|prof)\.(?!\s?ssa)|dottor(?:essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
+            (rf"(?<![\w])(?i:dott\.?\s?ssa\.?|dott\.?\s?sa\b\.?|d\.\s?ssa\.?|dr\.?\s?ssa\.?|prof\.?\s?ssa\.?|(?:dott|prof)\.?\s?re\b\.?|(?:dott|dr|prof)\.(?!\s?(?:ssa|re|sa)\b)|(?:dott|dr|prof)\b(?!\.)|dottor(?:e|essa)?\b|professor(?:e|essa)?\b)[ \t]*(?P<pii>{LOWER_RUN})", 0.7),
         ],
         name="TitledNameRecognizer",
         accept=lambda text, start, end: _trim_name(text, start, end, lower_ok=True),
@@ -183,7 +194,12 @@ def practice_name_recognizer() -> RegexRecognizer:
     def accept(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         # structure, not lists: any capitalized word after "studio" that is not a role or function word
         words = text[start:end].split()
-        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC:
+        if _stopword(words[0]) or _ROLE.search(words[0]) or words[0].lower() in gaz.TOWN_OR_GENERIC or is_role(words[0]):
+            return None
+        # "Studio Strumentale del Sonno": a capitalized service name made of words, not "studio Vitale"
+        head = text[max(0, start - 40):start].rstrip().split()[-1:] or [""]
+        service = head[0][:1].isupper() or re.match(r"\s+(?:del|della|dello|dei|di|per)\b", text[end:end + 8])
+        if service and all(is_word(w) and not name_listed(w) for w in words):
             return None
         return start, end
 
@@ -261,11 +277,12 @@ class GazetteerNameRecognizer(LocalRecognizer):
                         nlow = nxt.lower()
                         if _stopword(nxt) or _ROLE.search(nxt) or nlow in gaz.EPONYMS:
                             break
-                        if nlow in self.first or nlow in self.last or nlow not in gaz.COMMON_WORDS:
+                        if nlow in self.first or nlow in self.last or nlow not in gaz.COMMON_WORDS and not is_word(nlow):
                             j += 1
                             continue
                         break
-                    lone_ok = (low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0
+                    lone_ok = (low not in gaz.COMMON_WORDS and low not in gaz.towns() and i == 0 and len(low) > 2
+                               and not is_word(low)
                                and not _CAP_BEFORE.search(text, max(0, s - 30), s)
                                and not _PLACE_PARTICLE_BEFORE.search(text, max(0, s - 8), s))
                     # "a Albano Vercellese": after a preposition of place, first name + unknown word is a town
@@ -470,7 +487,8 @@ def _trim_facility(text: str, start: int, end: int) -> Optional[tuple[int, int]]
     """Drop trailing connectors and stop words the name run swallowed."""
     span = text[start:end]
     m = re.match(r"(?i)centro(?:\s+\w+){0,2}?\s+(?:del|della|dello|dei|di)\s+(\w+)", span)
-    if m and ('"' not in span and "«" not in span) and m.group(1).lower() in _GENERIC_CENTRE:
+    if m and ('"' not in span and "«" not in span) and (m.group(1).lower() in _GENERIC_CENTRE
+                                                      or is_plain_word(m.group(1)) and not name_listed(m.group(1))):
         return None
     words = span.split()
     while len(words) > 1 and (_stopword(words[-1]) and words[-1][0].islower() or words[-1].lower() in ("e", "di")):
@@ -571,7 +589,7 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
             return None
         return start, end
     first = span.split()[0].strip("(,")
-    if _stopword(first) or _ROLE.search(first):
+    if _stopword(first) or _ROLE.search(first) or is_role(first):
         return None
     before = text[max(0, start - 12) : start]
     weak_cue = any(ch in before[-3:] for ch in "-–,|/") or re.search(r"(?:log[oa]|iatra|ista|chirurg[oa]|medico)\s+(?:in|di)\s+$", before, re.IGNORECASE)

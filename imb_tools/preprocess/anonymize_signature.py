@@ -30,20 +30,29 @@ from typing import List, Optional
 from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
+from imb_tools.preprocess.anonymize_lexicon import is_plain_word as is_word
+from imb_tools.preprocess.anonymize_names import is_role, name_listed
+from imb_tools.preprocess.anonymize_places import lower_town
 
 CLOSING = re.compile(
-    r"(?i)(?<!\w)(?:cordiali\s+saluti|cordialmente|distinti\s+saluti|(?:un\s+)?(?:caro|cordiale|affettuoso|caloroso)\s+saluto"
-    r"|un\s+saluto(?:\s+cordiale)?|saluti|arrivederci|buona\s+(?:giornata|serata)|a\s+presto"
-    r"|resto\s+a\s+(?:sua\s+)?disposizione(?:\.\s*saluti)?)"
+    r"(?i)(?<!\w)(?:(?:(?:un|uno|i\s+miei|tanti|molti|cari|cordiali|distinti|affettuosi|sinceri|con\s+i\s+migliori|migliori)\s+)?"
+    r"(?:(?:caro|cordiale|affettuoso|caloroso|grande)\s+)?(?:saluti|saluto|auguri|abbraccio)"
+    r"(?:\s+(?:cordiali|cordiale|affettuosi|affettuoso|vivissimi|sinceri|di\s+(?:pronta|buona)\s+guarigione))?"
+    r"|cordialità|cordialmente|arrivederci|a\s+presto|ciao(?=\s*[.,!\n])"
+    r"|buon[ae]?\s+(?:giornata|serata|fortuna|guarigione|continuazione|notte|domenica|lavoro|fine\s+settimana)"
+    r"|in\s+bocca\s+al\s+lupo"
+    r"|(?:resto|rimango|restiamo|rimaniamo)\s+a\s+(?:(?:sua|vostra|tua)\s+)?(?:completa\s+)?disposizione"
+    r"(?:\s+per\s+(?:ulteriori\s+|eventuali\s+|altri\s+)?(?:chiarimenti|informazioni|domande|dubbi))?(?:\.\s*saluti)?"
+    r"|le\s+auguro\s+(?:ogni\s+bene|il\s+meglio|una\s+pronta\s+guarigione|buona\s+fortuna)"
+    r"|grazie\s+a\s+lei|grazie(?=\s*[.,!\n]))"
     r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
 )
 _SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
-_TITLE_HEAD = re.compile(
-    r"(?i)^(?:dott(?:\.|or)?\s?(?:ssa|essa)\b\.?|dott\.?|dottor(?:e|essa)?\b|dr\.?\s?ssa\b\.?|dr\.?|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?|"
-    r"professor(?:e|essa)?\b)\s*"
-)
+_ONE_TITLE = (r"(?:dottor(?:e|essa)?\b|professor(?:e|essa)?\b|dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?"
+              r"|dott\b\.?|dr\.?\s?ssa\b\.?|dr\b\.?|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\b\.?)")
+_TITLE_HEAD = re.compile(rf"(?i)^(?:{_ONE_TITLE}\s*){{1,2}}")
 ROLE_WORD = re.compile(
     r"(?i)(?<!\w)(?:specialist[aie]|specializzat[oa]|odontoiatr[ai]|primario|psicolog[oa]|psicoterapeuta|medico|medici|chirurg[oa]|"
     r"dirigente|responsabile|direttore|direttrice|docente|professore\s+(?:ordinario|associato)|ricercator[ea]|consulente|"
@@ -73,7 +82,7 @@ def _stopword(word: str) -> bool:
     return word.lower() in STOP_WORDS
 
 
-def name_like(words: List[str], before_code: bool = False, town_slot: bool = False) -> bool:
+def name_like(words: List[str], before_code: bool = False, town_slot: bool = False, before_role: bool = False) -> bool:
     """1-5 words that could be a name or a town: letters only, function words only as inner particles,
     after a particle ("di meglio", "de vita") or capitalized after a first word that is none ("Chignolo
     Po"); before a province code, or in Title case where a town is expected ("Ultimo", "Tre Ville"), any word.
@@ -86,9 +95,13 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
     if len(styles) > 1:
         return False
     town_slot = town_slot and styles == {"title"}
+    content = [w for w in words if w.lower() not in PARTICLES and not (w.endswith(".") and len(w) == 2)]
+    if styles == {"lower"} and len(content) > 1 and not before_role and all(is_word(w) and not name_listed(w) for w in content):
+        return False  # "stia tranquilla", "buon proseguimento": words, not a name
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
-        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or low in gaz.EPONYM_HEADS or _DISCIPLINE.search(low):
+        eponym_head = low in gaz.EPONYM_HEADS and not before_role and not any(len(x) == 2 and x.endswith(".") for x in words)
+        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or eponym_head or _DISCIPLINE.search(low):
             return False
         if w.endswith(".") and len(w) == 2:
             continue  # an initial
@@ -124,9 +137,14 @@ class SignatureRecognizer(LocalRecognizer):
         person_done = False
         pos = last.end()
         tail = text[pos:]
-        for seg_start, seg_end in _segments(tail):
+        segments = _segments(tail)
+        for k, (seg_start, seg_end) in enumerate(segments):
             start, end = pos + seg_start, pos + seg_end
-            found = self._segment(text, start, end, person_done)
+            following = tail[segments[k + 1][0]:segments[k + 1][1]] if k + 1 < len(segments) else ""
+            # a role or facility right after: this segment is the name, whatever its words
+            before_role = bool(following) and (ROLE_WORD.match(following.strip()) is not None or FACILITY_HEAD.match(following.strip()) is not None
+                                               or is_role(following.split()[0].strip(".,")))
+            found = self._segment(text, start, end, person_done, before_role)
             for entity, s, e, score in found:
                 out.append(RecognizerResult(entity, s, e, score))
                 person_done = person_done or entity == "PERSON"
@@ -134,7 +152,7 @@ class SignatureRecognizer(LocalRecognizer):
                 person_done = True  # a role after the closing: the person, if any, came before it
         return out
 
-    def _segment(self, text: str, start: int, end: int, person_done: bool) -> list:
+    def _segment(self, text: str, start: int, end: int, person_done: bool, before_role: bool = False) -> list:
         seg = text[start:end]
         head = _TITLE_HEAD.match(seg)
         titled = bool(head and head.end() > 0)
@@ -145,6 +163,9 @@ class SignatureRecognizer(LocalRecognizer):
             return []
         # a role or facility keyword inside the segment: what comes before it is the name / town
         role = ROLE_WORD.search(seg)
+        lexical_role = next((m for m in re.finditer(r"[^\W\d_]+", seg) if is_role(m.group(0))), None)
+        if lexical_role and (role is None or lexical_role.start() < role.start()):
+            role = lexical_role
         fac = FACILITY_HEAD.search(seg)
         cut = min([m.start() for m in (role, fac) if m] or [len(seg)])
         found = []
@@ -155,11 +176,13 @@ class SignatureRecognizer(LocalRecognizer):
         before = seg[:cut].rstrip(" .:-")
         if not before:
             return found
+        if person_done and not titled and before.islower() and lower_town(before):
+            return [("LOCATION", start, start + len(before), 0.65)] + found
         prov = PROVINCE.search(before)
         words = _words(PROVINCE.sub("", before)) if prov else _words(before)
         if prov and prov.group(1).upper() in gaz.province_codes() and name_like(words, before_code=True):
             return [("LOCATION", start, start + len(before), 0.75)] + found
-        if not name_like(words, town_slot=person_done and not titled) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
+        if not name_like(words, town_slot=person_done and not titled, before_role=before_role or cut < len(seg)) or person_done and not titled and words[0] in ("di", "del", "della", "in"):
             return found
         low = " ".join(words).lower()
         if titled or not person_done:
@@ -167,6 +190,16 @@ class SignatureRecognizer(LocalRecognizer):
                 return [("LOCATION", start, start + len(before), 0.7)] + found
             return [("PERSON", start, start + len(before), 0.75)] + found
         return [("LOCATION", start, start + len(before), 0.65)] + found
+
+
+def signature_start(text: str) -> int | None:
+    """Where the signature block starts (the end of the last closing formula), if the answer has one."""
+    last = None
+    for last in CLOSING.finditer(text):
+        pass
+    if last is None or len(text) - last.end() > MAX_TAIL:
+        return None
+    return last.start()
 
 
 def _segments(tail: str) -> List[tuple[int, int]]:
