@@ -74,14 +74,13 @@ def _register_anonymize(sub) -> None:
     p.add_argument("--mode", choices=MODES, default="placeholder",
                    help="typed placeholders like [NOME] or realistic Faker it_IT surrogates (default: %(default)s)")
     input_option(p, "--ner-model", nargs="?", const=DEFAULT_NER_MODEL, default=None, type=local_or_hub,
-                   help=f"also run a token-classification model (Hub id or path; bare flag: {DEFAULT_NER_MODEL})")
+                 help=f"also run a token-classification model (Hub id or path; bare flag: {DEFAULT_NER_MODEL})")
     input_option(p, "--llm-check", metavar="SPEC", default=None, type=llm_spec, paths=spec_model_paths,
-                   help="ask an LLM (imb_tools.llm spec) whether flagged names/places are really sensitive")
+                 help="ask an LLM (imb_tools.llm spec) whether flagged names/places are really sensitive")
     p.add_argument("--places", choices=PLACE_POLICIES, default="replace", dest="place_policy",
                    help="replace: every town and place goes, as in the published data (default); care: keep towns "
                         "where the text sends a patient for care, never in a signature, a dateline or beside a name")
-    p.add_argument("--batch-size", type=int, default=64, help="texts per batch (default: %(default)s)")
-    p.add_argument("--eval-size", type=int, default=EVAL_SIZE,
+    p.add_argument("--eval-size", type=nonnegative_int, default=EVAL_SIZE,
                    help="synthetic held-out answers run to report the detector's recall beside its own before/after "
                         "counts; 0 skips it (default: %(default)s)")
     p.set_defaults(func=_anonymize)
@@ -92,7 +91,7 @@ def _anonymize(args) -> int:
 
     report = anonymize_table(
         args.in_path, args.column, args.out, report_path=args.report, mode=args.mode,
-        ner_model=args.ner_model, llm_check=args.llm_check, batch_size=args.batch_size, eval_size=args.eval_size,
+        ner_model=args.ner_model, llm_check=args.llm_check, eval_size=args.eval_size,
         place_policy=args.place_policy,
     )
     before, after, recall = report["before"], report["after"], report["detector_recall"]
