@@ -121,12 +121,21 @@ def tiny_qa(extra_train=(), planted=True):
                 "answer": long_val[2] + " Cordiali saluti.",
                 "category": long_val[0],
             },
-            # embedding: a short held-out answer plus the same formula (Jaccard < 0.9, cosine > 0.98)
+            # embedding: a held-out answer reworded, its clauses in another order (few shared
+            # shingles, so neither Jaccard nor containment; cosine > 0.98)
             {
                 "id": "p_emb",
                 "question": "x",
-                "answer": short_val[2] + " Cordiali saluti.",
+                "answer": "Senza attendere, un neo che cambia forma o colore va controllato da un "
+                "dermatologo con la dermatoscopia.",
                 "category": short_val[0],
+            },
+            # containment: a short held-out answer plus a closing formula (Jaccard < 0.9)
+            {
+                "id": "p_contains",
+                "question": "x",
+                "answer": test0[2] + " Cordiali saluti e auguri di pronta guarigione.",
+                "category": test0[0],
             },
             # a held-out id in train (a broken split)
             {
@@ -189,18 +198,29 @@ def test_leakage_guard_removes_planted_duplicates(built_index):
     assert removed["p_near"]["reason"] == "near_duplicate" and removed["p_near"]["match"] == "q007"
     assert removed["p_near"]["score"] >= 0.9
     assert removed["p_emb"]["reason"] == "embedding" and removed["p_emb"]["match"] == "q003"
+    assert removed["p_contains"]["reason"] == "contains_heldout" and removed["p_contains"]["match"] == "q000"
+    assert removed["p_contains"]["score"] == 1.0  # every shingle of the answer is in the passage
     assert removed["q006"]["reason"] == "heldout_id"
-    assert len(removed) == 4  # nothing legitimate removed
+    # Two "Nota" fillers quote a held-out answer: f003 whole, f006 its first clause (47% of its
+    # shingles). The guard before containment kept both.
+    assert removed["f003"]["reason"] == "contains_heldout" and removed["f003"]["score"] == 1.0
+    assert removed["f006"]["reason"] == "contains_heldout" and removed["f006"]["match"] == "q006"
+    assert len(removed) == 7  # nothing legitimate removed
     counts = manifest["leakage"]["removed"]
-    assert counts == {"heldout_id": 1, "exact_text": 1, "near_duplicate": 1, "embedding": 1, "empty": 0}
+    assert counts == {"heldout_id": 1, "exact_text": 1, "near_duplicate": 1, "contains_heldout": 3,
+                      "embedding": 1, "empty": 0}
     index = load_index(base / "index")
     ids = {p.id for p in index.passages}
-    assert not ids & {"p_exact", "p_near", "p_emb", "q000", "q003", "q006", "q007", "q009"}
+    assert not ids & {"p_exact", "p_near", "p_emb", "p_contains", "f003", "f006", "q000", "q003", "q006", "q007",
+                      "q009"}
     # counts add up: train records = kept + removed
     train_rows = len(tiny_qa()["train"])
     assert (
-        manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 4
+        manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 7
     )
+    assert manifest["build"] == {"dataset": "imb-qa", "fingerprint": manifest["build"]["fingerprint"],
+                                 "kb_splits": ["train"]}
+    assert manifest["build"]["fingerprint"].startswith("rows-")  # rows handed in from Python
     assert manifest["dim"] == 384 and manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -337,7 +357,8 @@ def test_stratified_draw_is_proportional_and_deterministic(minilm_path):
     kb1 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
     kb2 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
     assert [p.id for p in kb1.passages] == [p.id for p in kb2.passages]
-    assert len(kb1.passages) == 8 and kb1.removed == []
+    assert len(kb1.passages) == 8
+    assert {(r.id, r.reason) for r in kb1.removed} <= {("f003", "contains_heldout"), ("f006", "contains_heldout")}
     with pytest.raises(ImbError):
         build_knowledge_base(tiny_qa(), size=0)
 
