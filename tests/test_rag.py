@@ -429,3 +429,103 @@ def test_faiss_index_kinds_find_the_query_itself(kind):
     assert (rows[:, 0] == np.arange(20)).mean() >= 0.9
     with pytest.raises(ImbError):
         make_faiss_index(vectors, "lsh")
+
+
+PAD = ("Scrivo per chiedere un parere sul percorso che sto seguendo da mesi con diversi specialisti, "
+       "tra visite private ed esami in ospedale, senza che nessuno mi abbia spiegato con chiarezza "
+       "quale sia la strada migliore da prendere per stare bene").split()
+assert len(PAD) == 40
+
+
+def _shapes(answer: str) -> dict[str, str]:
+    """The containment shapes of issue 19: a held-out answer inside a longer train passage."""
+    words = answer.split()
+    half = " ".join(words[: len(words) // 2])
+    pad = " ".join(PAD)
+    return {
+        "pad_before": f"{pad} {answer}",
+        "pad_after": f"{answer} {pad}",
+        "first_half": half,
+        "first_half_padded": f"{half} {pad}",
+        "html": f'<div class="risposta"><p>{answer.replace(", ", ",<br/> ")}</p></div>',
+        "html_entities": "<p>" + answer.replace("è", "&egrave;").replace("à", "&agrave;") + "</p>",
+    }
+
+
+def test_containment_guard_removes_every_shape_and_keeps_shared_phrases():
+    """Each shape of each held-out answer goes, as contains_heldout; passages that share only
+    stock phrases or a few words with a held-out answer stay."""
+    from imb_tools.rag.knowledge_base import LeakageGuard, Passage
+
+    long_answer = TOPICS[7][2]  # 90 words
+    answers = [long_answer, TOPICS[9][2] + " " + TOPICS[10][2], TOPICS[3][2] + " " + TOPICS[6][2]]
+    guard = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers)])
+    leaks = [Passage(f"{name}-{i}", text, "m", "c")
+             for i, a in enumerate(answers) for name, text in _shapes(a).items()]
+    # Clean: stock phrases and a few words in common with a held-out answer, never 8 shingles.
+    clean_texts = [
+        "Le consiglio di rivolgersi al suo medico curante e di non usare lassativi irritanti senza un parere.",
+        "Il sangue nelle feci non va mai trascurato, ma nel suo caso la dieta ricca di fibre e molta acqua "
+        "possono bastare; ne parli con il medico curante alla prossima visita di controllo.",
+        "Una cefalea pulsante con dolore alla nuca dopo lo sforzo va valutata con calma: tenga un diario "
+        "degli episodi e misuri la pressione arteriosa ogni mattina per una settimana.",
+        " ".join(PAD),
+    ]
+    clean = [Passage(f"clean-{i}", t, "m", "c") for i, t in enumerate(clean_texts)]
+    verdicts = guard.check(leaks + clean)
+    for p, v in zip(leaks, verdicts[: len(leaks)]):
+        assert v is not None and v.reason in ("contains_heldout", "exact_text"), (p.id, v)
+        assert v.match == f"t{p.id.rsplit('-', 1)[1]}", (p.id, v)
+        if p.id.startswith(("pad_", "first_half")):
+            assert v.reason == "contains_heldout"
+    assert [v for v in verdicts[len(leaks):]] == [None] * len(clean)
+    assert sum(v.reason == "contains_heldout" for v in verdicts if v) >= 4 * len(answers)
+    # The guard before containment keeps the padded and partial shapes.
+    before = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers)], containment=False)
+    kept = [p.id for p, v in zip(leaks, before.check(leaks)) if v is None]
+    assert {k.rsplit("-", 1)[0] for k in kept} >= {"pad_before", "pad_after", "first_half", "first_half_padded"}
+
+
+def test_containment_index_matches_a_direct_computation():
+    """The prefix-filtered index finds exactly what comparing every pair of shingle sets finds."""
+    import math
+    import random
+
+    from imb_tools.rag.containment import ContainmentIndex
+    from imb_tools.rag.knowledge_base import guard_text, shingles
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(60)]  # a small vocabulary: many partial overlaps
+    answers = [" ".join(rng.choices(vocab, k=rng.randint(3, 40))) for _ in range(80)]
+    passages = []
+    for _ in range(300):
+        words = rng.choices(vocab, k=rng.randint(5, 60))
+        if rng.random() < 0.5:  # splice in part of an answer
+            a = rng.choice(answers).split()
+            i = rng.randint(0, len(a) - 1)
+            words[rng.randint(0, len(words)) :] = a[i : i + rng.randint(3, len(a))] + words[:5]
+        passages.append(" ".join(words))
+    threshold, min_shared = 0.4, 8
+    index = ContainmentIndex([guard_text(a) for a in answers], threshold, min_shared)
+    got = index.best([guard_text(p) for p in passages])
+    sets = [shingles(guard_text(a)) for a in answers]  # every answer has 3 words or more
+    found = []
+    for p, hit in zip(passages, got):
+        ps = shingles(guard_text(p))
+        reached = [(len(s & ps) / len(s), len(s & ps)) for s in sets
+                   if len(s & ps) >= max(min_shared, math.ceil(threshold * len(s)))]
+        best = max(reached, default=None)
+        assert (hit is None) == (best is None), p
+        if hit is not None:
+            found.append(hit.share)
+            assert (hit.share, hit.shared) == pytest.approx(best)
+    assert len(found) > 25 and min(found) < 0.9  # the splices make many containments, partial ones too
+
+    # The filter's boundary: a passage holding exactly the `need` commonest shingles of an answer
+    # shares one shingle with its indexed prefix (the S - need + 1 rarest), and is still found.
+    words = [f"x{i}" for i in range(20)]  # 18 shingles; need = max(ceil(0.4 * 18), 8) = 8
+    common = " ".join(words[10:])  # its last 8 shingles, made common by other answers
+    others = [f"{common} " + " ".join(f"y{i}_{j}" for j in range(20)) for i in range(5)]  # 8 of 28: < 0.4
+    index = ContainmentIndex([" ".join(words)] + others, threshold, min_shared)
+    (hit,) = index.best([f"a b c {common} d e"])
+    assert hit is not None and (hit.heldout, hit.shared) == (0, 8)

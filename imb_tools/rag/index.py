@@ -114,20 +114,30 @@ def save_index(
 ) -> Path:
     """Write the whole folder beside `out`, then swap it in with one rename: a kill or a
     full disk leaves the previous index (or nothing), never a mix of two."""
-    from imb_tools.infra.ownership import write_marker
-
     faiss = require("faiss", "rag")
     out = Path(out)
+    try:
+        _write_folder(out, faiss, faiss_index, passages, manifest, removed, bm25)
+    except OSError as exc:  # a write's error names no file: name the index
+        if exc.filename is None:
+            exc.filename = str(out)
+        raise
+    return out
+
+
+def _write_folder(out: Path, faiss, faiss_index, passages, manifest, removed, bm25) -> None:
+    from imb_tools.infra.ownership import write_marker
+
     with atomic_dir(out) as tmp:
-        # Serialized here and written by Python: a write error is an OSError naming the file.
+        # Serialized here and written by Python: a full disk is an OSError (FAISS would raise RuntimeError).
         (tmp / "index.faiss").write_bytes(faiss.serialize_index(faiss_index).tobytes())
         (tmp / "passages.jsonl").write_text(_jsonl(asdict(p) for p in passages), encoding="utf-8")
         (tmp / "removed.jsonl").write_text(_jsonl(asdict(r) for r in removed or []), encoding="utf-8")
         if bm25 is not None:
             bm25.save(tmp / "bm25")
         write_marker(tmp, INDEX_MARKER, {"written_by": "imb", "kind": "rag-index"})
+        tmp.chmod(0o755)  # a temporary folder is private (0700); the index is meant to be shared
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return out
 
 
 MANIFEST_KEYS = ("model", "count", "dim")
