@@ -331,6 +331,8 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     plan = make_plan(cfg)
     previous = read_marker(cfg.out, RUN_MARKER) if cfg.out else None
     claim_run_folder(cfg.out)  # a user's folder is refused before anything is loaded
+    if previous and _is_main_process():  # the claim rewrote the marker: keep the run it recorded
+        write_marker(cfg.out, RUN_MARKER, previous)
     if dataset is None:  # bad data fails before a multi-GB model load
         if not cfg.data:
             raise ImbError("give --data DIR (a built IMB-QA folder or Hub id)")
