@@ -459,9 +459,16 @@ def test_containment_guard_removes_every_shape_and_keeps_shared_phrases():
 
     long_answer = TOPICS[7][2]  # 90 words
     answers = [long_answer, TOPICS[9][2] + " " + TOPICS[10][2], TOPICS[3][2] + " " + TOPICS[6][2]]
-    guard = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers)])
+    stock = "Le consiglio di rivolgersi al suo medico curante per una visita accurata"
+    specific = ["la ferritina bassa spiega la stanchezza che avverte da mesi", "il tampone faringeo chiarirà se "
+                "serve l'antibiotico", "la lastra del ginocchio non mostra fratture recenti ma un versamento",
+                "il dosaggio della levotiroxina andrà rivisto dopo gli esami", "la macchia sul neo merita una "
+                "dermatoscopia entro poche settimane", "il colesterolo alto si corregge prima con la dieta"]
+    stocky = [f"{stock}: {text}." for text in specific]  # six answers: the stock phrase is common
+    guard = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers + stocky)])
     leaks = [Passage(f"{name}-{i}", text, "m", "c")
              for i, a in enumerate(answers) for name, text in _shapes(a).items()]
+    leaks.append(Passage(f"pad_stocky-{len(answers)}", f"{' '.join(PAD)} {stocky[0]}", "m", "c"))
     # Clean: stock phrases and a few words in common with a held-out answer, never 8 shingles.
     clean_texts = [
         "Le consiglio di rivolgersi al suo medico curante e di non usare lassativi irritanti senza un parere.",
@@ -470,6 +477,7 @@ def test_containment_guard_removes_every_shape_and_keeps_shared_phrases():
         "Una cefalea pulsante con dolore alla nuca dopo lo sforzo va valutata con calma: tenga un diario "
         "degli episodi e misuri la pressione arteriosa ogni mattina per una settimana.",
         " ".join(PAD),
+        f"{stock}, ma prima di tutto " + " ".join(PAD),  # a stock phrase of six held-out answers
     ]
     clean = [Passage(f"clean-{i}", t, "m", "c") for i, t in enumerate(clean_texts)]
     verdicts = guard.check(leaks + clean)
@@ -490,12 +498,13 @@ def test_containment_index_matches_a_direct_computation():
     """The prefix-filtered index finds exactly what comparing every pair of shingle sets finds."""
     import math
     import random
+    from collections import Counter
 
     from imb_tools.rag.containment import ContainmentIndex
     from imb_tools.rag.knowledge_base import guard_text, shingles
 
     rng = random.Random(7)
-    vocab = [f"w{i}" for i in range(60)]  # a small vocabulary: many partial overlaps
+    vocab = [f"w{i}" for i in range(25)]  # a small vocabulary: many partial overlaps
     answers = [" ".join(rng.choices(vocab, k=rng.randint(3, 40))) for _ in range(80)]
     passages = []
     for _ in range(300):
@@ -506,14 +515,18 @@ def test_containment_index_matches_a_direct_computation():
             words[rng.randint(0, len(words)) :] = a[i : i + rng.randint(3, len(a))] + words[:5]
         passages.append(" ".join(words))
     threshold, min_shared = 0.4, 8
-    index = ContainmentIndex([guard_text(a) for a in answers], threshold, min_shared)
+    # Shingles in two answers or more count as stock phrases here, so that some are.
+    index = ContainmentIndex([guard_text(a) for a in answers], threshold, min_shared, common_share=0, common_min=1)
     got = index.best([guard_text(p) for p in passages])
     sets = [shingles(guard_text(a)) for a in answers]  # every answer has 3 words or more
+    df = Counter(sh for s in sets for sh in s)
+    assert index.common_cap == 1 and index.common > 30
+    sets = [frozenset(sh for sh in s if df[sh] <= index.common_cap) for s in sets]  # they do not count
     found = []
     for p, hit in zip(passages, got):
         ps = shingles(guard_text(p))
         reached = [(len(s & ps) / len(s), len(s & ps)) for s in sets
-                   if len(s & ps) >= max(min_shared, math.ceil(threshold * len(s)))]
+                   if s and len(s & ps) >= max(min_shared, math.ceil(threshold * len(s)))]
         best = max(reached, default=None)
         assert (hit is None) == (best is None), p
         if hit is not None:
@@ -524,8 +537,8 @@ def test_containment_index_matches_a_direct_computation():
     # The filter's boundary: a passage holding exactly the `need` commonest shingles of an answer
     # shares one shingle with its indexed prefix (the S - need + 1 rarest), and is still found.
     words = [f"x{i}" for i in range(20)]  # 18 shingles; need = max(ceil(0.4 * 18), 8) = 8
-    common = " ".join(words[10:])  # its last 8 shingles, made common by other answers
-    others = [f"{common} " + " ".join(f"y{i}_{j}" for j in range(20)) for i in range(5)]  # 8 of 28: < 0.4
+    common = " ".join(words[10:])  # its last 8 shingles, in 5 answers: last in rarity, not yet stock
+    others = [f"{common} " + " ".join(f"y{i}_{j}" for j in range(20)) for i in range(4)]  # 8 of 28: < 0.4
     index = ContainmentIndex([" ".join(words)] + others, threshold, min_shared)
     (hit,) = index.best([f"a b c {common} d e"])
     assert hit is not None and (hit.heldout, hit.shared) == (0, 8)

@@ -5,6 +5,12 @@ with other text, wrapped in markup, or its first half quoted) has a low Jaccard
 similarity with it, so whole-text comparisons let it through. Containment measures
 what leaks: the share of the held-out answer's 3-word shingles that the passage holds.
 
+Stock phrases are no evidence: a shingle found in more than `common_share` of the
+held-out answers (and in more than `common_min` of them), such as "le consiglio di" or
+"cordiali saluti", is left out of both sides, so a passage that shares only such phrases
+with an answer shares nothing countable with it; containment is measured over the other
+shingles of the answer.
+
 How it avoids a pairwise loop: prefix filtering, the standard method of exact
 set-similarity joins (Chaudhuri et al. 2006; Bayardo et al., "All-Pairs", 2007). An
 answer with S shingles can reach containment t in a passage only if the passage holds
@@ -17,6 +23,7 @@ score is approximate. Everything runs on numpy arrays of integer shingle codes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,11 +46,19 @@ class Containment:
 class ContainmentIndex:
     """Held-out answers (already normalized: guard_text) indexed for containment queries."""
 
-    def __init__(self, answers: Sequence[str], threshold: float, min_shared: int):
+    def __init__(self, answers: Sequence[str], threshold: float, min_shared: int,
+                 common_share: float = 0.001, common_min: int = 5):
         self.threshold = threshold
         self.min_shared = min_shared
         self.vocab: dict[str, int] = {}  # word -> id from 1; 0 stands for a word no answer has
         owner, keys = self._rows(answers, grow=True)
+        # Common shingles (stock phrases) leave the index: rows are distinct per answer, so the
+        # count of a code is the number of answers holding it.
+        codes, inverse, df = np.unique(keys, return_inverse=True, return_counts=True)
+        self.common_cap = max(common_min, math.ceil(common_share * len(answers)))
+        self.common = int((df > self.common_cap).sum())
+        rare = df[inverse] <= self.common_cap
+        owner, keys = owner[rare], keys[rare]
         self.shingles, kid = np.unique(keys, return_inverse=True)  # distinct shingle codes, sorted
         order = np.lexsort((kid, owner))  # answer by answer, shingles in code order
         self.owner, self.kid = owner[order], kid[order].astype(np.int64)

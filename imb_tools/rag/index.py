@@ -252,6 +252,7 @@ def build_rag_index(
     from imb_tools.rag.bm25 import BM25
     from imb_tools.rag.embed import Embedder
     from imb_tools.rag.knowledge_base import (
+        COMMON_SHARE,
         CONTAINMENT_THRESHOLD,
         COSINE_THRESHOLD,
         JACCARD_THRESHOLD,
@@ -300,6 +301,7 @@ def build_rag_index(
                 "jaccard_threshold": JACCARD_THRESHOLD,
                 "containment_threshold": CONTAINMENT_THRESHOLD,
                 "containment_min_shingles": MIN_SHARED_SHINGLES,
+            "containment_common_share": COMMON_SHARE,
                 "cosine_threshold": COSINE_THRESHOLD if embedding_guard else None,
                 "embedding_guard": embedding_guard,
             },

@@ -7,8 +7,8 @@ it matches a validation or test record by id, by normalized-text hash, as a near
 duplicate (word-shingle Jaccard >= 0.9, candidates from datasketch MinHash LSH, then
 checked exactly), when it CONTAINS a held-out answer (at least 40% of the answer's
 3-word shingles, and at least 8 of them, found in the passage: the answer padded
-with other text, wrapped in markup, or its first half quoted; exact, through
-`containment.ContainmentIndex`), or by embedding cosine >= 0.98. Texts are compared
+with other text, wrapped in markup, or its first half quoted; stock phrases common
+to many answers do not count; exact, through `containment.ContainmentIndex`), or by embedding cosine >= 0.98. Texts are compared
 after `guard_text`: markup and invisible characters dropped, accents and case
 folded. Removed passages are replaced by the next ones in hash order of the same
 macro-category, and every removal is kept with its reason.
@@ -37,6 +37,10 @@ JACCARD_THRESHOLD = 0.9
 # row, or more scattered) keep stock phrases shared with a short answer from counting.
 CONTAINMENT_THRESHOLD = 0.4
 MIN_SHARED_SHINGLES = 8
+# Stock phrases: a shingle in more than 0.1% of the held-out answers (and more than 5 of them)
+# counts on neither side (see containment.py).
+COMMON_SHARE = 0.001
+COMMON_MIN = 5
 COSINE_THRESHOLD = 0.98
 NUM_PERM = 128
 REASONS = ("heldout_id", "exact_text", "near_duplicate", "contains_heldout", "embedding", "empty")
@@ -133,7 +137,8 @@ class LeakageGuard:
             for i, f in enumerate(folded):
                 first.setdefault(f, i)
             self._containment_ids = [self._heldout_ids[i] for i in first.values()]
-            self.containment = ContainmentIndex(list(first), containment_threshold, min_shared)
+            self.containment = ContainmentIndex(list(first), containment_threshold, min_shared,
+                                                COMMON_SHARE, COMMON_MIN)
         self.embedder = embedder
         self.index = None
         if embedder is not None and heldout:
