@@ -195,11 +195,11 @@ def guard_benchmark(n_passages: int, seed: int = 0) -> dict:
     pad = " ".join(vocab[int(w)] for w in rng.choice(len(vocab), size=40, p=probs))
     planted: dict[str, str] = {}
     eligible = [a for a in heldout_texts if len(a.split()) >= 2 * (MIN_SHARED_SHINGLES + 2)]
-    for j in range(max(6, n_passages // 100) // 6):
-        for shape, text in leak_shapes(eligible[j], rng, pad):
-            pos = int(rng.integers(0, len(passages)))
-            passages[pos] = Passage(f"leak-{shape}-{j}", text, "m", "c")
-            planted[passages[pos].id] = shape
+    leaks = [(f"leak-{shape}-{j}", shape, text) for j in range(max(6, n_passages // 100) // 6)
+             for shape, text in leak_shapes(eligible[j], rng, pad)]
+    for pos, (pid, shape, text) in zip(rng.choice(len(passages), size=len(leaks), replace=False), leaks):
+        passages[int(pos)] = Passage(pid, text, "m", "c")
+        planted[pid] = shape
 
     def run(containment: bool) -> dict:
         t0, c0 = time.perf_counter(), time.process_time()

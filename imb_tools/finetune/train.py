@@ -323,14 +323,28 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     callers skip the built folder; a `difficulty` column in it, when present,
     is the curriculum's order.
     """
-    from imb_tools.data.provenance import DataSource, rows_fingerprint
-    from imb_tools.finetune.data import open_train_split, prepare
-    from imb_tools.finetune.resume import check_resume, drop_checkpoints, run_record
-    from imb_tools.infra.ownership import read_marker, write_marker
+    from imb_tools.infra.ownership import read_marker
 
     plan = make_plan(cfg)
     previous = read_marker(cfg.out, RUN_MARKER) if cfg.out else None
+    new_folder = bool(cfg.out) and not Path(cfg.out).exists()
     claim_run_folder(cfg.out)  # a user's folder is refused before anything is loaded
+    try:
+        return _build_trainer(cfg, plan, previous, dataset, callbacks)
+    except BaseException:
+        out = Path(cfg.out)
+        if new_folder and out.is_dir() and [p.name for p in out.iterdir()] == [RUN_MARKER]:
+            (out / RUN_MARKER).unlink()  # nothing but the claim's marker: leave no folder behind
+            out.rmdir()
+        raise
+
+
+def _build_trainer(cfg: TrainConfig, plan: Plan, previous: dict | None, dataset, callbacks):
+    from imb_tools.data.provenance import DataSource, rows_fingerprint
+    from imb_tools.finetune.data import open_train_split, prepare
+    from imb_tools.finetune.resume import check_resume, drop_checkpoints, run_record
+    from imb_tools.infra.ownership import write_marker
+
     if previous and _is_main_process():  # the claim rewrote the marker: keep the run it recorded
         write_marker(cfg.out, RUN_MARKER, previous)
     if dataset is None:  # bad data fails before a multi-GB model load
