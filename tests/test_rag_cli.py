@@ -516,3 +516,35 @@ def test_a_full_disk_during_rag_index_is_one_line_and_keeps_the_old_index(rag_en
     assert "too large" in errors[0].lower() and str(out) in errors[0]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "index"]  # no temporary folder left
+
+
+def test_a_hub_repo_is_recorded_and_loaded_at_one_commit(built_qa, monkeypatch):
+    """--data ORG/NAME: the fingerprint is hub:ORG/NAME@<commit>, asked of the Hub (here a
+    stand-in for HfApi.dataset_info) or, offline, read from the local cache; and the rows are
+    loaded at that very commit."""
+    from types import SimpleNamespace
+
+    import datasets
+    import huggingface_hub
+
+    from imb_tools.data.io import load_built
+    from imb_tools.data.provenance import open_build
+    from imb_tools.infra import locate
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    asked = []
+    rows = load_built(built_qa)  # the Hub repo's content, as datasets would return it
+    monkeypatch.setattr(datasets, "load_dataset", lambda repo, revision=None: asked.append((repo, revision)) or rows)
+    monkeypatch.setattr(locate, "hub_offline", lambda: False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, repo: SimpleNamespace(sha=sha))
+    dsd, source = open_build("org/imb-qa", "qa")
+    assert source.record() == {"dataset": "imb-qa", "fingerprint": f"hub:org/imb-qa@{sha}"}
+    assert asked == [("org/imb-qa", sha)] and dsd is rows
+
+    cached = SimpleNamespace(repos=[SimpleNamespace(repo_id="org/imb-qa", repo_type="dataset", revisions=[
+        SimpleNamespace(refs={"main"}, commit_hash="f" * 40)])])
+    monkeypatch.setattr(locate, "hub_offline", lambda: True)
+    monkeypatch.setattr(locate, "in_hub_cache", lambda repo, repo_type="model": True)
+    monkeypatch.setattr(huggingface_hub, "scan_cache_dir", lambda: cached)
+    _, source = open_build("org/imb-qa", "qa")
+    assert source.fingerprint == "hub:org/imb-qa@" + "f" * 40 and asked[-1] == ("org/imb-qa", "f" * 40)
