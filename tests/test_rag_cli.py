@@ -450,6 +450,32 @@ def test_damaged_index_files_are_one_line_errors(rag_env, tmp_path, capsys):
         assert main([*query, str(folder), *mode]) == 2, folder
         (line,) = _err(capsys)
         assert words in line and "rebuild" in line, line
+    assert main([*query, str(index), "--cache-dir", str(index / "manifest.json")]) == 2
+    (line,) = _err(capsys)
+    assert "not a folder" in line
+
+
+def test_a_damaged_shard_in_data_is_one_line(built_qa, rag_env, tmp_path, capsys):
+    import shutil
+
+    from imb_tools.cli import main
+
+    index, cache = rag_env
+    data = tmp_path / "qa"
+    shutil.copytree(built_qa, data)
+    (shard,) = (data / "data").glob("test-*.parquet")
+    shard.write_bytes(shard.read_bytes()[:300])
+    for argv in (["rag", "eval", "--index", str(index)], ["rag", "index", "--out", str(tmp_path / "i")]):
+        assert main([*argv, "--data", str(data), "--cache-dir", str(cache)]) == 2
+        (line,) = _err(capsys)
+        assert str(shard) in line and "does not read as Parquet" in line and "imb build" in line
+    assert not (tmp_path / "i").exists()
+
+
+def test_blank_questions_are_refused(rag_env, capsys):
+    from imb_tools.cli import main
+
+    index, _ = rag_env
     with pytest.raises(SystemExit) as stop:  # refused by the option's type, before any work
         main(["rag", "query", "  ", "--index", str(index)])
     assert stop.value.code == 2 and "argument text: is empty" in capsys.readouterr().err
@@ -458,14 +484,28 @@ def test_damaged_index_files_are_one_line_errors(rag_env, tmp_path, capsys):
     assert "question 1 is empty" in line
 
 
-def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(rag_env, tmp_path, capsys, caplog):
+def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(rag_env, tmp_path, capsys):
     """The shared cache must never break a command: a damaged file is moved aside, with a
     warning, and the query runs on a fresh one."""
+    import logging
+
+    index, cache = rag_env
+    warnings = []
+    handler = logging.Handler()
+    handler.emit = warnings.append  # the CLI's own handler prints them; main() keeps them from the root
+    logging.getLogger("imb_tools.rag.embed").addHandler(handler)
+    try:
+        _damaged_cache_runs(index, cache, tmp_path, capsys, warnings)
+    finally:
+        logging.getLogger("imb_tools.rag.embed").removeHandler(handler)
+
+
+def _damaged_cache_runs(index, cache, tmp_path, capsys, warnings):
     import shutil
+    import sqlite3
 
     from imb_tools.cli import main
 
-    index, cache = rag_env
     damaged = tmp_path / "cache"
     shutil.copytree(cache, damaged)
     (sqlite,) = damaged.glob("*.sqlite")
@@ -474,11 +514,10 @@ def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(rag_env, tmp_path, c
     assert main(args) == 0
     assert len(json.loads(capsys.readouterr().out)) == 5
     assert [p.name.split(".corrupt-")[0] for p in damaged.glob("*.corrupt-*")] == [sqlite.name]
-    assert "damaged" in caplog.text and sqlite.name in caplog.text
+    (warning,) = [r.getMessage() for r in warnings]
+    assert "damaged" in warning and str(sqlite) in warning and "moved aside" in warning
     assert main(args) == 0  # the rebuilt cache works as a cache
     # A page damaged inside a real database (not its header): the read fails, the file goes aside.
-    import sqlite3
-
     db = sqlite3.connect(sqlite)
     assert db.execute("SELECT count(*) FROM emb").fetchone()[0] >= 1
     db.close()
@@ -486,7 +525,7 @@ def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(rag_env, tmp_path, c
     data[4096:] = b"\xff" * (len(data) - 4096)
     sqlite.write_bytes(bytes(data))
     assert main(args) == 0
-    assert len(list(damaged.glob("*.corrupt-*"))) == 2
+    assert len(list(damaged.glob("*.corrupt-*"))) == 2 and len(warnings) == 2
 
 
 def test_a_full_disk_during_rag_index_is_one_line_and_keeps_the_old_index(rag_env, built_qa, tmp_path):

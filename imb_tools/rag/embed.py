@@ -107,7 +107,10 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str | Path, key: str):
         self.key = key
         cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ImbError(f"embedding cache {cache_dir}: not a folder; pass --cache-dir DIR") from None
         name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
         self.path = cache_dir / f"{name}.sqlite"
         self._db = self._guarded(self._open)
@@ -148,7 +151,7 @@ class EmbeddingCache:
 
         if getattr(self, "_db", None) is not None:
             self._db.close()
-        stamp = time.strftime("%Y%m%dT%H%M%S")
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"  # two in one second differ
         for suffix in ("", "-journal", "-wal", "-shm"):  # a stale journal must not meet the new file
             part = self.path.with_name(self.path.name + suffix)
             if part.exists():
