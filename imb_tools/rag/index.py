@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imb_tools.infra.atomic import atomic_dir, atomic_write, write_text_atomic
+from imb_tools.infra.atomic import atomic_dir
 from imb_tools.infra.errors import ImbError, require
 from imb_tools.rag.knowledge_base import Passage
 
