@@ -356,9 +356,7 @@ def test_cli_refuses_settings_that_would_train_something_else(tiny_llama, built_
     base = ["finetune", "--model", str(tiny_llama), "--data", str(built_qa), "--out", str(tmp_path / "o")]
     for bad in (["--max-steps", "0"], ["--max-steps", "-1"], ["--eval-fraction", "1"], ["--lr", "nan"],
                 ["--warmup-steps", "-2"], ["--lora-dropout", "1.5"], ["--target-modules", " "]):
-        with pytest.raises(SystemExit) as stop:
-            main([*base, *bad])
-        assert stop.value.code == 2, bad
+        assert main([*base, *bad]) == 2, bad
         assert f"argument {bad[0]}" in capsys.readouterr().err, bad
     assert main([*base, "--target-modules", "q_proj,nonexistent", "--max-steps", "1"]) == 2
     (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("imb: error:")]

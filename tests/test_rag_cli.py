@@ -468,7 +468,7 @@ def test_a_damaged_shard_in_data_is_one_line(built_qa, rag_env, tmp_path, capsys
     for argv in (["rag", "eval", "--index", str(index)], ["rag", "index", "--out", str(tmp_path / "i")]):
         assert main([*argv, "--data", str(data), "--cache-dir", str(cache)]) == 2
         (line,) = _err(capsys)
-        assert str(shard) in line and "does not read as Parquet" in line and "imb build" in line
+        assert str(data) in line and "Parquet" in line and "imb build" in line
     assert not (tmp_path / "i").exists()
 
 
@@ -476,9 +476,8 @@ def test_blank_questions_are_refused(rag_env, capsys):
     from imb_tools.cli import main
 
     index, _ = rag_env
-    with pytest.raises(SystemExit) as stop:  # refused by the option's type, before any work
-        main(["rag", "query", "  ", "--index", str(index)])
-    assert stop.value.code == 2 and "argument text: is empty" in capsys.readouterr().err
+    assert main(["rag", "query", "  ", "--index", str(index)]) == 2  # refused by its type, before any work
+    assert "argument text: must not be empty" in capsys.readouterr().err
     assert main(["rag", "answer", "", "--index", str(index), "--model", "x"]) == 2
     (line,) = _err(capsys)
     assert "question 1 is empty" in line

@@ -63,12 +63,13 @@ def open_build(data: str | Path, kind: str = "qa", option: str = "--data"):
     fingerprint names, so the record and the rows cannot disagree. Splits the build holds
     with no rows are absent from the DatasetDict, as `load_built` gives them.
     """
+    from imb_tools.data.io import load_built
     from imb_tools.infra.locate import check_reference, looks_local
 
     path = Path(data)
     if path.exists() or looks_local(data) or str(data).count("/") != 1:
         build = require_build(path, kind, option)
-        return _load_local(build, option), DataSource(build.dataset, build.fingerprint, str(build.path))
+        return load_built(build.path), DataSource(build.dataset, build.fingerprint, str(build.path))
     repo_id = check_reference(str(data), "built dataset folder", option, repo_type="dataset")
     sha = hub_revision(repo_id)
     import datasets
@@ -79,36 +80,6 @@ def open_build(data: str | Path, kind: str = "qa", option: str = "--data"):
         raise ImbError(f"cannot load {repo_id}@{sha[:12]} from the Hub: "
                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     return dsd, DataSource(KINDS[kind], f"hub:{repo_id}@{sha}", repo_id)
-
-
-def _load_local(build, option: str):
-    """load_built, with a damaged shard named in one line instead of pyarrow's traceback."""
-    import pyarrow as pa
-    from datasets.exceptions import DatasetGenerationError
-
-    from imb_tools.data.io import load_built
-
-    try:
-        return load_built(build.path)
-    except (pa.ArrowException, DatasetGenerationError) as exc:
-        import pyarrow.parquet as pq
-
-        cause = exc.__cause__ or exc
-        why = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:160]
-        for files in build.split_files().values():
-            for f in files:
-                try:
-                    pq.read_metadata(f)
-                except (pa.ArrowException, OSError) as bad:
-                    path, why = f, (str(bad).strip().splitlines() or [type(bad).__name__])[0][:160]
-                    break
-            else:
-                continue
-            break
-        else:
-            path = build.path
-        raise ImbError(f"{option} {build.path}: {path} does not read as Parquet ({why}); "
-                       f"rebuild it with `imb build`") from None
 
 
 def rows_fingerprint(ds, columns=("id", "question", "answer")) -> str:
