@@ -1,4 +1,4 @@
-"""RAG speed: embedding backends, FAISS search, cache on rebuild.
+"""RAG speed: embedding backends, FAISS search, cache on rebuild; the leakage guard's cost.
 
 1. Embedding throughput of sentence-transformers' torch fp32 (the baseline)
    against the faster CPU backends (torch dynamic int8, ONNX Runtime fp32,
@@ -15,6 +15,21 @@ Without --data it builds the bundled sample (80 Q/A) into a temporary folder.
 Last line: one JSON object with the figures and `ratio` (throughput per CPU
 second of the fastest backend that keeps quality, over fp32; above 1 is
 better; wall-clock speedups are in `speedup_wall`).
+
+    python benchmarks/rag.py guard [--passages 100000]    # --passages 10000: under a minute
+
+The leakage guard (`knowledge_base.LeakageGuard`) with containment against the
+guard before it (whole-text checks only: id, normalized text, MinHash LSH + Jaccard),
+on the same synthetic, real-shaped passages: Zipf-distributed words (the bundled
+sample's Italian words first, then rarer ones), the paper's answer lengths, stock
+forum phrases in 40% of texts, and held-out answers 27% as many as the passages
+(IMB-QA's 3.5% test + validation of 782,644 records against a 100,000-passage
+knowledge base). 1% of the passages are planted leaks of held-out answers (whole
+copies, one word changed, padded with 40 words, first half alone, wrapped in HTML).
+Both guards run without the embedding check (an hour of embedding at full size,
+the same for both). Last line: JSON with times, removals per reason, recall on the
+planted leaks, false removals among the others, and `ratio` = baseline time / ours
+(below 1: ours costs more).
 """
 
 from __future__ import annotations
@@ -120,7 +135,115 @@ def faiss_threads() -> int:
     return faiss.omp_get_max_threads()
 
 
+PHRASES = [  # stock phrases of a medical forum, shared by many answers
+    "Gentile utente", "cordiali saluti", "le consiglio di rivolgersi al suo medico curante",
+    "in base a quanto descrive", "non è possibile fare una diagnosi senza una visita",
+    "è opportuno eseguire una visita specialistica", "resto a disposizione per ulteriori chiarimenti",
+    "non si preoccupi eccessivamente", "gli esami che ha eseguito sono nella norma",
+    "sarebbe utile un controllo ecografico", "la terapia va concordata con lo specialista",
+    "senza un esame obiettivo", "è consigliabile ripetere gli esami del sangue tra qualche mese",
+]
+
+
+def synthetic_texts(n: int, rng, vocab: list[str], probs):
+    """`n` answer-like texts: lognormal lengths around the paper's 352 characters (~55 words)."""
+    import numpy as np
+
+    lengths = np.clip(rng.lognormal(np.log(50), 0.6, n).astype(int), 8, 1500)
+    words = rng.choice(len(vocab), size=int(lengths.sum()), p=probs)
+    texts, at = [], 0
+    for length in lengths:
+        chunk = [vocab[w] for w in words[at : at + length]]
+        at += length
+        if rng.random() < 0.4:
+            chunk.insert(int(rng.integers(0, len(chunk) + 1)), PHRASES[int(rng.integers(0, len(PHRASES)))])
+        texts.append(" ".join(chunk) + ".")
+    return texts
+
+
+def leak_shapes(answer: str, rng, pad: str) -> list[tuple[str, str]]:
+    words = answer.rstrip(".").split()
+    changed = list(words)
+    changed[len(words) // 2] = "modificato"
+    return [("copy", answer.upper()), ("one_word_changed", " ".join(changed)),
+            ("pad_before", f"{pad} {answer}"), ("pad_after", f"{answer} {pad}"),
+            ("first_half", " ".join(words[: len(words) // 2])), ("html", f"<div><p>{answer}</p></div>")]
+
+
+def guard_benchmark(n_passages: int, seed: int = 0) -> dict:
+    """Ours (with containment) and the guard before it, on the same passages; see the docstring."""
+    import json as _json
+
+    import numpy as np
+
+    from imb_tools.rag.knowledge_base import MIN_SHARED_SHINGLES, REASONS, LeakageGuard, Passage
+    from imb_tools.sample_data import QA_SAMPLE
+
+    rng = np.random.default_rng(seed)
+    sample_words: dict[str, int] = {}
+    for rec in _json.loads(QA_SAMPLE.read_text(encoding="utf-8")):
+        for field in ("testo_domanda", "testo_risposta_riformulata"):
+            for w in str(rec.get(field) or "").replace(",", " ").replace(".", " ").split():
+                sample_words[w.lower()] = sample_words.get(w.lower(), 0) + 1
+    vocab = sorted(sample_words, key=lambda w: -sample_words[w]) + [f"termine{i}" for i in range(60_000)]
+    probs = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
+    probs /= probs.sum()
+    n_heldout = max(10, int(n_passages * 0.27))
+    heldout_texts = synthetic_texts(n_heldout, rng, vocab, probs)
+    heldout = [Passage(f"h{i}", t, "m", "c") for i, t in enumerate(heldout_texts)]
+    passages = [Passage(f"p{i}", t, "m", "c") for i, t in enumerate(synthetic_texts(n_passages, rng, vocab, probs))]
+    pad = " ".join(vocab[int(w)] for w in rng.choice(len(vocab), size=40, p=probs))
+    planted: dict[str, str] = {}
+    eligible = [a for a in heldout_texts if len(a.split()) >= 2 * (MIN_SHARED_SHINGLES + 2)]
+    leaks = [(f"leak-{shape}-{j}", shape, text) for j in range(max(6, n_passages // 100) // 6)
+             for shape, text in leak_shapes(eligible[j], rng, pad)]
+    for pos, (pid, shape, text) in zip(rng.choice(len(passages), size=len(leaks), replace=False), leaks):
+        passages[int(pos)] = Passage(pid, text, "m", "c")
+        planted[pid] = shape
+
+    def run(containment: bool) -> dict:
+        t0, c0 = time.perf_counter(), time.process_time()
+        guard = LeakageGuard(heldout, containment=containment)
+        t1 = time.perf_counter()
+        verdicts = guard.check(passages)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        removed = {p.id: v.reason for p, v in zip(passages, verdicts) if v is not None}
+        counts = {r: 0 for r in REASONS}
+        for reason in removed.values():
+            counts[reason] += 1
+        by_shape = {}
+        for pid, shape in planted.items():
+            by_shape.setdefault(shape, [0, 0])
+            by_shape[shape][0] += pid in removed
+            by_shape[shape][1] += 1
+        clean = len(passages) - len(planted)
+        false = sum(1 for pid in removed if pid not in planted)
+        return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "index_seconds": round(t1 - t0, 2),
+                "removed": counts, "planted_removed": {k: f"{a}/{b}" for k, (a, b) in by_shape.items()},
+                "planted_recall": round(sum(pid in removed for pid in planted) / len(planted), 4),
+                "false_removals": false, "false_removal_rate": round(false / clean, 6)}
+
+    baseline = run(containment=False)
+    ours = run(containment=True)
+    for name, r in (("before containment", baseline), ("with containment", ours)):
+        print(f"guard {name}: {r['seconds']} s ({r['cpu_seconds']} CPU s), planted recall {r['planted_recall']}, "
+              f"false removals {r['false_removals']} ({r['false_removal_rate']:.4%}), removed {r['removed']}",
+              file=sys.stderr)
+    return {"benchmark": "rag-guard", "passages": n_passages, "heldout": n_heldout, "planted": len(planted),
+            "baseline": baseline, "ours": ours, "cpu_threads": os.cpu_count(),
+            "ratio": round(baseline["seconds"] / ours["seconds"], 3)}
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["guard"]:
+        g = argparse.ArgumentParser(prog="rag.py guard", description="the leakage guard's cost")
+        g.add_argument("--passages", type=int, default=100_000, help="knowledge-base passages (10000: a minute)")
+        g.add_argument("--seed", type=int, default=0)
+        gargs = g.parse_args(argv[1:])
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        print(json.dumps(guard_benchmark(gargs.passages, gargs.seed)))
+        return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", help="built IMB-QA folder (default: the bundled sample, built now)")
     p.add_argument("--model", default=minilm())

@@ -278,3 +278,12 @@ def add_data_option(parser, help_text: str, required: bool = True, option: str =
     """`--data DIR|ORG/NAME`: a built dataset (folder made by 'imb build', or a Hub repo id)."""
     return input_option(parser, option, required=required, type=local_or_hub, metavar="DIR|ORG/NAME",
                         paths=built_data_paths, help=help_text)
+
+
+def open_fraction(text: str) -> float:
+    """argparse type: a share strictly between 0 and 1 (a held-out side that is neither empty
+    nor everything, such as `imb finetune --eval-fraction`)."""
+    value = fraction(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value

@@ -347,3 +347,70 @@ def test_cli_bad_input_is_one_line_error(tiny_llama, tmp_path, capsys):
     assert main(["finetune", "eval", "--adapter", str(tmp_path), "--data", str(tmp_path)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("imb: error:")]
     assert len(errors) == 3 and "nope" in errors[0] and "--model" in errors[1] and "adapter" in errors[2]
+
+
+def test_cli_refuses_settings_that_would_train_something_else(tiny_llama, built_qa, tmp_path, capsys):
+    """--max-steps 0 trained one step; a module name the model lacks was a peft traceback."""
+    from imb_tools.cli import main
+
+    base = ["finetune", "--model", str(tiny_llama), "--data", str(built_qa), "--out", str(tmp_path / "o")]
+    for bad in (["--max-steps", "0"], ["--max-steps", "-1"], ["--eval-fraction", "1"], ["--lr", "nan"],
+                ["--warmup-steps", "-2"], ["--lora-dropout", "1.5"], ["--target-modules", " "]):
+        assert main([*base, *bad]) == 2, bad
+        assert f"argument {bad[0]}" in capsys.readouterr().err, bad
+    assert main([*base, "--target-modules", "q_proj,nonexistent", "--max-steps", "1"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("imb: error:")]
+    assert "'nonexistent'" in line and "q_proj" in line and "all-linear" in line
+    assert not list((tmp_path / "o").glob("checkpoint-*"))
+
+
+def test_resume_refuses_other_data_or_settings(tiny_it, built_qa, sample_qa_raw, tmp_path, capsys):
+    """Issue 19's shape: a run on build A resumed with --data B is refused in one line naming
+    both; so is a resume with other training settings. Where to stop (--max-steps) may grow,
+    and --no-resume starts over on B, its old checkpoints gone."""
+    from imb_tools.cli import main
+    from imb_tools.data.built import require_build
+
+    other = tmp_path / "other"
+    assert main(["build", "qa", "--raw", str(sample_qa_raw), "--out", str(other), "--no-progress",
+                 "--test-fraction", "0.02", "--validation-fraction", "0.02"]) == 0
+    a, b = require_build(built_qa, "qa").fingerprint, require_build(other, "qa").fingerprint
+    assert a != b
+    out = tmp_path / "ft"
+    base = ["finetune", "--model", str(tiny_it), "--out", str(out), "--batch-size", "2", "--grad-accum", "1",
+            "--max-length", "256", "--save-steps", "2", "--logging-steps", "1"]
+    assert main([*base, "--data", str(built_qa), "--max-steps", "2"]) == 0
+    marker = json.loads((out / ".imb-finetune.json").read_text())
+    assert marker["run"]["data"] == {"dataset": "imb-qa", "fingerprint": a}
+    assert marker["run"]["settings"]["max_steps"] == 2 and marker["run"]["settings"]["learning_rate"] == 2.97e-4
+    capsys.readouterr()
+
+    refused = {
+        "other data": (["--data", str(other), "--max-steps", "4"], [a, b, "checkpoint-2", "--no-resume"]),
+        "other lr": (["--data", str(built_qa), "--max-steps", "4", "--lr", "0.01"], ["--lr 0.000297 -> 0.01"]),
+        "other schedule": (["--data", str(built_qa), "--max-steps", "4", "--lr-scheduler", "linear"],
+                           ["--lr-scheduler 'constant' -> 'linear'"]),
+        "below the checkpoint": (["--data", str(built_qa), "--max-steps", "1"], ["below the step of checkpoint-2"]),
+    }
+    for name, (args, words) in refused.items():
+        assert main([*base, *args]) == 2, name
+        errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("imb: error:")]
+        assert len(errors) == 1 and all(w in errors[0] for w in words), (name, errors)
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]  # nothing touched
+
+    assert main([*base, "--data", str(built_qa), "--max-steps", "4", "--save-total-limit", "3"]) == 0
+    assert "trained 4 steps" in capsys.readouterr().out
+    run = json.loads((out / "adapter" / "run.json").read_text())
+    assert run["resumed_from"].endswith("checkpoint-2") and run["build"]["fingerprint"] == a
+    assert [e["step"] for e in run["loss_curve"]] == [1, 2, 3, 4]
+
+    assert main([*base, "--data", str(other), "--max-steps", "2", "--no-resume"]) == 0
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]  # checkpoint-4 of A is gone
+    assert json.loads((out / ".imb-finetune.json").read_text())["run"]["data"]["fingerprint"] == b
+    run = json.loads((out / "adapter" / "run.json").read_text())
+    assert run["resumed_from"] is None and run["build"]["fingerprint"] == b
+    # Evaluated on another build than it was trained on: refused before any model loads.
+    capsys.readouterr()
+    assert main(["finetune", "eval", "--adapter", str(out), "--data", str(built_qa), "--limit", "1"]) == 2
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if x.startswith("imb: error:")]
+    assert b in line and a in line and "--allow-other-build" in line

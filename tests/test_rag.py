@@ -121,12 +121,21 @@ def tiny_qa(extra_train=(), planted=True):
                 "answer": long_val[2] + " Cordiali saluti.",
                 "category": long_val[0],
             },
-            # embedding: a short held-out answer plus the same formula (Jaccard < 0.9, cosine > 0.98)
+            # embedding: a held-out answer reworded, its clauses in another order (few shared
+            # shingles, so neither Jaccard nor containment; cosine > 0.98)
             {
                 "id": "p_emb",
                 "question": "x",
-                "answer": short_val[2] + " Cordiali saluti.",
+                "answer": "Senza attendere, un neo che cambia forma o colore va controllato da un "
+                "dermatologo con la dermatoscopia.",
                 "category": short_val[0],
+            },
+            # containment: a short held-out answer plus a closing formula (Jaccard < 0.9)
+            {
+                "id": "p_contains",
+                "question": "x",
+                "answer": test0[2] + " Cordiali saluti e auguri di pronta guarigione.",
+                "category": test0[0],
             },
             # a held-out id in train (a broken split)
             {
@@ -189,18 +198,29 @@ def test_leakage_guard_removes_planted_duplicates(built_index):
     assert removed["p_near"]["reason"] == "near_duplicate" and removed["p_near"]["match"] == "q007"
     assert removed["p_near"]["score"] >= 0.9
     assert removed["p_emb"]["reason"] == "embedding" and removed["p_emb"]["match"] == "q003"
+    assert removed["p_contains"]["reason"] == "contains_heldout" and removed["p_contains"]["match"] == "q000"
+    assert removed["p_contains"]["score"] == 1.0  # every shingle of the answer is in the passage
     assert removed["q006"]["reason"] == "heldout_id"
-    assert len(removed) == 4  # nothing legitimate removed
+    # Two "Nota" fillers quote a held-out answer: f003 whole, f006 its first clause (47% of its
+    # shingles). The guard before containment kept both.
+    assert removed["f003"]["reason"] == "contains_heldout" and removed["f003"]["score"] == 1.0
+    assert removed["f006"]["reason"] == "contains_heldout" and removed["f006"]["match"] == "q006"
+    assert len(removed) == 7  # nothing legitimate removed
     counts = manifest["leakage"]["removed"]
-    assert counts == {"heldout_id": 1, "exact_text": 1, "near_duplicate": 1, "embedding": 1, "empty": 0}
+    assert counts == {"heldout_id": 1, "exact_text": 1, "near_duplicate": 1, "contains_heldout": 3,
+                      "embedding": 1, "empty": 0}
     index = load_index(base / "index")
     ids = {p.id for p in index.passages}
-    assert not ids & {"p_exact", "p_near", "p_emb", "q000", "q003", "q006", "q007", "q009"}
+    assert not ids & {"p_exact", "p_near", "p_emb", "p_contains", "f003", "f006", "q000", "q003", "q006", "q007",
+                      "q009"}
     # counts add up: train records = kept + removed
     train_rows = len(tiny_qa()["train"])
     assert (
-        manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 4
+        manifest["count"] + manifest["leakage"]["removed_total"] == train_rows == index.faiss_index.ntotal + 7
     )
+    assert manifest["build"] == {"dataset": "imb-qa", "fingerprint": manifest["build"]["fingerprint"],
+                                 "kb_splits": ["train"]}
+    assert manifest["build"]["fingerprint"].startswith("rows-")  # rows handed in from Python
     assert manifest["dim"] == 384 and manifest["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -337,7 +357,8 @@ def test_stratified_draw_is_proportional_and_deterministic(minilm_path):
     kb1 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
     kb2 = build_knowledge_base(tiny_qa(planted=False), size=8, embedder=None)
     assert [p.id for p in kb1.passages] == [p.id for p in kb2.passages]
-    assert len(kb1.passages) == 8 and kb1.removed == []
+    assert len(kb1.passages) == 8
+    assert {(r.id, r.reason) for r in kb1.removed} <= {("f003", "contains_heldout"), ("f006", "contains_heldout")}
     with pytest.raises(ImbError):
         build_knowledge_base(tiny_qa(), size=0)
 
@@ -408,3 +429,116 @@ def test_faiss_index_kinds_find_the_query_itself(kind):
     assert (rows[:, 0] == np.arange(20)).mean() >= 0.9
     with pytest.raises(ImbError):
         make_faiss_index(vectors, "lsh")
+
+
+PAD = ("Scrivo per chiedere un parere sul percorso che sto seguendo da mesi con diversi specialisti, "
+       "tra visite private ed esami in ospedale, senza che nessuno mi abbia spiegato con chiarezza "
+       "quale sia la strada migliore da prendere per stare bene").split()
+assert len(PAD) == 40
+
+
+def _shapes(answer: str) -> dict[str, str]:
+    """The containment shapes of issue 19: a held-out answer inside a longer train passage."""
+    words = answer.split()
+    half = " ".join(words[: len(words) // 2])
+    pad = " ".join(PAD)
+    return {
+        "pad_before": f"{pad} {answer}",
+        "pad_after": f"{answer} {pad}",
+        "first_half": half,
+        "first_half_padded": f"{half} {pad}",
+        "html": f'<div class="risposta"><p>{answer.replace(", ", ",<br/> ")}</p></div>',
+        "html_entities": "<p>" + answer.replace("è", "&egrave;").replace("à", "&agrave;") + "</p>",
+    }
+
+
+def test_containment_guard_removes_every_shape_and_keeps_shared_phrases():
+    """Each shape of each held-out answer goes, as contains_heldout; passages that share only
+    stock phrases or a few words with a held-out answer stay."""
+    from imb_tools.rag.knowledge_base import LeakageGuard, Passage
+
+    long_answer = TOPICS[7][2]  # 90 words
+    answers = [long_answer, TOPICS[9][2] + " " + TOPICS[10][2], TOPICS[3][2] + " " + TOPICS[6][2]]
+    stock = "Le consiglio di rivolgersi al suo medico curante per una visita accurata"
+    specific = ["la ferritina bassa spiega la stanchezza che avverte da mesi", "il tampone faringeo chiarirà se "
+                "serve l'antibiotico", "la lastra del ginocchio non mostra fratture recenti ma un versamento",
+                "il dosaggio della levotiroxina andrà rivisto dopo gli esami", "la macchia sul neo merita una "
+                "dermatoscopia entro poche settimane", "il colesterolo alto si corregge prima con la dieta"]
+    stocky = [f"{stock}: {text}." for text in specific]  # six answers: the stock phrase is common
+    guard = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers + stocky)])
+    leaks = [Passage(f"{name}-{i}", text, "m", "c")
+             for i, a in enumerate(answers) for name, text in _shapes(a).items()]
+    leaks.append(Passage(f"pad_stocky-{len(answers)}", f"{' '.join(PAD)} {stocky[0]}", "m", "c"))
+    # Clean: stock phrases and a few words in common with a held-out answer, never 8 shingles.
+    clean_texts = [
+        "Le consiglio di rivolgersi al suo medico curante e di non usare lassativi irritanti senza un parere.",
+        "Il sangue nelle feci non va mai trascurato, ma nel suo caso la dieta ricca di fibre e molta acqua "
+        "possono bastare; ne parli con il medico curante alla prossima visita di controllo.",
+        "Una cefalea pulsante con dolore alla nuca dopo lo sforzo va valutata con calma: tenga un diario "
+        "degli episodi e misuri la pressione arteriosa ogni mattina per una settimana.",
+        " ".join(PAD),
+        f"{stock}, ma prima di tutto " + " ".join(PAD),  # a stock phrase of six held-out answers
+    ]
+    clean = [Passage(f"clean-{i}", t, "m", "c") for i, t in enumerate(clean_texts)]
+    verdicts = guard.check(leaks + clean)
+    for p, v in zip(leaks, verdicts[: len(leaks)]):
+        assert v is not None and v.reason in ("contains_heldout", "exact_text"), (p.id, v)
+        assert v.match == f"t{p.id.rsplit('-', 1)[1]}", (p.id, v)
+        if p.id.startswith(("pad_", "first_half")):
+            assert v.reason == "contains_heldout"
+    assert [v for v in verdicts[len(leaks):]] == [None] * len(clean)
+    assert sum(v.reason == "contains_heldout" for v in verdicts if v) >= 4 * len(answers)
+    # The guard before containment keeps the padded and partial shapes.
+    before = LeakageGuard([Passage(f"t{i}", a, "m", "c") for i, a in enumerate(answers)], containment=False)
+    kept = [p.id for p, v in zip(leaks, before.check(leaks)) if v is None]
+    assert {k.rsplit("-", 1)[0] for k in kept} >= {"pad_before", "pad_after", "first_half", "first_half_padded"}
+
+
+def test_containment_index_matches_a_direct_computation():
+    """The prefix-filtered index finds exactly what comparing every pair of shingle sets finds."""
+    import math
+    import random
+    from collections import Counter
+
+    from imb_tools.rag.containment import ContainmentIndex
+    from imb_tools.rag.knowledge_base import guard_text, shingles
+
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(25)]  # a small vocabulary: many partial overlaps
+    answers = [" ".join(rng.choices(vocab, k=rng.randint(3, 40))) for _ in range(80)]
+    passages = []
+    for _ in range(300):
+        words = rng.choices(vocab, k=rng.randint(5, 60))
+        if rng.random() < 0.5:  # splice in part of an answer
+            a = rng.choice(answers).split()
+            i = rng.randint(0, len(a) - 1)
+            words[rng.randint(0, len(words)) :] = a[i : i + rng.randint(3, len(a))] + words[:5]
+        passages.append(" ".join(words))
+    threshold, min_shared = 0.4, 8
+    # Shingles in two answers or more count as stock phrases here, so that some are.
+    index = ContainmentIndex([guard_text(a) for a in answers], threshold, min_shared, common_share=0, common_min=1)
+    got = index.best([guard_text(p) for p in passages])
+    sets = [shingles(guard_text(a)) for a in answers]  # every answer has 3 words or more
+    df = Counter(sh for s in sets for sh in s)
+    assert index.common_cap == 1 and index.common > 30
+    sets = [frozenset(sh for sh in s if df[sh] <= index.common_cap) for s in sets]  # they do not count
+    found = []
+    for p, hit in zip(passages, got):
+        ps = shingles(guard_text(p))
+        reached = [(len(s & ps) / len(s), len(s & ps)) for s in sets
+                   if s and len(s & ps) >= max(min_shared, math.ceil(threshold * len(s)))]
+        best = max(reached, default=None)
+        assert (hit is None) == (best is None), p
+        if hit is not None:
+            found.append(hit.share)
+            assert (hit.share, hit.shared) == pytest.approx(best)
+    assert len(found) > 25 and min(found) < 0.9  # the splices make many containments, partial ones too
+
+    # The filter's boundary: a passage holding exactly the `need` commonest shingles of an answer
+    # shares one shingle with its indexed prefix (the S - need + 1 rarest), and is still found.
+    words = [f"x{i}" for i in range(20)]  # 18 shingles; need = max(ceil(0.4 * 18), 8) = 8
+    common = " ".join(words[10:])  # its last 8 shingles, in 5 answers: last in rarity, not yet stock
+    others = [f"{common} " + " ".join(f"y{i}_{j}" for j in range(20)) for i in range(4)]  # 8 of 28: < 0.4
+    index = ContainmentIndex([" ".join(words)] + others, threshold, min_shared)
+    (hit,) = index.best([f"a b c {common} d e"])
+    assert hit is not None and (hit.heldout, hit.shared) == (0, 8)

@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 
+from imb_tools.cli_options import (
+    fraction,
+    nonempty_text,
+    nonnegative_int,
+    open_fraction,
+    positive_float,
+    positive_int,
+)
 from imb_tools.infra.errors import ImbError
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
@@ -23,15 +31,6 @@ Multi-GPU (DDP, one model copy per GPU; unsloth is skipped under DDP):
 """
 
 
-def _positive(kind):
-    def parse(text: str):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-    return parse
-
-
 def _train_options() -> argparse.ArgumentParser:
     """The training options, declared once: the parent parser of `imb finetune` and of
     `imb finetune train` alike."""
@@ -39,31 +38,35 @@ def _train_options() -> argparse.ArgumentParser:
     p.add_argument("--model", help="base model: Hub id or local path (required to train)")
     p.add_argument("--data", help="built IMB-QA folder or Hub id (its `train` split is used)")
     p.add_argument("--out", help="output folder: checkpoints and the final adapter/ (required to train)")
-    p.add_argument("--epochs", type=_positive(float), default=6.0, help="default 6 (paper)")
-    p.add_argument("--lr", type=_positive(float), default=2.97e-4, help="default 2.97e-4 (paper)")
+    p.add_argument("--epochs", type=positive_float, default=6.0, help="default 6 (paper)")
+    p.add_argument("--lr", type=positive_float, default=2.97e-4, help="default 2.97e-4 (paper)")
     p.add_argument("--lr-scheduler", default="constant",
                    help="transformers scheduler name; default constant (the paper's fixed rate)")
-    p.add_argument("--warmup-steps", type=int, default=0, help="steps of linear warm-up before --lr")
-    p.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps (overrides --epochs)")
-    p.add_argument("--batch-size", type=_positive(int), default=4, help="per device (default 4)")
-    p.add_argument("--grad-accum", type=_positive(int), default=4, help="gradient accumulation steps (default 4)")
-    p.add_argument("--max-length", type=_positive(int), default=1024,
+    p.add_argument("--warmup-steps", type=nonnegative_int, default=0, help="steps of linear warm-up before --lr")
+    p.add_argument("--max-steps", type=positive_int, default=None,
+                   help="stop after N optimizer steps (overrides --epochs; may grow on resume)")
+    p.add_argument("--batch-size", type=positive_int, default=4, help="per device (default 4)")
+    p.add_argument("--grad-accum", type=positive_int, default=4, help="gradient accumulation steps (default 4)")
+    p.add_argument("--max-length", type=positive_int, default=1024,
                    help="tokens per example; longer answers are cut at the end (default 1024)")
-    p.add_argument("--lora-r", type=_positive(int), default=16, help="LoRA rank")
-    p.add_argument("--lora-alpha", type=_positive(int), default=32, help="LoRA scaling (alpha / r multiplies the update)")
-    p.add_argument("--lora-dropout", type=float, default=0.05, help="dropout on the LoRA input")
-    p.add_argument("--target-modules", default="all-linear",
+    p.add_argument("--lora-r", type=positive_int, default=16, help="LoRA rank")
+    p.add_argument("--lora-alpha", type=positive_int, default=32, help="LoRA scaling (alpha / r multiplies the update)")
+    p.add_argument("--lora-dropout", type=fraction, default=0.05, help="dropout on the LoRA input")
+    p.add_argument("--target-modules", type=nonempty_text, default="all-linear",
                    help="'all-linear' or comma-separated module names (e.g. q_proj,v_proj)")
-    p.add_argument("--save-steps", type=_positive(int), default=200, help="checkpoint every N steps")
-    p.add_argument("--save-total-limit", type=_positive(int), default=2, help="checkpoints kept")
-    p.add_argument("--logging-steps", type=_positive(int), default=10, help="log the loss every N steps")
-    p.add_argument("--eval-fraction", type=float, default=0.2, help="held-out share of train, by id hash (0.2)")
-    p.add_argument("--max-eval-samples", type=_positive(int), default=200,
+    p.add_argument("--save-steps", type=positive_int, default=200, help="checkpoint every N steps")
+    p.add_argument("--save-total-limit", type=positive_int, default=2, help="checkpoints kept")
+    p.add_argument("--logging-steps", type=positive_int, default=10, help="log the loss every N steps")
+    p.add_argument("--eval-fraction", type=open_fraction, default=0.2,
+                   help="held-out share of train, by id hash (0.2)")
+    p.add_argument("--max-eval-samples", type=positive_int, default=200,
                    help="eval records for the final eval loss (hash order; default 200)")
     p.add_argument("--curriculum", action="store_true",
                    help="no shuffling: train easy -> hard by the difficulty index")
     p.add_argument("--no-resume", dest="resume", action="store_false",
-                   help="start over even if --out holds checkpoints")
+                   help="start over even if --out holds checkpoints (they are removed). A resume must use "
+                        "the same data and settings; --max-steps/--epochs, --save-steps, --save-total-limit, "
+                        "--logging-steps, --max-eval-samples and --gradient-checkpointing may change")
     p.add_argument("--seed", type=int, default=42, help="random seed (initialisation, shuffling)")
     p.add_argument("--quantization", choices=["auto", "4bit", "none"], default="auto",
                    help="CUDA only: auto = QLoRA 4-bit when bitsandbytes/unsloth is installed")
@@ -93,18 +96,21 @@ def register(subparsers) -> None:
     t.set_defaults(func=run_train)
 
     e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics",
-                           description="Generate answers to the held-out 20%% with the base model and with the "
+                           description="Generate answers to the held-out 20% with the base model and with the "
                                        "adapter, and score both (ROUGE, BLEU, METEOR, BERTScore). Resumable.")
     e.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
     e.add_argument("--data", required=True, help="the built IMB-QA folder used for training")
     e.add_argument("--model", help="base model (default: the one recorded in the adapter)")
-    e.add_argument("--limit", type=_positive(int), default=200, help="eval items, hash order (default 200)")
-    e.add_argument("--max-new-tokens", type=_positive(int), default=256, help="token budget per answer")
-    e.add_argument("--batch-size", type=_positive(int), default=8, help="questions per generation batch")
+    e.add_argument("--limit", type=positive_int, default=200, help="eval items, hash order (default 200)")
+    e.add_argument("--max-new-tokens", type=positive_int, default=256, help="token budget per answer")
+    e.add_argument("--batch-size", type=positive_int, default=8, help="questions per generation batch")
     e.add_argument("--bertscore-model", default=BERTSCORE_MODEL,
                    help="paper's model by default; a local path works offline")
-    e.add_argument("--bertscore-layers", type=_positive(int), help="needed for models bert_score does not know")
+    e.add_argument("--bertscore-layers", type=positive_int, help="needed for models bert_score does not know")
     e.add_argument("--report", help="JSON report path (default: next to the adapter, eval_table8.json)")
+    e.add_argument("--allow-other-build", action="store_true",
+                   help="evaluate on another build than the adapter was trained on (its eval side may then "
+                        "hold training items); recorded in the report")
     e.set_defaults(func=run_eval)
 
     m = actions.add_parser("merge", help="fold the adapter into its base model (one plain model folder)",
@@ -126,7 +132,8 @@ def config_from_args(args):
         raise ImbError(f"imb finetune needs {', '.join(missing)} (see imb finetune --help)")
     return TrainConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs, learning_rate=args.lr,
-        lr_scheduler=args.lr_scheduler, warmup_steps=args.warmup_steps, max_steps=args.max_steps,
+        lr_scheduler=args.lr_scheduler, warmup_steps=args.warmup_steps,
+        max_steps=args.max_steps if args.max_steps is not None else -1,
         batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
         target_modules=args.target_modules, save_steps=args.save_steps,
@@ -166,6 +173,7 @@ def run_eval(args) -> int:
         adapter=args.adapter, data=args.data, model=args.model, limit=args.limit,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
         bertscore_model=args.bertscore_model, bertscore_layers=args.bertscore_layers, report=args.report,
+        allow_other_build=args.allow_other_build,
     )
     print(f"{result['items']} held-out items, BERTScore model {result['bertscore_model']}")
     print(result["table"])

@@ -45,20 +45,26 @@ def train_eval_split(ds, fraction: float = EVAL_FRACTION):
     return datasets.DatasetDict(train=ds.select(train_idx), eval=ds.select(eval_idx))
 
 
-def load_train_split(data: str):
-    """The built IMB-QA `train` split (folder or Hub id), with a one-line error when unusable."""
-    from imb_tools.data.io import load_built
+def open_train_split(data: str):
+    """The built IMB-QA `train` split (folder or Hub id) and the DataSource naming its build,
+    with a one-line error when unusable."""
+    from imb_tools.data.provenance import open_build
 
-    dd = load_built(data)
+    dd, source = open_build(data, "qa")
     if "train" not in dd:
-        raise ImbError(f"{data}: no 'train' split (found {sorted(dd)}); is this a built IMB-QA dataset?")
+        raise ImbError(f"--data {data}: the train split is empty (splits with rows: {', '.join(sorted(dd)) or 'none'})")
     ds = dd["train"]
     missing = {"id", "question", "answer"} - set(ds.column_names)
     if missing:
         raise ImbError(f"{data}: the train split lacks column(s) {sorted(missing)}; is this IMB-QA?")
     if len(ds) == 0:
-        raise ImbError(f"{data}: the train split is empty")
-    return ds
+        raise ImbError(f"--data {data}: the train split is empty")
+    return ds, source
+
+
+def load_train_split(data: str):
+    """The built IMB-QA `train` split (folder or Hub id), with a one-line error when unusable."""
+    return open_train_split(data)[0]
 
 
 def has_chat_template(tokenizer) -> bool:

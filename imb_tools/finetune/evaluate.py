@@ -52,6 +52,22 @@ def _fingerprint(*parts) -> str:
     return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=8).hexdigest()
 
 
+def _check_build(trained_on: dict | None, source, adapter_dir: Path, allow: bool) -> dict:
+    """The adapter's training build against --data: refused when they differ, unless allowed."""
+    record = {"trained_on": trained_on, "data": source.location, "data_build": source.record(),
+              "other_build_allowed": False}
+    same = isinstance(trained_on, dict) and trained_on.get("fingerprint") == source.fingerprint
+    if not same:
+        what = (f"was trained on build {trained_on.get('fingerprint')}" if isinstance(trained_on, dict)
+                else "records no build it was trained on (an adapter older than this check)")
+        if not allow:
+            raise ImbError(f"adapter {adapter_dir} {what}, not on --data {source.location} ({source.fingerprint}): "
+                           f"the held-out side of another build may hold training items; pass the build it "
+                           f"was trained on, or --allow-other-build")
+        record["other_build_allowed"] = True
+    return record
+
+
 def evaluate(
     adapter: str,
     data: str,
@@ -63,20 +79,32 @@ def evaluate(
     bertscore_layers: int | None = None,
     report: str | None = None,
     dataset=None,
+    allow_other_build: bool = False,
 ) -> dict:
-    """Generate with base and fine-tuned model on the eval side, score both, write the report."""
+    """Generate with base and fine-tuned model on the eval side, score both, write the report.
+
+    The eval side is a function of the ids of the build's train split: on another build it
+    may hold records the adapter was trained on, so a build other than the one run.json
+    records is refused unless `allow_other_build` (the report then says so).
+    """
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from imb_tools.finetune.data import EVAL_FRACTION, load_train_split, train_eval_split
+    from imb_tools.data.provenance import DataSource, rows_fingerprint
+    from imb_tools.finetune.data import EVAL_FRACTION, open_train_split, train_eval_split
 
     adapter_dir = resolve_adapter(adapter)
     base = model or base_model_of(adapter_dir)
     run_file = adapter_dir / RUN_FILE
     run = json.loads(run_file.read_text(encoding="utf-8")) if run_file.is_file() else {}
     fraction = run.get("config", {}).get("eval_fraction", EVAL_FRACTION)
-    eval_ds = train_eval_split(dataset if dataset is not None else load_train_split(data), fraction)["eval"]
+    if dataset is None:
+        dataset, source = open_train_split(data)
+    else:
+        source = DataSource("imb-qa", rows_fingerprint(dataset), "in-memory rows")
+    provenance = _check_build(run.get("build"), source, adapter_dir, allow_other_build)
+    eval_ds = train_eval_split(dataset, fraction)["eval"]
     if limit is not None:
         eval_ds = eval_ds.select(range(min(limit, len(eval_ds))))
     if len(eval_ds) == 0:
@@ -140,7 +168,7 @@ def evaluate(
     result = {
         "base_model": base, "adapter": str(adapter_dir), "items": len(ids),
         "bertscore_model": bertscore_model, "bertscore_layers": bertscore_layers,
-        "max_new_tokens": max_new_tokens, "scores": scores,
+        "max_new_tokens": max_new_tokens, "provenance": provenance, "scores": scores,
         "table": format_table(scores, Path(base).name),
         "examples": [{"id": ids[i], "question": questions[i], "reference": refs[i],
                       **{k: preds[k][i] for k, _ in ROWS}} for i in range(min(5, len(ids)))],

@@ -115,6 +115,23 @@ def _lora_config(cfg: TrainConfig):
     )
 
 
+def check_target_modules(model, cfg: TrainConfig) -> None:
+    """Every name in --target-modules must be a module of the model (peft matches a name
+    against the last part of a module's path), or a one-line error listing its linear layers."""
+    if cfg.target_modules == "all-linear":
+        return
+    import torch
+
+    wanted = [t.strip() for t in cfg.target_modules.split(",")]
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules() if n}
+    missing = [t for t in wanted if not t or t not in names]
+    if missing:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if isinstance(m, torch.nn.Linear) and n})
+        raise ImbError(f"--target-modules {cfg.target_modules}: no module named {', '.join(repr(m) for m in missing)} "
+                       f"in {cfg.model} (its linear layers: {', '.join(linear) or 'none'}; or 'all-linear')")
+
+
 def _load_unsloth(cfg: TrainConfig, plan: Plan):
     """unsloth's fast path (CUDA only); imported here so that CPU runs never touch it."""
     from unsloth import FastLanguageModel  # noqa: I001 - must come before transformers' patches apply
@@ -124,6 +141,7 @@ def _load_unsloth(cfg: TrainConfig, plan: Plan):
         model_name=cfg.model, max_seq_length=cfg.max_length, dtype=dtype, load_in_4bit=plan.quant_4bit
     )
     targets = _DECODER_LINEARS if cfg.target_modules == "all-linear" else cfg.target_modules.split(",")
+    check_target_modules(model, cfg)
     model = FastLanguageModel.get_peft_model(
         model,
         r=cfg.lora_r,
@@ -163,6 +181,7 @@ def _load_transformers(cfg: TrainConfig, plan: Plan):
         model = AutoModelForCausalLM.from_pretrained(cfg.model, **kwargs)
     except OSError as exc:
         raise ImbError(f"cannot load model '{cfg.model}': {str(exc).splitlines()[0]}") from None
+    check_target_modules(model, cfg)
     if plan.quant_4bit:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
     elif cfg.gradient_checkpointing:
@@ -282,6 +301,11 @@ RUN_FILES = ("checkpoint-*/*", f"{ADAPTER_DIR}/*", "eval_table8*", "runs/*",
              "README.md", "training_args.bin")  # TRL writes a model card at the top
 
 
+def _is_main_process() -> bool:
+    """Rank 0 under DDP (torchrun/accelerate set RANK), the only process when alone."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def claim_run_folder(out: str | Path) -> Path:
     """--out holds only what fine-tuning writes (checkpoints, adapter, eval reports)."""
     from imb_tools.infra.ownership import claim_output_folder
@@ -299,14 +323,44 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
     callers skip the built folder; a `difficulty` column in it, when present,
     is the curriculum's order.
     """
-    from imb_tools.finetune.data import load_train_split, prepare
+    from imb_tools.infra.ownership import read_marker
 
     plan = make_plan(cfg)
+    previous = read_marker(cfg.out, RUN_MARKER) if cfg.out else None
+    new_folder = bool(cfg.out) and not Path(cfg.out).exists()
     claim_run_folder(cfg.out)  # a user's folder is refused before anything is loaded
+    try:
+        return _build_trainer(cfg, plan, previous, dataset, callbacks)
+    except BaseException:
+        out = Path(cfg.out)
+        if new_folder and out.is_dir() and [p.name for p in out.iterdir()] == [RUN_MARKER]:
+            (out / RUN_MARKER).unlink()  # nothing but the claim's marker: leave no folder behind
+            out.rmdir()
+        raise
+
+
+def _build_trainer(cfg: TrainConfig, plan: Plan, previous: dict | None, dataset, callbacks):
+    from imb_tools.data.provenance import DataSource, rows_fingerprint
+    from imb_tools.finetune.data import open_train_split, prepare
+    from imb_tools.finetune.resume import check_resume, drop_checkpoints, run_record
+    from imb_tools.infra.ownership import write_marker
+
+    if previous and _is_main_process():  # the claim rewrote the marker: keep the run it recorded
+        write_marker(cfg.out, RUN_MARKER, previous)
     if dataset is None:  # bad data fails before a multi-GB model load
         if not cfg.data:
             raise ImbError("give --data DIR (a built IMB-QA folder or Hub id)")
-        dataset = load_train_split(cfg.data)
+        dataset, source = open_train_split(cfg.data)
+    else:
+        source = DataSource("imb-qa", rows_fingerprint(dataset), "in-memory rows")
+    run = run_record(cfg, plan, source)
+    checkpoint = last_checkpoint(cfg.out) if cfg.resume else None
+    if checkpoint:  # a resume: same data, same trajectory, or a one-line refusal
+        check_resume((previous or {}).get("run"), run, checkpoint, cfg.out)
+    if _is_main_process():
+        if not cfg.resume:
+            drop_checkpoints(cfg.out)
+        write_marker(cfg.out, RUN_MARKER, {"written_by": "imb", "kind": "finetune", "run": run})
     model, tok = load_for_training(cfg, plan)  # first transformers import: unsloth's path imports it first
 
     from transformers import set_seed
@@ -317,6 +371,7 @@ def build_trainer(cfg: TrainConfig, dataset=None, callbacks=()):
         dataset, tok, max_length=cfg.max_length, eval_fraction=cfg.eval_fraction,
         curriculum=cfg.curriculum, max_eval_samples=cfg.max_eval_samples,
     )
+    prepared.stats["build"] = source.record()
     has_eval = len(prepared.eval) > 0
     # The field's standard SFT loop, for the CPU path and unsloth's alike: TRL tokenizes the
     # prompt-completion records with the model's chat template and masks the prompt.
@@ -342,6 +397,7 @@ def train(cfg: TrainConfig, dataset=None, callbacks=()) -> dict:
 
     summary = {
         "config": dataclasses.asdict(cfg),
+        "build": prepared.stats.get("build"),
         "plan": dataclasses.asdict(plan),
         "data": prepared.stats,
         "resumed_from": resume_from,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from imb_tools.infra.errors import require
+from imb_tools.infra.errors import ImbError, require
 
 
 def _stemmer():
@@ -75,4 +75,7 @@ class BM25:
     @classmethod
     def load(cls, path: str | Path) -> BM25:
         bm25s = require("bm25s", "rag")
-        return cls(bm25s.BM25.load(str(path), show_progress=False))
+        try:
+            return cls(bm25s.BM25.load(str(path), show_progress=False))
+        except (OSError, ValueError, KeyError, EOFError, TypeError) as exc:  # missing, cut or damaged files
+            raise ImbError(f"{path}: the BM25 index does not load ({type(exc).__name__}); rebuild the index") from None

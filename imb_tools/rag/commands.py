@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from imb_tools.infra.atomic import write_json_atomic, write_text_atomic
-from imb_tools.cli_options import deprecated_alias, positive_int
+from imb_tools.cli_options import deprecated_alias, nonempty_text, positive_int
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.rag import BACKENDS, DEFAULT_MODEL, DEFAULT_TOP_K, MODES
 
@@ -45,7 +45,7 @@ def register(sub) -> None:
 
     p = cmds.add_parser("query", help="top-k passages for a question",
                         description="Print the passages an index retrieves for one question.")
-    p.add_argument("text", help="the question")
+    p.add_argument("text", type=nonempty_text, help="the question")
     p.add_argument("--index", required=True, help="index folder")
     _retrieval_args(p)
     p.add_argument("--model", default=None, help="query model (must be the index's; the index's when empty)")
@@ -64,6 +64,7 @@ def register(sub) -> None:
     p.add_argument("--per-macro", type=positive_int, default=200, help="held-out pairs per macro-category")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated retrieval modes")
     p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="write the report here")
+    _allow_other_build_arg(p)
     _embedding_args(p)
     p.set_defaults(func=_eval)
 
@@ -91,8 +92,18 @@ def register(sub) -> None:
     p.add_argument("--bertscore-model", default=BERTSCORE_MODEL, help="BERTScore model, Hub id or local path")
     p.add_argument("--bertscore-layers", type=positive_int, default=None,
                    help="layer to score with (needed for models bert_score does not know)")
+    _allow_other_build_arg(p)
     _generation_args(p)
     p.set_defaults(func=_compare)
+
+
+def _allow_other_build_arg(p) -> None:
+    p.add_argument(
+        "--allow-other-build",
+        action="store_true",
+        help="score with an index made from another build than --data (or one that records none); "
+        "recorded in the results. An index holding items of the scored split is refused even so",
+    )
 
 
 def _embedding_args(p) -> None:
@@ -137,16 +148,21 @@ def _load(args, query_model: str | None = None):
     from imb_tools.rag.index import load_index
 
     index = load_index(args.index, query_model)
-    return index, index.query_embedder(args.backend, cache_dir=args.cache_dir, batch_size=args.batch_size)
+    return index, _embedder(index, args)
+
+
+def _embedder(index, args):
+    return index.query_embedder(args.backend, cache_dir=args.cache_dir, batch_size=args.batch_size)
 
 
 def _index(args) -> int:
-    from imb_tools.data.io import load_built
+    from imb_tools.data.provenance import open_build
     from imb_tools.rag import default_model
     from imb_tools.rag.index import build_rag_index
 
+    dataset, source = open_build(args.data, "qa")
     manifest = build_rag_index(
-        load_built(args.data),
+        dataset,
         args.out,
         model=args.model or default_model(),
         backend=args.backend or "torch",
@@ -155,11 +171,12 @@ def _index(args) -> int:
         embedding_guard=not args.no_embedding_guard,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
-        source=str(args.data),
+        source=source,
     )
     leak = manifest["leakage"]
     print(
         f"indexed {manifest['count']} passages ({manifest['dim']}-d, {manifest['index_kind']}) -> {args.out}"
+        f" from {', '.join(manifest['build']['kb_splits'])} of {source.fingerprint}"
     )
     print(
         f"embedded {manifest['embedded']}, from cache {manifest['from_cache']}; "
@@ -200,9 +217,12 @@ def _query(args) -> int:
 
 
 def _eval(args) -> int:
-    from imb_tools.data.io import load_built
+    from imb_tools.data.provenance import open_build
     from imb_tools.infra.errors import ImbError
     from imb_tools.rag.evaluate import evaluate, format_table
+    from imb_tools.rag.index import load_index
+    from imb_tools.rag.index_check import check_index_for, warn_if_allowed
+    from imb_tools.rag.knowledge_base import HELDOUT_SPLITS
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -210,8 +230,13 @@ def _eval(args) -> int:
         raise ImbError(
             f"unknown retrieval mode(s) {', '.join(bad) or '(none)'}; choose from {', '.join(MODES)}"
         )
-    index, embedder = _load(args)
-    report = evaluate(index, load_built(args.data), embedder, per_macro=args.per_macro, modes=modes)
+    dataset, source = open_build(args.data, "qa")
+    index = load_index(args.index)
+    provenance = check_index_for(index, dataset, source, HELDOUT_SPLITS, args.allow_other_build)
+    warn_if_allowed(provenance)
+    embedder = _embedder(index, args)
+    report = evaluate(index, dataset, embedder, per_macro=args.per_macro, modes=modes)
+    report["provenance"] = provenance
     report["index"] = {
         "path": str(args.index),
         "model": index.manifest["model"],
@@ -251,6 +276,9 @@ def _answer(args) -> int:
                         ) from None
     if not questions:
         raise ImbError("no questions: give them as arguments or with --in FILE.jsonl")
+    blank = next((n for n, q in enumerate(questions, 1) if not isinstance(q, str) or not q.strip()), None)
+    if blank is not None:
+        raise ImbError(f"question {blank} is empty (or not a text); give the text to answer")
     index, embedder = _load(args)
     records = answer_with_rag(
         _backend(args),
@@ -277,19 +305,26 @@ def _answer(args) -> int:
 
 
 def _compare(args) -> int:
-    from imb_tools.data.io import load_built
-    from imb_tools.rag.compare import format_table, generate_conditions, score_table, test_items
+    from imb_tools.data.provenance import open_build
+    from imb_tools.rag.compare import SCORED_SPLIT, format_table, generate_conditions, score_table, test_items
+    from imb_tools.rag.index import load_index
+    from imb_tools.rag.index_check import check_index_for, warn_if_allowed
     from imb_tools.rag.retrieve import Retriever
 
     from imb_tools.infra.ownership import claim_output_folder
     from imb_tools.metrics.bertscore import get_scorer
 
-    # Before any generation: the output folder is ours, and the BERTScore model loads.
+    # Before any generation: the index is fit for this build, the output folder is ours,
+    # and the BERTScore model loads.
+    dataset, source = open_build(args.data, "qa")
+    index = load_index(args.index)
+    provenance = check_index_for(index, dataset, source, [SCORED_SPLIT], args.allow_other_build)
+    warn_if_allowed(provenance)
     out = claim_output_folder(args.out, ".imb-rag-compare.json", ("generations.jsonl", "compare.json"),
                               {"kind": "rag-compare"}, legacy_file="generations.jsonl")
     get_scorer(args.bertscore_model, args.bertscore_layers)
-    items = test_items(load_built(args.data), args.per_macro)
-    index, embedder = _load(args)
+    items = test_items(dataset, args.per_macro)
+    embedder = _embedder(index, args)
     answers = generate_conditions(
         _backend(args),
         Retriever.from_index(index, embedder),
@@ -307,6 +342,7 @@ def _compare(args) -> int:
         "top_k": args.top_k,
         "mode": args.mode,
         "metric": f"BERTScore precision ({args.bertscore_model})",
+        "provenance": provenance,
         "table": table,
     }
     write_json_atomic(out / "compare.json", report)

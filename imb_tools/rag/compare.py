@@ -17,13 +17,14 @@ from imb_tools.infra.errors import ImbError
 from imb_tools.rag.knowledge_base import passages_from_split
 
 CONDITIONS = ("without_rag", "with_rag")
+SCORED_SPLIT = "test"
 
 
 def test_items(dataset, per_macro: int) -> list[dict]:
     """Test questions, at most `per_macro` per macro-category in hash order (the paper used ~2,000)."""
-    if "test" not in dataset:
-        raise ImbError(f"the dataset has no 'test' split (splits: {', '.join(dataset)})")
-    ds = dataset["test"]
+    if SCORED_SPLIT not in dataset:
+        raise ImbError(f"the dataset has no rows in its '{SCORED_SPLIT}' split: nothing to compare")
+    ds = dataset[SCORED_SPLIT]
     questions = list(ds["question"])
     passages = passages_from_split(ds)
     groups = per_group_in_hash_order([p.id for p in passages], [p.macro_category for p in passages], per_macro)

@@ -85,38 +85,103 @@ def model_fingerprint(model: str) -> str:
     return f"{path}@" + hashlib.blake2b(repr(stats).encode("utf-8"), digest_size=8).hexdigest()
 
 
+_CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _CORRUPT
+    return any(s in str(exc) for s in ("not a database", "malformed"))
+
+
 class EmbeddingCache:
-    """Vectors by text hash for one model key, in a SQLite file (transactional, resumable)."""
+    """Vectors by text hash for one model key, in a SQLite file (transactional, resumable).
+
+    The file only ever holds vectors that can be computed again: a damaged one (not a
+    database, a malformed page) is moved aside as NAME.corrupt-<time>, with a warning,
+    and started afresh, so it costs re-embedding, never a failed command. A cache that
+    cannot be written (full disk) is a one-line error naming it.
+    """
 
     def __init__(self, cache_dir: str | Path, key: str):
         self.key = key
         cache_dir = Path(cache_dir)
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ImbError(f"embedding cache {cache_dir}: not a folder; pass --cache-dir DIR") from None
         name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
         self.path = cache_dir / f"{name}.sqlite"
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS emb (h TEXT PRIMARY KEY, v BLOB)")
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('key', ?)", (key,))
-        self._db.commit()
-        stored = self._db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()[0]
-        if stored != key:  # a hash collision between model keys: never mix vectors
-            raise ImbError(f"embedding cache {self.path} belongs to '{stored}', not '{key}'")
+        self._db = self._guarded(self._open)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+            db.execute("CREATE TABLE IF NOT EXISTS emb (h TEXT PRIMARY KEY, v BLOB)")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('key', ?)", (self.key,))
+            db.commit()
+            stored = db.execute("SELECT v FROM meta WHERE k = 'key'").fetchone()[0]
+        except BaseException:
+            db.close()
+            raise
+        if stored != self.key:  # a hash collision between model keys: never mix vectors
+            db.close()
+            raise ImbError(f"embedding cache {self.path} belongs to '{stored}', not '{self.key}'")
+        return db
+
+    def _guarded(self, action):
+        """Run `action`; on a damaged file, set it aside, reopen a fresh one and run it again."""
+        try:
+            return action()
+        except sqlite3.DatabaseError as exc:
+            if not _is_corrupt(exc):
+                raise ImbError(f"embedding cache {self.path}: {exc} (a full disk? pass --cache-dir "
+                               f"elsewhere)") from None
+            self._set_aside(exc)
+        try:
+            return action()
+        except sqlite3.DatabaseError as exc:
+            raise ImbError(f"embedding cache {self.path}: {exc}; pass --cache-dir elsewhere") from None
+
+    def _set_aside(self, exc: Exception) -> None:
+        import os
+        import time
+
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+        stamp = f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}"  # two in one second differ
+        for suffix in ("", "-journal", "-wal", "-shm"):  # a stale journal must not meet the new file
+            part = self.path.with_name(self.path.name + suffix)
+            if part.exists():
+                os.replace(part, part.with_name(f"{part.name}.corrupt-{stamp}"))
+        log.warning("embedding cache %s was damaged (%s): moved aside as %s.corrupt-%s; starting afresh",
+                    self.path, exc, self.path.name, stamp)
+        self._db = self._open()
 
     def get(self, hashes: Sequence[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
-            chunk = unique[start : start + 900]
-            marks = ",".join("?" * len(chunk))
-            for h, blob in self._db.execute(f"SELECT h, v FROM emb WHERE h IN ({marks})", chunk):
-                found[h] = np.frombuffer(blob, dtype=np.float32)
-        return found
+
+        def read() -> dict[str, np.ndarray]:
+            found: dict[str, np.ndarray] = {}
+            for start in range(0, len(unique), 900):  # SQLite's bound-parameter limit
+                chunk = unique[start : start + 900]
+                marks = ",".join("?" * len(chunk))
+                for h, blob in self._db.execute(f"SELECT h, v FROM emb WHERE h IN ({marks})", chunk):
+                    found[h] = np.frombuffer(blob, dtype=np.float32)
+            return found
+
+        return self._guarded(read)
 
     def put(self, hashes: Sequence[str], vectors: np.ndarray) -> None:
         rows = [(h, np.ascontiguousarray(v, dtype=np.float32).tobytes()) for h, v in zip(hashes, vectors)]
-        with self._db:
-            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", rows)
+
+        def write() -> None:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", rows)
+
+        self._guarded(write)
 
     def close(self) -> None:
         self._db.close()
@@ -180,6 +245,7 @@ class Embedder:
             return out
         hashes = [text_hash(t) for t in texts]
         found = self.cache.get(hashes) if self.cache else {}
+        found = {h: v for h, v in found.items() if v.shape == (self.dim,)}  # a damaged row is embedded again
         todo: dict[str, str] = {}
         for i, h in enumerate(hashes):
             if h in found:

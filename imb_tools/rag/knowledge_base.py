@@ -1,40 +1,77 @@
 """The RAG knowledge base: answers from IMB-QA `train`, with a leakage guard.
 
 Why a guard: hash splits keep ids apart, but the forum has reposted and
-near-identical answers; one of those in the knowledge base would hand the
-generator a test answer. A passage is removed when it matches a validation or
-test record by id, by normalized-text hash, as a near duplicate (word-shingle
-Jaccard >= 0.9, candidates from datasketch MinHash LSH, then checked exactly),
-or by embedding cosine >= 0.98. Removed passages are replaced by the next
-ones in hash order of the same macro-category, and every removal is kept
-with its reason.
+near-identical answers, and answers that quote others; one of those in the
+knowledge base would hand the generator a test answer. A passage is removed when
+it matches a validation or test record by id, by normalized-text hash, as a near
+duplicate (word-shingle Jaccard >= 0.9, candidates from datasketch MinHash LSH, then
+checked exactly), when it CONTAINS a held-out answer (at least 40% of the answer's
+3-word shingles, and at least 8 of them, found in the passage: the answer padded
+with other text, wrapped in markup, or its first half quoted; stock phrases common
+to many answers do not count; exact, through `containment.ContainmentIndex`), or by embedding cosine >= 0.98. Texts are compared
+after `guard_text`: markup and invisible characters dropped, accents and case
+folded. Removed passages are replaced by the next ones in hash order of the same
+macro-category, and every removal is kept with its reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from imb_tools.data.categories import fold_text
 from imb_tools.infra.errors import ImbError
 
-HELDOUT_SPLITS = ("validation", "test")
+KB_SPLITS = ("train",)  # where knowledge-base passages come from
+HELDOUT_SPLITS = ("validation", "test")  # what the guard keeps out of it
 SHINGLE_WORDS = 3
 JACCARD_THRESHOLD = 0.9
+# Containment: the share of a held-out answer's shingles found in a passage. 0.4 catches an
+# answer's first half quoted alone (just under 0.5 in shingles); 8 shingles (10 words in a
+# row, or more scattered) keep stock phrases shared with a short answer from counting.
+CONTAINMENT_THRESHOLD = 0.4
+MIN_SHARED_SHINGLES = 8
+# Stock phrases: a shingle in more than 0.1% of the held-out answers (and more than 5 of them)
+# counts on neither side (see containment.py).
+COMMON_SHARE = 0.001
+COMMON_MIN = 5
 COSINE_THRESHOLD = 0.98
 NUM_PERM = 128
+REASONS = ("heldout_id", "exact_text", "near_duplicate", "contains_heldout", "embedding", "empty")
+
+_TAG = re.compile(r"<[^<>]{0,300}>")  # an HTML/XML tag
+# Format characters (Unicode category Cf) that hide inside words: soft hyphen, zero-width
+# space/joiners, direction marks, word joiner, BOM.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
+_COMBINING = re.compile("[\u0300-\u036f]")
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def guard_text(text: str) -> str:
+    """The text the guard compares: tags dropped, entities decoded, invisible characters
+    removed, accents and case folded, every run of other characters one space."""
+    text = _INVISIBLE.sub("", html.unescape(_TAG.sub(" ", text)))
+    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
+    return _NON_WORD.sub(" ", text).strip()
 
 
 def normalized_hash(text: str) -> str:
-    return hashlib.blake2b(fold_text(text).encode("utf-8"), digest_size=16).hexdigest()
+    return _folded_hash(guard_text(text))
 
 
-def shingles(text: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
-    words = fold_text(text).split()
+def _folded_hash(folded: str) -> str:
+    return hashlib.blake2b(folded.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def shingles(folded: str, n: int = SHINGLE_WORDS) -> frozenset[str]:
+    """Word n-grams of a guard_text."""
+    words = folded.split()
     if len(words) <= n:
         return frozenset([" ".join(words)]) if words else frozenset()
     return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
@@ -55,13 +92,17 @@ class Passage:
 @dataclass
 class Removal:
     id: str
-    reason: str  # heldout_id | exact_text | near_duplicate | embedding | empty
+    reason: str  # one of REASONS
     match: str | None = None  # the held-out id it matched
     score: float | None = None
 
 
 class LeakageGuard:
-    """Everything in validation and test, indexed for the four checks."""
+    """Everything in validation and test, indexed for the five checks.
+
+    `containment=False` gives the guard as it was before containment (whole-text checks
+    only): benchmarks/rag.py measures both.
+    """
 
     def __init__(
         self,
@@ -69,20 +110,35 @@ class LeakageGuard:
         embedder=None,
         jaccard_threshold: float = JACCARD_THRESHOLD,
         cosine_threshold: float = COSINE_THRESHOLD,
+        containment: bool = True,
+        containment_threshold: float = CONTAINMENT_THRESHOLD,
+        min_shared: int = MIN_SHARED_SHINGLES,
     ):
         from datasketch import MinHash, MinHashLSH
 
+        from imb_tools.rag.containment import ContainmentIndex
+
+        folded = [guard_text(p.text) for p in heldout]
         self.ids = {p.id for p in heldout}
-        self.hashes = {normalized_hash(p.text): p.id for p in heldout}
+        self.hashes = {_folded_hash(f): p.id for f, p in zip(folded, heldout)}
         self.jaccard_threshold = jaccard_threshold
         self.cosine_threshold = cosine_threshold
         self._MinHash = MinHash
-        self._shingles = [shingles(p.text) for p in heldout]
+        self._shingles = [shingles(f) for f in folded]
         self._heldout_ids = [p.id for p in heldout]
         self.lsh = MinHashLSH(threshold=jaccard_threshold * 0.8, num_perm=NUM_PERM)
         for i, mh in enumerate(self._minhashes(self._shingles)):
             if self._shingles[i]:
                 self.lsh.insert(str(i), mh)
+        self.containment = None
+        if containment:
+            # One entry per distinct answer text: reposts would only repeat the same matches.
+            first = {}
+            for i, f in enumerate(folded):
+                first.setdefault(f, i)
+            self._containment_ids = [self._heldout_ids[i] for i in first.values()]
+            self.containment = ContainmentIndex(list(first), containment_threshold, min_shared,
+                                                COMMON_SHARE, COMMON_MIN)
         self.embedder = embedder
         self.index = None
         if embedder is not None and heldout:
@@ -98,15 +154,16 @@ class LeakageGuard:
     def check(self, passages: Sequence[Passage], vectors: np.ndarray | None = None) -> list[Removal | None]:
         """One verdict per passage: None to keep, else why it goes."""
         verdicts: list[Removal | None] = [None] * len(passages)
+        folded = [guard_text(p.text) for p in passages]
         for i, p in enumerate(passages):
-            if not p.text.strip():
+            if not folded[i]:
                 verdicts[i] = Removal(p.id, "empty")
             elif p.id in self.ids:
                 verdicts[i] = Removal(p.id, "heldout_id", p.id)
-            elif (h := normalized_hash(p.text)) in self.hashes:
+            elif (h := _folded_hash(folded[i])) in self.hashes:
                 verdicts[i] = Removal(p.id, "exact_text", self.hashes[h], 1.0)
         todo = [i for i, v in enumerate(verdicts) if v is None]
-        sets = [shingles(passages[i].text) for i in todo]
+        sets = [shingles(folded[i]) for i in todo]
         for i, sh, mh in zip(todo, sets, self._minhashes(sets)):
             best, best_j = None, 0.0
             for key in self.lsh.query(mh):
@@ -117,6 +174,13 @@ class LeakageGuard:
                 verdicts[i] = Removal(
                     passages[i].id, "near_duplicate", self._heldout_ids[best], round(best_j, 4)
                 )
+        if self.containment is not None:
+            todo = [i for i, v in enumerate(verdicts) if v is None]
+            for i, hit in zip(todo, self.containment.best([folded[i] for i in todo])):
+                if hit is not None:
+                    verdicts[i] = Removal(
+                        passages[i].id, "contains_heldout", self._containment_ids[hit.heldout], round(hit.share, 4)
+                    )
         if self.index is not None and vectors is not None:
             todo = [i for i, v in enumerate(verdicts) if v is None]
             if todo:
@@ -138,9 +202,7 @@ class KnowledgeBase:
 
     def removal_counts(self) -> dict[str, int]:
         counts = Counter(r.reason for r in self.removed)
-        return {
-            k: counts.get(k, 0) for k in ("heldout_id", "exact_text", "near_duplicate", "embedding", "empty")
-        }
+        return {k: counts.get(k, 0) for k in REASONS}
 
     def kb_hash(self) -> str:
         """Identifies the content: ids and texts, order-independent."""
@@ -191,7 +253,7 @@ def build_knowledge_base(
     base; the embedding check of the guard runs unless `embedding_guard` is off.
     """
     if "train" not in dataset:
-        raise ImbError(f"the dataset has no 'train' split (splits: {', '.join(dataset)})")
+        raise ImbError(f"the dataset has no rows in its 'train' split (splits with rows: {', '.join(dataset) or 'none'})")
     if size < 1:
         raise ImbError(f"knowledge-base size must be at least 1, got {size}")
     heldout: list[Passage] = []
