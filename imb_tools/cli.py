@@ -78,7 +78,21 @@ def _setup_logging(verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
+# Old spellings of commands, kept for one release with a warning.
+def _renamed(argv: list[str]) -> list[str]:
+    if argv[:1] == ["tasks-path"]:
+        print("imb: warning: 'imb tasks-path' is deprecated and will be removed; use 'imb tasks path'",
+              file=sys.stderr)
+        return ["tasks", "path", *argv[1:]]
+    if argv[:1] == ["finetune"] and len(argv) > 1 and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
+        print("imb: warning: 'imb finetune --...' (training without an action) is deprecated and will be "
+              "removed; use 'imb finetune train --...'", file=sys.stderr)
+        return ["finetune", "train", *argv[1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = _renamed(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -168,6 +168,16 @@ def existing_file(text: str) -> str:
     return text
 
 
+def existing_folder(text: str) -> str:
+    """argparse type: a local folder that exists."""
+    import os
+
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such folder" if not os.path.exists(text)
+                                         else f"{text}: not a folder")
+    return text
+
+
 def existing_path(text: str) -> str:
     """argparse type: a local file or folder that exists (a regular file, if a file)."""
     import os

@@ -20,7 +20,7 @@ from imb_tools.infra.errors import ImbError
 # An option names a path when its metavar or name says so.
 _PATHY_METAVAR = re.compile(r"FILE|DIR|FOLDER|PATH|SPEC|RESULTS|INDEX|MODEL")
 _PATHY_NAME = re.compile(r"(^|[-_])(out|json|report|dir|dry[-_]run|cache|quarantine|in|raw|data|index|model|"
-                         r"table|terms|adapter|path|file|folder|results|questions)s?($|[-_])")
+                         r"table|terms|adapter|path|file|folder|results)s?($|[-_])")
 
 
 def _leaves():

@@ -6,28 +6,33 @@ import argparse
 import os
 
 from imb_tools.cli_options import (
+    add_data_option,
+    deprecated_alias,
+    existing_folder,
     fraction,
+    input_option,
+    local_or_hub,
     nonempty_text,
     nonnegative_int,
     open_fraction,
+    output_option,
     positive_float,
     positive_int,
 )
-from imb_tools.infra.errors import ImbError
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 EPILOG = """\
 examples:
-  imb finetune --model meta-llama/Llama-3.2-1B-Instruct --data out/demo/qa --out out/ft/llama1b
-  imb finetune --model ... --data ... --out ... --curriculum --max-steps 500
+  imb finetune train --model meta-llama/Llama-3.2-1B-Instruct --data out/demo/qa --out out/ft/llama1b
+  imb finetune train --model ... --data ... --out ... --curriculum --max-steps 500
   imb finetune eval --adapter out/ft/llama1b --data out/demo/qa --limit 200
   imb finetune merge --adapter out/ft/llama1b --out out/ft/llama1b-merged
   imb eval --model-args pretrained=meta-llama/Llama-3.2-1B-Instruct,peft=out/ft/llama1b/adapter ...
 
 Rerunning the same command after a kill resumes from the last checkpoint in --out.
 Multi-GPU (DDP, one model copy per GPU; unsloth is skipped under DDP):
-  accelerate launch --multi_gpu --num_processes 4 -m imb_tools.cli finetune --model ... --data ... --out ...
-  torchrun --nproc_per_node 4 -m imb_tools.cli finetune ...      (also works on CPU, gloo)
+  accelerate launch --multi_gpu --num_processes 4 -m imb_tools.cli finetune train --model ... --data ... --out ...
+  torchrun --nproc_per_node 4 -m imb_tools.cli finetune train ...      (also works on CPU, gloo)
 """
 
 
@@ -35,9 +40,9 @@ def _train_options() -> argparse.ArgumentParser:
     """The training options, declared once: the parent parser of `imb finetune` and of
     `imb finetune train` alike."""
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--model", help="base model: Hub id or local path (required to train)")
-    p.add_argument("--data", help="built IMB-QA folder or Hub id (its `train` split is used)")
-    p.add_argument("--out", help="output folder: checkpoints and the final adapter/ (required to train)")
+    input_option(p, "--model", required=True, type=local_or_hub, help="base model: Hub id or local path")
+    add_data_option(p, "built IMB-QA folder or Hub id (its `train` split is used)")
+    output_option(p, "--out", required=True, metavar="DIR", help="output folder: checkpoints and the final adapter/")
     p.add_argument("--epochs", type=positive_float, default=6.0, help="default 6 (paper)")
     p.add_argument("--lr", type=positive_float, default=2.97e-4, help="default 2.97e-4 (paper)")
     p.add_argument("--lr-scheduler", default="constant",
@@ -67,7 +72,7 @@ def _train_options() -> argparse.ArgumentParser:
                    help="start over even if --out holds checkpoints (they are removed). A resume must use "
                         "the same data and settings; --max-steps/--epochs, --save-steps, --save-total-limit, "
                         "--logging-steps, --max-eval-samples and --gradient-checkpointing may change")
-    p.add_argument("--seed", type=int, default=42, help="random seed (initialisation, shuffling)")
+    p.add_argument("--seed", type=nonnegative_int, default=42, help="random seed (initialisation, shuffling)")
     p.add_argument("--quantization", choices=["auto", "4bit", "none"], default="auto",
                    help="CUDA only: auto = QLoRA 4-bit when bitsandbytes/unsloth is installed")
     p.add_argument("--unsloth", choices=["auto", "yes", "no"], default="auto",
@@ -79,35 +84,37 @@ def _train_options() -> argparse.ArgumentParser:
 
 
 def register(subparsers) -> None:
-    train_options = _train_options()
     p = subparsers.add_parser(
-        "finetune", parents=[train_options],
+        "finetune",
         help="fine-tune a small LM on IMB-QA with LoRA/QLoRA; eval; merge",
         description="Fine-tune on the built IMB-QA train split (80/20 train/eval by id hash, loss on "
-                    "answer tokens only). Without a sub-action it trains.",
+                    "answer tokens only), evaluate the adapter against its base, merge it.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.set_defaults(func=run_train)
-    actions = p.add_subparsers(dest="finetune_action", metavar="ACTION")
+    actions = p.add_subparsers(dest="finetune_action", metavar="ACTION", required=True)
 
-    t = actions.add_parser("train", parents=[train_options], help="train (the default action)",
-                            description="Train a LoRA adapter; the same as `imb finetune` without an action.")
+    t = actions.add_parser("train", parents=[_train_options()], help="train a LoRA adapter",
+                           description="Train a LoRA adapter on the built IMB-QA train split; rerunning the "
+                                       "same command after a kill resumes from the last checkpoint.")
     t.set_defaults(func=run_train)
 
     e = actions.add_parser("eval", help="base vs fine-tuned on the held-out 20%%: the paper's Table 8 metrics",
                            description="Generate answers to the held-out 20% with the base model and with the "
                                        "adapter, and score both (ROUGE, BLEU, METEOR, BERTScore). Resumable.")
-    e.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
-    e.add_argument("--data", required=True, help="the built IMB-QA folder used for training")
-    e.add_argument("--model", help="base model (default: the one recorded in the adapter)")
+    _adapter_arg(e)
+    add_data_option(e, "the built IMB-QA folder used for training")
+    input_option(e, "--model", type=local_or_hub, help="base model (default: the one recorded in the adapter)")
     e.add_argument("--limit", type=positive_int, default=200, help="eval items, hash order (default 200)")
     e.add_argument("--max-new-tokens", type=positive_int, default=256, help="token budget per answer")
-    e.add_argument("--batch-size", type=positive_int, default=8, help="questions per generation batch")
-    e.add_argument("--bertscore-model", default=BERTSCORE_MODEL,
-                   help="paper's model by default; a local path works offline")
+    e.add_argument("--llm-batch-size", dest="batch_size", type=positive_int, default=8,
+                   help="questions per generation batch")
+    deprecated_alias(e, "--batch-size", "--llm-batch-size", dest="batch_size", type=positive_int)
+    input_option(e, "--bertscore-model", default=BERTSCORE_MODEL, type=local_or_hub,
+                 help="paper's model by default; a local path works offline")
     e.add_argument("--bertscore-layers", type=positive_int, help="needed for models bert_score does not know")
-    e.add_argument("--report", help="JSON report path (default: next to the adapter, eval_table8.json)")
+    output_option(e, "--report", metavar="FILE",
+                  help="JSON report path (default: next to the adapter, eval_table8.json)")
     e.add_argument("--allow-other-build", action="store_true",
                    help="evaluate on another build than the adapter was trained on (its eval side may then "
                         "hold training items); recorded in the report")
@@ -116,20 +123,22 @@ def register(subparsers) -> None:
     m = actions.add_parser("merge", help="fold the adapter into its base model (one plain model folder)",
                            description="Merge the LoRA weights into the base model and save a plain model "
                                        "folder that any tool (lm-eval, vLLM) loads without peft.")
-    m.add_argument("--adapter", required=True, help="the --out folder of `imb finetune` or its adapter/")
-    m.add_argument("--out", required=True, help="folder for the merged model")
-    m.add_argument("--model", help="base model (default: the one recorded in the adapter)")
+    _adapter_arg(m)
+    output_option(m, "--out", required=True, metavar="DIR", help="folder for the merged model")
+    input_option(m, "--model", type=local_or_hub, help="base model (default: the one recorded in the adapter)")
     m.add_argument("--dtype", choices=["auto", "fp32", "fp16", "bf16"], default="auto",
                    help="weights of the merged model (auto: the base model's)")
     m.set_defaults(func=run_merge)
 
 
+def _adapter_arg(p) -> None:
+    input_option(p, "--adapter", required=True, type=existing_folder, metavar="DIR",
+                 help="the --out folder of `imb finetune train` or its adapter/")
+
+
 def config_from_args(args):
     from imb_tools.finetune.train import TrainConfig
 
-    missing = [f"--{name}" for name in ("model", "data", "out") if not getattr(args, name)]
-    if missing:
-        raise ImbError(f"imb finetune needs {', '.join(missing)} (see imb finetune --help)")
     return TrainConfig(
         model=args.model, data=args.data, out=args.out, epochs=args.epochs, learning_rate=args.lr,
         lr_scheduler=args.lr_scheduler, warmup_steps=args.warmup_steps,

