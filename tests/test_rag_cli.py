@@ -452,6 +452,11 @@ def test_damaged_index_files_are_one_line_errors(rag_env, tmp_path, capsys):
         assert words in line and "rebuild" in line, line
     assert main([*query, str(index), "--cache-dir", str(index / "manifest.json")]) == 2
     (line,) = _err(capsys)
+    assert "lies inside the input --index" in line  # the one output-vs-input rule comes first
+    a_file = index.parent / "a-file.txt"
+    a_file.write_text("not a cache")
+    assert main([*query, str(index), "--cache-dir", str(a_file)]) == 2
+    (line,) = _err(capsys)
     assert "not a folder" in line
 
 
@@ -480,7 +485,7 @@ def test_blank_questions_are_refused(rag_env, capsys):
     assert "argument text: must not be empty" in capsys.readouterr().err
     assert main(["rag", "answer", "", "--index", str(index), "--model", "x"]) == 2
     (line,) = _err(capsys)
-    assert "question 1 is empty" in line
+    assert "argument questions: must not be empty" in line
 
 
 def test_a_damaged_embedding_cache_is_set_aside_and_rebuilt(rag_env, tmp_path, capsys):
