@@ -307,3 +307,17 @@ def test_worker_processes_give_the_same_bytes(tmp_path, sample_qa_raw, fmt, monk
     assert len(files) >= 6
     for rel in files:
         assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes(), rel
+
+
+def test_fold_text_is_its_definition_on_any_text():
+    """The fast fold (bytes, then a table) against its definition computed one character at a
+    time (NFKD, combining marks dropped, lower case, other characters one space)."""
+    import random
+
+    from imb_tools.data.categories import _fold_slowly, fold_text
+
+    rng = random.Random(0)
+    alphabet = "aàèéìòùçÇÈ ,.'-ßøΣσς ﬁ①ＡİĲ\u0301\u0327\u20dd𝐀xyzXYZ019\u00a0\t\n㎏😊’“”\U000E0001\U0010FFFF"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert fold_text(text) == _fold_slowly(text), repr(text)

@@ -110,12 +110,25 @@ def fold_text(text: str) -> str:
     character below U+20000), so a forum question folds in C, not in a Python loop.
     """
     if text.isascii():
-        return _NOT_ALNUM.sub(" ", text.lower()).strip()
-    folded = " ".join(text.translate(_fold_table()).split())
-    return folded if folded.isascii() else _fold_slowly(text)  # a character past the table
+        data = text.encode()
+    else:
+        # Most Italian text is ASCII once its accents (combining marks after NFKD) are gone:
+        # then bytes do the rest in C. Anything else left (a typographic quote, an emoji, another
+        # mark) takes the table, so the result is the definition's either way.
+        data = unicodedata.normalize("NFKD", text).encode()
+        for mark in _COMMON_MARKS:
+            data = data.replace(mark, b"")
+        if not data.isascii():
+            folded = " ".join(text.translate(_fold_table()).split())
+            return folded if folded.isascii() else _fold_slowly(text)  # a character past the table
+    return b" ".join(data.translate(_ASCII_FOLD).split()).decode()
 
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# grave, acute, circumflex, tilde, diaeresis, cedilla: the marks of Italian and its neighbours
+_COMMON_MARKS = tuple(chr(c).encode() for c in (0x300, 0x301, 0x302, 0x303, 0x308, 0x327))
+# ASCII: A-Z to a-z, a-z and 0-9 kept, everything else a separator
+_ASCII_FOLD = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
 
 
 def _fold_slowly(text: str) -> str:
