@@ -28,7 +28,7 @@ def _pass_through(parser_class):
 # What `imb eval` reads and writes, for the one output-vs-input check to come (cli_options):
 # the options naming inputs, and the inputs named inside option values (--model-args
 # pretrained=/tokenizer=/peft=, --metadata rag_index/data_dir): EvalSettings.input_paths()
-# lists them all, and run.refuse_output_inside_inputs() applies the check for eval today.
+# lists them all, and EvalSettings.check_output() applies the check for eval today.
 EVAL_READS = ("--data", "--include-path", "--bertscore-model", "--model-args", "--metadata")
 EVAL_WRITES = ("--out",)
 

@@ -68,28 +68,11 @@ EVAL_FILES = ("*/results_*.json", "*/samples_*.jsonl", "*/imb_summary_*.json", "
               "*.db", "*.sqlite")
 
 
-def refuse_output_inside_inputs(out: Path, inputs: list[Path]) -> None:
-    """--out on, inside or above a folder the run reads (a build, the model, a RAG index) would
-    mix results into it, or (a rebuild) lose them: refused in one line.
-
-    (The generic output-vs-input check the CLI is getting will do this for every command;
-    EvalSettings.input_paths() is what `imb eval` reads.)
-    """
-    target = out.expanduser().resolve()
-    for path in inputs:
-        source = path.resolve()
-        if target == source or source in target.parents or target in source.parents:
-            where = "is" if target == source else ("lies inside" if source in target.parents else "holds")
-            raise ImbError(f"--out {out} {where} {path}, which this run reads: write the results "
-                           "somewhere else")
-
-
 def preflight(settings: EvalSettings) -> None:
     """Fail before the first generation, and before the model loads, not after an hour of it."""
     from imb_tools.infra.ownership import claim_output_folder
 
     out = settings.out
-    refuse_output_inside_inputs(out, settings.input_paths())
     if settings.num_fewshot:
         _check_fewshot_pools(settings)
     # A user's folder, or a dataset build, is never written into.

@@ -65,8 +65,14 @@ class EvalSettings:
 
     def input_paths(self) -> list[Path]:
         """The local folders and files the run reads: none of them may hold --out."""
-        candidates = [self.metadata.get(k) for k in ("data_dir", "qa_data_dir", "mcqa_data_dir",
-                                                     "rag_index", "bertscore_model")]
+        from imb_tools.data.built import find_build
+
+        candidates = []
+        for key in ("data_dir", "qa_data_dir", "mcqa_data_dir"):  # the builds, not a parent of them
+            if self.metadata.get(key):
+                candidates += [str(b.path) for k in ("qa", "mcqa")
+                               if (b := find_build(str(self.metadata[key]), k)) is not None]
+        candidates += [self.metadata.get(k) for k in ("rag_index", "bertscore_model")]
         args = self.model_arguments()
         candidates += [args.get("pretrained"), args.get("tokenizer"), args.get("peft"), self.include_path]
         return [Path(str(c)).expanduser() for c in candidates
@@ -111,7 +117,31 @@ class EvalSettings:
             lm_eval_options=extra,
         )
         settings.check_model()
+        settings.check_output()
+        settings.check_scoring()
         return settings
+
+    def check_output(self) -> None:
+        """--out on, inside or above a folder the run reads (a build, the model, a RAG index) would
+        mix results into it, or lose them at the next rebuild: refused in one line.
+
+        (The one output-vs-input check the CLI is getting will do this for every command;
+        input_paths() is what `imb eval` reads.)
+        """
+        target = self.out.expanduser().resolve()
+        for path in self.input_paths():
+            source = path.resolve()
+            if target == source or source in target.parents or target in source.parents:
+                where = "is" if target == source else ("lies inside" if source in target.parents else "holds")
+                raise ImbError(f"--out {self.out} {where} {path}, which this run reads: write the "
+                               "results somewhere else")
+
+    def check_scoring(self) -> None:
+        """The BERTScore model's layer, within the model, before anything is generated."""
+        if "qa" in self.kinds:
+            from imb_tools.metrics.bertscore import settings_from_metadata
+
+            settings_from_metadata(self.metadata)
 
     def check_model(self) -> None:
         """A local `pretrained=` (or `tokenizer=`, `peft=`) that is not a model fails now, in one line,

@@ -154,7 +154,7 @@ def _load_cached(kind: str, source: str, signature: tuple, published: bool):
     features = next(iter(dsd.values())).features
     for split in splits:  # a split the build made empty is still a split: an empty Dataset
         if split not in dsd:
-            dsd[split] = datasets.Dataset.from_list([], features=features)
+            dsd[split] = datasets.Dataset.from_dict({name: [] for name in features}, features=features)
     return dsd
 
 
