@@ -433,18 +433,27 @@ def _with_context(ds, index: Index, metadata: dict):
     return ds.add_column("rag_context", contexts)
 
 
-def load_qa_rag(macro_category: str | None = None, categories_file: str | None = None, **metadata):
-    """`custom_dataset`: imb_qa's data with `rag_context` added to test and few-shot items,
-    after the index's provenance is checked against the evaluated split."""
+def checked_index(metadata: dict) -> Index:
+    """The index `rag_index` names, loaded, its settings and provenance checked against the
+    evaluated split (the IMB toolkit calls this before it loads the model, too)."""
     if not metadata.get("rag_index"):
         raise TaskError('imb_qa_rag needs an index: --metadata \'{"rag_index": "DIR"}\' (see `imb rag index`)')
     mode = str(metadata.get("rag_mode") or "dense")
     if mode not in MODES:
         raise TaskError(f"rag_mode '{mode}': choose from {', '.join(MODES)}")
+    for key, least in (("rag_k", 1), ("rag_context_tokens", 1), ("rag_fewshot_items", 0)):
+        _whole(metadata, key, None, least)
     index = load_index(metadata["rag_index"])
     source = data.resolve_source("qa", metadata)
     evaluated = data.load("qa", metadata)[EVALUATED_SPLIT]
     check_provenance(index, evaluated, str(source), _flag(metadata, "rag_allow_other_build"))
+    return index
+
+
+def load_qa_rag(macro_category: str | None = None, categories_file: str | None = None, **metadata):
+    """`custom_dataset`: imb_qa's data with `rag_context` added to test and few-shot items,
+    after the index's provenance is checked against the evaluated split."""
+    index = checked_index(metadata)
     dsd = qa.load_qa(macro_category, categories_file, **metadata)
     shots = _whole(metadata, "rag_fewshot_items", DEFAULT_FEWSHOT_ITEMS, 0)
     dsd["validation"] = dsd["validation"].select(range(min(shots, len(dsd["validation"]))))
