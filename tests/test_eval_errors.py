@@ -82,11 +82,14 @@ def test_bertscore_layer_and_model_checked_before_the_model_loads(demo_dir, tiny
 
 def test_out_inside_what_the_run_reads_is_refused(demo_dir, tiny_llama, tmp_path):
     build = demo_dir / "mcqa"
-    for out, why in ((build / "eval", "lies inside"), (build, "is"), (tiny_llama / "eval", "lies inside"),
+    for out, why in ((build / "eval", "lies inside"), (tiny_llama / "eval", "lies inside"),
                      (demo_dir, "holds")):
         cmd = _eval(demo_dir, tmp_path, tiny_llama)
         cmd[cmd.index("--out") + 1] = str(out)
         _one_line(_imb(*cmd), f"--out {out} {why}", "which this run reads")
+    cmd = _eval(demo_dir, tmp_path, tiny_llama)
+    cmd[cmd.index("--out") + 1] = str(build)  # the build itself: its files are not the eval's
+    _one_line(_imb(*cmd), "folder exists and was not written by this command")
     assert not (build / "eval").exists() and not (tiny_llama / "eval").exists()
     before = sorted(p.name for p in build.iterdir())
     assert ".imb-eval.json" not in before
