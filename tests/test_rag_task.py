@@ -190,3 +190,19 @@ def test_imb_qa_rag_end_to_end_with_tiny_llama(rag_env, demo_dir, tiny_llama, mi
         assert f"\n\n[2] {' '.join(second.passage.text.split())[:40]}" in prompt
         assert sample["doc"]["rag_context"] in prompt
         assert prompt.endswith(f"Domanda: {sample['doc']['question'].strip()}\nRisposta:")
+
+
+def test_an_index_of_a_hub_build_is_compared_by_repo_offline(monkeypatch):
+    """For a Hub source the manifest names `hub:ORG/NAME@<sha>`; offline (no revision to ask
+    for) the repo's name must still match."""
+    from lm_eval_tasks.imb_common.rag import Index, check_provenance
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    index = Index(Path("idx"), {"build": {"dataset": "imb-qa", "fingerprint": "hub:org/imb-qa@abc123",
+                                          "kb_splits": ["train"]}}, None,
+                  [{"id": "1", "text": "una risposta di train"}])
+    evaluated = {"id": ["2"], "answer": ["una risposta di test"]}
+    check_provenance(index, evaluated, "org/imb-qa", allow_other_build=False)
+    with pytest.raises(ValueError, match="was made from build hub:org/imb-qa@abc123, not from other/imb-qa"):
+        check_provenance(index, evaluated, "other/imb-qa", allow_other_build=False)
+    check_provenance(index, evaluated, "other/imb-qa", allow_other_build=True)

@@ -132,3 +132,24 @@ def test_task_folder_alone_scores_every_item_as_imb_eval(bare_venv, demo_dir, ti
                for key in a if key[0] == "imb_qa")
     ra, rb = _results(alone), _results(through_imb)
     assert ra == rb and ra["imb_qa"]["bertscore_f1,none"] > 0
+
+
+def test_category_stubs_are_made_without_the_toolkit(bare_venv, demo_dir, tmp_path):
+    """make_category_tasks.py, the mmlu-style stub writer beside the YAMLs, runs in the bare
+    virtualenv: per-category stubs (yaml.dump) that include the copied templates by path."""
+    import yaml
+
+    from imb_tools.evaluation.tasks import shipped_dir
+
+    copy = tmp_path / "imb"
+    shutil.copytree(shipped_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = _bare(bare_venv, str(copy / "make_category_tasks.py"), "--data", str(demo_dir),
+                 "--out", str(tmp_path / "set"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stubs = sorted((tmp_path / "set" / "imb_mcqa").glob("imb_mcqa_cat_*.yaml"))
+    assert stubs and all(yaml.safe_load(p.read_text())["include"] ==
+                         str((copy / "imb_mcqa" / "_default_template_yaml").resolve()) for p in stubs)
+    assert (tmp_path / "set" / "imb_qa_rag" / "_imb_qa_rag_by_macro.yaml").is_file()
+    bad = _bare(bare_venv, str(copy / "make_category_tasks.py"), "--data", str(tmp_path), "--out",
+                str(tmp_path / "x"), cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "not a built" in bad.stderr

@@ -366,6 +366,8 @@ def check_provenance(index: Index, evaluated, source: str, allow_other_build: bo
                             f"{data.DATASETS['qa']} {against}")
         ours = source_fingerprint(source)
         theirs = build.get("fingerprint")
+        if ours is None and not Path(source).is_dir():  # a Hub repo whose revision is unknown offline
+            ours = theirs if str(theirs).startswith(f"hub:{source}@") else f"hub:{source}"
         if ours is not None and theirs != ours:
             raise TaskError(f"{where} was made from build {theirs}, not from {against}, build "
                             f"{ours}: rebuild the index from this build, or pass "
