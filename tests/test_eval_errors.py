@@ -5,6 +5,7 @@ outside everything the run reads."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,14 @@ def _one_line(proc: subprocess.CompletedProcess, *expected: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def rag_index(tmp_path_factory):
+    """A folder the run reads through --metadata (the rule needs only that it exists)."""
+    folder = tmp_path_factory.mktemp("an-index")
+    (folder / "manifest.json").write_text("{}")
+    return folder
+
+
+@pytest.fixture(scope="module")
 def not_a_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("not-a-model")
     (folder / "notes.txt").write_text("a folder of notes, not a model")
@@ -40,11 +49,11 @@ def _eval(demo_dir, tmp_path, tiny_llama, *extra: str, tasks: str = "imb_mcqa") 
 
 
 @pytest.mark.parametrize("given, expected", [
-    (["--limit", "0"], "--limit: must be above 0"),
-    (["--limit", "-1"], "--limit: must be above 0"),
+    (["--limit", "0"], "--limit: must be a number above 0"),
+    (["--limit", "-1"], "--limit: must be a number above 0"),
     (["--limit", "abc"], "--limit: expected a number"),
-    (["--num-fewshot", "-1"], "--num-fewshot: must be at least 0"),
-    (["--num_fewshot", "-1"], "--num-fewshot -1: must be at least 0"),  # lm-eval's spelling too
+    (["--num-fewshot", "-1"], "--num-fewshot: must be 0 or more"),
+    (["--num_fewshot", "-1"], "--num-fewshot -1: must be 0 or more"),  # lm-eval's spelling too
     (["--gen_kwargs", "max_gen_toks=abc"], "max_gen_toks=abc: expected a whole number"),
     (["--gen-kwargs", "max_gen_toks=0"], "max_gen_toks=0: expected a whole number of at least 1"),
     (["--gen-kwargs", "temperature=hot"], "temperature=hot: expected a number"),
@@ -80,19 +89,23 @@ def test_bertscore_layer_and_model_checked_before_the_model_loads(demo_dir, tiny
     assert not list((tmp_path / "out").rglob("results_*.json"))
 
 
-def test_out_inside_what_the_run_reads_is_refused(demo_dir, tiny_llama, tmp_path):
+def test_out_on_inside_or_above_what_the_run_reads_is_refused(demo_dir, tiny_llama, rag_index, tmp_path):
+    """The one output-vs-input rule (cli_options.check_io) sees what eval reads: the builds in
+    --data, the model folder in --model-args, the RAG index in --metadata."""
     build = demo_dir / "mcqa"
-    for out, why in ((build / "eval", "lies inside"), (tiny_llama / "eval", "lies inside"),
-                     (demo_dir, "holds")):
-        cmd = _eval(demo_dir, tmp_path, tiny_llama)
+    cases = ((build, "is the input --data"), (build / "eval", "lies inside the input --data"),
+             (tiny_llama / "eval", "lies inside the input --model-args"), (demo_dir, "holds the input --data"),
+             (rag_index / "eval", "lies inside the input --metadata"))
+    for out, why in cases:
+        cmd = _eval(demo_dir, tmp_path, tiny_llama, "--metadata", json.dumps({"rag_index": str(rag_index)}))
         cmd[cmd.index("--out") + 1] = str(out)
-        _one_line(_imb(*cmd), f"--out {out} {why}", "which this run reads")
+        _one_line(_imb(*cmd), f"--out {out}: {why}")
+    # lm-eval's spelling of --out goes through the same rule
     cmd = _eval(demo_dir, tmp_path, tiny_llama)
-    cmd[cmd.index("--out") + 1] = str(build)  # the build itself: its files are not the eval's
-    _one_line(_imb(*cmd), "folder exists and was not written by this command")
-    assert not (build / "eval").exists() and not (tiny_llama / "eval").exists()
-    before = sorted(p.name for p in build.iterdir())
-    assert ".imb-eval.json" not in before
+    del cmd[cmd.index("--out"):cmd.index("--out") + 2]
+    _one_line(_imb(*cmd, "--output_path", str(build / "lm")), f"--output_path {build / 'lm'}: lies inside the input")
+    assert not (build / "eval").exists() and not (tiny_llama / "eval").exists() and not (build / "lm").exists()
+    assert ".imb-eval.json" not in {p.name for p in build.iterdir()}
 
 
 def test_data_that_is_no_build_is_one_line(tiny_llama, tmp_path):

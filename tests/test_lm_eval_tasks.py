@@ -292,6 +292,14 @@ def test_data_lookup_order_and_errors(demo_dir, tmp_path, monkeypatch):
     with pytest.raises(ImbError, match="not a built IMB-MCQA folder") as err:
         load_for_tasks("mcqa", {"mcqa_repo": str(tmp_path)})
     assert "\n" not in str(err.value)
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(demo_dir / "mcqa", cut)
+    (cut / "data" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ImbError, match="cannot read the build's Parquet shards") as err:
+        load_for_tasks("mcqa", {"data_dir": str(cut)})
+    assert "\n" not in str(err.value)
 
 
 def test_lm_eval_cli_end_to_end_with_tiny_llama(demo_dir, tiny_llama, minilm_path, tmp_path):
@@ -389,7 +397,7 @@ def test_eval_checks_bertscore_before_generating(demo_dir, tmp_path, capsys):
                "--data", str(demo_dir), "--out", str(tmp_path / "o"),
                "--bertscore-model", str(tmp_path / "no-such-model"), "--bertscore-layers", "6"])
     assert rc == 2
-    assert "BERTScore" in capsys.readouterr().err
+    assert "--bertscore-model" in capsys.readouterr().err  # a missing local path: refused at the door
     assert not list((tmp_path / "o").rglob("results_*.json"))  # stopped before any task ran
 
 

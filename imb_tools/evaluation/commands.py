@@ -7,7 +7,9 @@ Python API with the path and the data folder preset.
 
 from __future__ import annotations
 
-from imb_tools.cli_options import deprecated_alias, nonnegative_int, positive_float, positive_int
+from imb_tools.cli_options import (built_data_paths, deprecated_alias, input_option, json_object, local_or_hub,
+                                   nonnegative_int, output_option, positive_float, positive_int)
+from imb_tools.evaluation.settings import metadata_paths, model_args_paths
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 
@@ -25,14 +27,6 @@ def _pass_through(parser_class):
     return PassThroughParser
 
 
-# What `imb eval` reads and writes, for the one output-vs-input check to come (cli_options):
-# the options naming inputs, and the inputs named inside option values (--model-args
-# pretrained=/tokenizer=/peft=, --metadata rag_index/data_dir): EvalSettings.input_paths()
-# lists them all, and EvalSettings.check_output() applies the check for eval today.
-EVAL_READS = ("--data", "--include-path", "--bertscore-model", "--model-args", "--metadata")
-EVAL_WRITES = ("--out",)
-
-
 def register(subparsers) -> None:
     tasks = subparsers.add_parser("tasks", help="lm-eval task YAMLs for IMB",
                                   description="Write the lm-eval task YAMLs of IMB.")
@@ -45,10 +39,11 @@ def register(subparsers) -> None:
                     "to that build. The shipped task folder is hand-written; this writes only stubs "
                     "(lm_eval_tasks/make_category_tasks.py does the same without imb).",
     )
-    gen.add_argument("--data", required=True,
-                     help="built IMB-MCQA/IMB-QA folder, or a parent of qa/ and mcqa/")
+    input_option(gen, "--data", required=True, metavar="DIR", paths=built_data_paths,
+                 help="built IMB-MCQA/IMB-QA folder, or a parent of qa/ and mcqa/")
     deprecated_alias(gen, "--data-dir", "--data", "data")
-    gen.add_argument("--out", required=True, help="folder for the task set (pass it to --include_path)")
+    output_option(gen, "--out", required=True, metavar="DIR",
+                  help="folder for the task set (pass it to --include_path)")
     gen.set_defaults(func=_cmd_generate)
 
     path = subparsers.add_parser(
@@ -57,7 +52,8 @@ def register(subparsers) -> None:
                     "set generated for that built dataset, defaulting to it and with per-category "
                     "groups (cached, reused while the dataset is unchanged).",
     )
-    path.add_argument("--data", help="built dataset folder (or a parent of qa/ and mcqa/)")
+    input_option(path, "--data", metavar="DIR", paths=built_data_paths,
+                 help="built dataset folder (or a parent of qa/ and mcqa/)")
     deprecated_alias(path, "--data-dir", "--data", "data")
     path.set_defaults(func=_cmd_tasks_path)
 
@@ -76,14 +72,19 @@ def register(subparsers) -> None:
         )
     finally:
         subparsers._parser_class = saved
-    ev.add_argument("--model", default="hf", help="lm-eval model type: hf, vllm, local-completions...")
-    ev.add_argument("--model-args", default="", help="lm-eval model args, e.g. pretrained=ORG/NAME,dtype=bfloat16")
+    # What eval reads and writes is declared (cli_options.check_io refuses an --out on, inside or
+    # above any of it): the model's folder is in --model-args (--model is lm-eval's model type,
+    # hf, vllm...), the RAG index and data folders may be in --metadata.
+    input_option(ev, "--model", default="hf", help="lm-eval model type: hf, vllm, local-completions...")
+    input_option(ev, "--model-args", default="", paths=model_args_paths,
+                 help="lm-eval model args, e.g. pretrained=ORG/NAME,dtype=bfloat16")
     ev.add_argument("--tasks", default="imb_mcqa,imb_qa", help="comma-separated tasks or groups")
-    ev.add_argument("--data", help="built dataset folder or a parent of qa/ and mcqa/, or a "
-                                   "published built repo (default: IMB_DATA_DIR, IMB_QA_REPO / "
-                                   "IMB_MCQA_REPO, else the gated raw repo built once into the cache)")
+    input_option(ev, "--data", type=local_or_hub, metavar="DIR|ORG/NAME", paths=built_data_paths,
+                 help="built dataset folder or a parent of qa/ and mcqa/, or a "
+                      "published built repo (default: IMB_DATA_DIR, IMB_QA_REPO / "
+                      "IMB_MCQA_REPO, else the gated raw repo built once into the cache)")
     deprecated_alias(ev, "--data-dir", "--data", "data")
-    ev.add_argument("--out", help="folder for results, samples and summary")
+    output_option(ev, "--out", metavar="DIR", help="folder for results, samples and summary")
     deprecated_alias(ev, "--output", "--out", "out")
     ev.add_argument("--num-fewshot", type=nonnegative_int, help="few-shot examples (from dev / validation)")
     ev.add_argument("--batch-size", default="1", help="batch size, or 'auto'")
@@ -91,16 +92,18 @@ def register(subparsers) -> None:
     ev.add_argument("--limit", type=positive_float, help="at most this many documents per task (debugging; "
                                                 "such runs are marked and kept out of the leaderboard)")
     ev.add_argument("--qa-max-items", type=positive_int, help="IMB-QA items per macro-category (default 2000)")
-    ev.add_argument("--bertscore-model", help=f"BERTScore model (default {BERTSCORE_MODEL}, the paper's)")
+    input_option(ev, "--bertscore-model", type=local_or_hub, metavar="MODEL",
+                 help=f"BERTScore model (default {BERTSCORE_MODEL}, the paper's)")
     ev.add_argument("--bertscore-layers", type=positive_int,
                     help="BERTScore layer, 1 to the model's layer count (needed for local paths)")
-    ev.add_argument("--metadata", default="{}", help="more task metadata as a JSON object")
+    input_option(ev, "--metadata", default={}, type=json_object, paths=metadata_paths,
+                 help="more task metadata as a JSON object (e.g. rag_index, rag_k)")
     ev.add_argument("--gen-kwargs", help="generation overrides, e.g. max_gen_toks=256")
     ev.add_argument("--apply-chat-template", action="store_true", help="use the model's chat template")
     ev.add_argument("--fewshot-as-multiturn", action="store_true",
                     help="few-shot examples as chat turns (with --apply-chat-template)")
     ev.add_argument("--system-instruction", help="system prompt")
-    ev.add_argument("--include-path", help="another task folder to search as well")
+    input_option(ev, "--include-path", metavar="DIR", help="another task folder to search as well")
     ev.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     ev.add_argument("--redo", action="store_true", help="rerun tasks already finished in --out")
     ev.set_defaults(func=_cmd_eval)

@@ -70,22 +70,13 @@ EVAL_FILES = ("*/results_*.json", "*/samples_*.jsonl", "*/imb_summary_*.json", "
 
 def preflight(settings: EvalSettings) -> None:
     """Fail before the first generation, and before the model loads, not after an hour of it:
-    the data each task reads (and its few-shot pool), a RAG index's provenance, the output
-    folder, then the BERTScore model (the one slow check)."""
+    the output folder, the data each task reads (and its few-shot pool), a RAG index's
+    provenance, then the BERTScore model (the one slow check)."""
     from imb_tools.evaluation.task_data import load_for_tasks
     from imb_tools.infra.ownership import claim_output_folder
     from imb_tools.metrics import task_errors
 
     out = settings.out
-    for kind in settings.kinds:
-        load_for_tasks(kind, settings.metadata)
-    if settings.num_fewshot:
-        _check_fewshot_pools(settings)
-    if any(t.startswith("imb_qa_rag") for t in settings.tasks):
-        from lm_eval_tasks.imb_common.rag import checked_index
-
-        with task_errors():
-            checked_index(settings.metadata)
     # A user's folder, or a dataset build, is never written into.
     claim_output_folder(out, EVAL_MARKER, EVAL_FILES, {"kind": "eval"}, legacy_file="imb_summary.json")
     try:
@@ -95,6 +86,15 @@ def preflight(settings: EvalSettings) -> None:
         probe.unlink()
     except OSError as exc:
         raise ImbError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+    for kind in settings.kinds:
+        load_for_tasks(kind, settings.metadata)
+    if settings.num_fewshot:
+        _check_fewshot_pools(settings)
+    if any(t.startswith("imb_qa_rag") for t in settings.tasks):
+        from lm_eval_tasks.imb_common.rag import checked_index
+
+        with task_errors():
+            checked_index(settings.metadata)
     if "qa" in settings.kinds:
         from imb_tools.metrics.bertscore import get_scorer, settings_from_metadata
 

@@ -63,20 +63,15 @@ class EvalSettings:
     def model_arguments(self) -> dict:
         return parse_model_args(self.model_args)
 
-    def input_paths(self) -> list[Path]:
-        """The local folders and files the run reads: none of them may hold --out."""
-        from imb_tools.data.built import find_build
+    def inputs(self) -> list[tuple[str, str]]:
+        """(option, local path) of everything the run reads, as the command declares them."""
+        from imb_tools.cli_options import built_data_paths
 
-        candidates = []
-        for key in ("data_dir", "qa_data_dir", "mcqa_data_dir"):  # the builds, not a parent of them
-            if self.metadata.get(key):
-                candidates += [str(b.path) for k in ("qa", "mcqa")
-                               if (b := find_build(str(self.metadata[key]), k)) is not None]
-        candidates += [self.metadata.get(k) for k in ("rag_index", "bertscore_model")]
-        args = self.model_arguments()
-        candidates += [args.get("pretrained"), args.get("tokenizer"), args.get("peft"), self.include_path]
-        return [Path(str(c)).expanduser() for c in candidates
-                if isinstance(c, str) and c and Path(str(c)).expanduser().exists()]
+        named = [("--data", p) for p in built_data_paths(self.data_dir)]
+        named += [("--model-args", p) for p in model_args_paths(self.model_args)]
+        named += [("--metadata", p) for p in metadata_paths(self.metadata)]
+        named += [("--include-path", self.include_path)] if self.include_path else []
+        return named
 
     @classmethod
     def from_args(cls, args) -> EvalSettings:
@@ -117,26 +112,12 @@ class EvalSettings:
             lm_eval_options=extra,
         )
         settings.check_model()
-        settings.check_output()
+        if not values.get("out"):  # --out is checked at the door (cli_options.check_io); lm-eval's spelling here
+            from imb_tools.infra.ownership import refuse_outputs_on_inputs
+
+            refuse_outputs_on_inputs(settings.inputs(), [("--output_path", str(settings.out))])
         settings.check_scoring()
         return settings
-
-    def check_output(self) -> None:
-        """--out on, inside or above a folder the run reads (a build, the model, a RAG index) would
-        mix results into it, or lose them at the next rebuild: refused in one line.
-
-        (The one output-vs-input check the CLI is getting will do this for every command;
-        input_paths() is what `imb eval` reads.)
-        """
-        target = self.out.expanduser().resolve()
-        for path in self.input_paths():
-            source = path.resolve()
-            # --out equal to an input is refused by the output folder's claim (run.preflight):
-            # an input folder always holds files the eval did not write.
-            if source in target.parents or target in source.parents:
-                where = "lies inside" if source in target.parents else "holds"
-                raise ImbError(f"--out {self.out} {where} {path}, which this run reads: write the "
-                               "results somewhere else")
 
     def check_scoring(self) -> None:
         """The BERTScore model's layer, within the model, before anything is generated."""
@@ -170,6 +151,33 @@ class EvalSettings:
                 continue
             what = "a model" if key == "pretrained" else ("a tokenizer" if key == "tokenizer" else "a PEFT adapter")
             raise ImbError(f"--model-args {key}={value}: not {what} (no {' or '.join(wanted)} in it)")
+
+
+def model_args_paths(value) -> list[str]:
+    """The local folders `--model-args` names (pretrained=, tokenizer=, peft=); Hub ids are not paths."""
+    if value and "=" not in str(value):  # not key=value pairs: the value itself
+        return [str(value)]
+    found = []
+    for pair in str(value or "").split(","):
+        key, _, path = pair.partition("=")
+        if key.strip() in ("pretrained", "tokenizer", "peft") and path.strip() \
+                and Path(path.strip()).expanduser().exists():
+            found.append(path.strip())
+    return found
+
+
+def metadata_paths(value) -> list[str]:
+    """The local inputs task metadata names: the builds in data_dir (and qa_/mcqa_data_dir), the
+    RAG index, the BERTScore model folder."""
+    from imb_tools.cli_options import built_data_paths
+
+    if not isinstance(value, dict):  # not parsed (yet): the value itself, if it names a path
+        return [str(value)] if value else []
+    found = [p for key in ("data_dir", "qa_data_dir", "mcqa_data_dir") if value.get(key)
+             for p in built_data_paths(str(value[key]))]
+    found += [str(value[k]) for k in ("rag_index", "bertscore_model")
+              if isinstance(value.get(k), str) and Path(value[k]).expanduser().exists()]
+    return found
 
 
 def lm_eval_options(extra: list[str]) -> dict:
@@ -254,7 +262,7 @@ def _count(value, option: str, least: int) -> int | None:
         except ValueError:
             raise ImbError(f"{option} {value}: expected a whole number") from None
     if value < least:
-        raise ImbError(f"{option} {value}: must be at least {least}")
+        raise ImbError(f"{option} {value}: must be {least} or more")
     return value
 
 

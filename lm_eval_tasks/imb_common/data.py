@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import unicodedata
@@ -36,7 +37,7 @@ DATASETS = {"mcqa": "imb-mcqa", "qa": "imb-qa"}
 ENV_DATA_DIR = "IMB_DATA_DIR"
 _SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
 # The hash that orders items (the capped IMB-QA sample, few-shot examples): stable when the
-# data grows, independent of file order. The same hash the build uses for its splits.
+# data grows, independent of file order; the IMB toolkit's capped samples use the same one.
 _ORDER_SALT = b"imb-split-v1\x00"
 
 
@@ -142,7 +143,17 @@ def _load_cached(kind: str, source: str, signature: tuple, published: bool):
     try:
         if signature:
             marker = read_marker(source) or {}
-            dsd = datasets.load_dataset("parquet", data_files=shard_files(source))
+            quiet = logging.getLogger("datasets")
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)  # its log line of a bad shard would be a second line
+            try:
+                dsd = datasets.load_dataset("parquet", data_files=shard_files(source))
+            except Exception as exc:  # a cut or overwritten shard: pyarrow's and datasets' errors vary
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise TaskError(f"{source}: cannot read the build's Parquet shards ({first}); "
+                                "rebuild it with `imb build`") from None
+            finally:
+                quiet.setLevel(level)
             splits = marker.get("splits") if isinstance(marker.get("splits"), dict) else {}
         else:
             dsd, splits = _load_repo(kind, source, published), {}
