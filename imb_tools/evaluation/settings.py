@@ -79,7 +79,7 @@ class EvalSettings:
         extra = lm_eval_options(values.pop("lm_eval_args", None) or [])
         # lm-eval's spelling of an option imb eval has (--gen_kwargs, --num_fewshot, --batch_size...)
         # means that option: one value, never a keyword given twice to simple_evaluate.
-        for key in [k for k in extra if k in values and k not in ("func",)]:
+        for key in [k for k in extra if k in values and k not in ("func", "seed")]:  # --seed is imb eval's own
             values[key] = extra.pop(key)
         out = values.get("out") or extra.pop("output_path", None)
         extra.pop("output_path", None)
