@@ -47,7 +47,7 @@ _register_const_model()
 
 @pytest.fixture(scope="module")
 def task_dir(demo_dir, tmp_path_factory):
-    """The task set made for the built sample (what `imb tasks-path --data` prints)."""
+    """The task set made for the built sample (what `imb tasks path --data` prints)."""
     old = os.environ.get("IMB_CACHE_DIR")
     os.environ["IMB_CACHE_DIR"] = str(tmp_path_factory.mktemp("imb-cache"))
     yield tasks_gen.tasks_path(demo_dir)
@@ -186,10 +186,14 @@ def test_tasks_path_makes_a_set_for_the_build_and_reuses_it(demo_dir, task_dir):
         # corpus BLEU is not a mean of per-macro BLEUs: the by-macro group does not pretend so
         group_cfg = yaml.safe_load((task_dir / qa_group / f"_{by_macro}.yaml").read_text())
         assert "bleu" not in {m["metric"] for m in group_cfg["aggregate_metric_list"]}
-    out = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks", "path"], capture_output=True, text=True,
                          env=os.environ | {"HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0 and Path(out.stdout.strip()) == shipped
-    bad = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path", "--data", str(demo_dir / "nope")],
+    old = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path", "--data", str(demo_dir)],
+                         capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert old.returncode == 0 and Path(old.stdout.strip()) == task_dir  # the old spelling, with a warning
+    assert "deprecated" in old.stderr and "imb tasks path" in old.stderr
+    bad = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks", "path", "--data", str(demo_dir / "nope")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
 

@@ -1,4 +1,4 @@
-"""`imb tasks generate`, `imb tasks-path` and `imb eval`: the lm-evaluation-harness side of IMB.
+"""`imb tasks generate`, `imb tasks path` and `imb eval`: the lm-evaluation-harness side of IMB.
 
 lm-eval 0.4 has no entry point for outside task packages, so these commands
 hand it the task folder (`--include_path`) and, for `imb eval`, call its
@@ -46,10 +46,11 @@ def register(subparsers) -> None:
                   help="folder for the task set (pass it to --include_path)")
     gen.set_defaults(func=_cmd_generate)
 
-    path = subparsers.add_parser(
-        "tasks-path", help="print the folder to pass to lm_eval --include_path",
+    # `imb tasks path` (cli.py turns the old `imb tasks-path` into it, with a warning)
+    path = tsub.add_parser(
+        "path", help="print the folder to pass to lm_eval --include_path",
         description="Print the installed IMB task folder (no data needed), or with --data a task "
-                    "set generated for that built dataset, defaulting to it and with per-category "
+                    "set made for that built dataset, defaulting to it and with per-category "
                     "groups (cached, reused while the dataset is unchanged).",
     )
     input_option(path, "--data", metavar="DIR", paths=built_data_paths,

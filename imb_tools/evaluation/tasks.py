@@ -1,8 +1,8 @@
-"""The lm-eval task folders for `imb eval` and `imb tasks-path`: the shipped one, or a set for a build.
+"""The lm-eval task folders for `imb eval` and `imb tasks path`: the shipped one, or a set for a build.
 
 The shipped folder (`lm_eval_tasks`, hand-written YAMLs) holds the complete tasks, each
 over the whole test split whatever categories it holds, so it needs no data and no
-network. For lm-eval's own per-subtask output, `imb tasks-path --data DIR` prints a task
+network. For lm-eval's own per-subtask output, `imb tasks path --data DIR` prints a task
 set made for that build by the task folder's stub writer (lm_eval_tasks/imb_common/
 tasksets.py, also run as `lm_eval_tasks/make_category_tasks.py`): per-category groups
 (`imb_mcqa_by_category`, `imb_qa_by_macro`, `imb_qa_rag_by_macro`) and the complete tasks,

@@ -262,7 +262,7 @@ def require_rows(ds, what: str, kind: str, metadata: dict) -> None:
         raise TaskError(
             f"no {DATASETS[kind].upper()} test items for {what} in {resolve_source(kind, metadata)}; "
             "a per-category task set works only for the build it was made for (make one for this "
-            "build: lm_eval_tasks/make_category_tasks.py --data DIR, or `imb tasks-path --data DIR`)"
+            "build: lm_eval_tasks/make_category_tasks.py --data DIR, or `imb tasks path --data DIR`)"
         )
 
 
@@ -286,5 +286,5 @@ def check_task_set(test, column: str, categories_file: str | Path, kind: str, me
             f"this per-category {DATASETS[kind].upper()} task set does not match "
             f"{resolve_source(kind, metadata)} ({'; '.join(parts)}); run the complete task "
             "(imb_mcqa / imb_qa) or make the set for this build "
-            "(lm_eval_tasks/make_category_tasks.py --data DIR, or `imb tasks-path --data DIR`)"
+            "(lm_eval_tasks/make_category_tasks.py --data DIR, or `imb tasks path --data DIR`)"
         )

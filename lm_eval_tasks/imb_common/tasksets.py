@@ -11,7 +11,7 @@ categories differ, its subtasks stop with one line naming them, so a group score
 a mean over a subset.
 
 Run it with `python lm_eval_tasks/make_category_tasks.py --data DIR --out OUT`, or through
-the IMB toolkit (`imb tasks-path --data DIR`, which caches the set).
+the IMB toolkit (`imb tasks path --data DIR`, which caches the set).
 """
 
 from __future__ import annotations
