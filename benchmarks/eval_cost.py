@@ -55,6 +55,11 @@ def make_mcqa_folder(out: Path, size: int) -> Path:
     datasets.Dataset.from_list(rows, features=features).to_parquet(
         str(folder / SHARD_PATTERN.format(split="test", index=0, count=1)))
     dsd["dev"].to_parquet(str(folder / SHARD_PATTERN.format(split="dev", index=0, count=1)))
+    import json
+
+    marker = json.loads((demo / "mcqa" / ".imb-build.json").read_text())  # what makes it a build
+    marker.update(fingerprint=f"content-bench-{size}", splits={"test": size, "dev": len(dsd["dev"])})
+    (folder / ".imb-build.json").write_text(json.dumps(marker))
     return folder
 
 

@@ -1,5 +1,9 @@
 """The architecture as a test: imports point down; no cycle between subpackages, nor between files.
 
+The lm-eval task folders (lm_eval_tasks/) stand alone: they never import imb_tools, while
+imb_tools imports their shared code (lm_eval_tasks.imb_common) for the prompt and metrics,
+so each exists once.
+
 Read from the source with `ast` (function-level imports and `importlib.import_module("...")`
 calls with a literal name included), so a lazy import cannot hide an upward arrow.
 """
@@ -105,12 +109,29 @@ def _package_graph() -> dict[str, set[str]]:
 
 
 def test_imb_tools_never_imports_the_top_level_packages():
+    """imb_qa/ and imb_mcqa/ sit above imb_tools; of lm_eval_tasks, imb_tools uses only the shared
+    code (lm_eval_tasks.imb_common), never a folder's utils.py, which lm-eval loads by path."""
     upward = []
     for path in (ROOT / "imb_tools").rglob("*.py"):
         for name in _imports(path):
-            if name.split(".")[0] in TOP_LEVEL:
+            top = name.split(".")[0]
+            if top in TOP_LEVEL and not name.startswith("lm_eval_tasks.imb_common"):
                 upward.append(f"{path.relative_to(ROOT)} imports {name}")
     assert upward == []
+
+
+def test_task_folders_never_import_imb_tools():
+    """So that lm_eval_tasks/ can be copied alone (and proposed upstream); the venv test in
+    tests/test_task_folder_alone.py checks the same at run time."""
+    seen, into_imb_tools = 0, []
+    for path in (ROOT / "lm_eval_tasks").rglob("*.py"):
+        seen += 1
+        text = path.read_text("utf-8")
+        into_imb_tools += [f"{path.relative_to(ROOT)} imports {name}" for name in _imports(path)
+                           if name.split(".")[0] in ("imb_tools", "imb_qa", "imb_mcqa")]
+        if "import_module(\"imb_tools" in text or "__import__(\"imb_tools" in text:
+            into_imb_tools.append(f"{path.relative_to(ROOT)} imports imb_tools dynamically")
+    assert seen >= 8 and into_imb_tools == []
 
 
 def test_subpackages_form_no_cycle():
@@ -142,13 +163,3 @@ def test_infrastructure_imports_nothing_above_it():
     upward = [f"{src} imports {dst}" for src, dsts in _file_graph().items() if src.startswith("imb_tools.infra")
               for dst in dsts if not dst.startswith("imb_tools.infra") and dst != "imb_tools"]
     assert upward == []
-
-
-def test_task_utils_import_only_public_imb_tools_modules():
-    private = []
-    for path in (ROOT / "lm_eval_tasks").rglob("utils.py"):
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("imb_tools"):
-                private += [f"{path.relative_to(ROOT)}: {node.module}.{a.name}" for a in node.names
-                            if a.name.startswith("_")]
-    assert private == []

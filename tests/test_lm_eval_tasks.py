@@ -1,4 +1,5 @@
-"""The lm-eval tasks on the bundled sample: generated YAMLs, data lookup, end-to-end runs."""
+"""The lm-eval tasks on the bundled sample: the shipped YAMLs, per-build task sets, data lookup,
+end-to-end runs (lm_eval itself and `imb eval`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from imb_tools.evaluation import tasks as tasks_gen
+from lm_eval_tasks.imb_common import tasksets
+
 from imb_tools.data.io import load_built
+from imb_tools.evaluation import tasks as tasks_gen
 from imb_tools.infra.errors import ImbError
 
 CONST_TEXT = "Gentile utente, le consiglio di rivolgersi al suo medico curante."
@@ -44,7 +47,7 @@ _register_const_model()
 
 @pytest.fixture(scope="module")
 def task_dir(demo_dir, tmp_path_factory):
-    """The task set generated for the built sample (what `imb tasks-path --data-dir` prints)."""
+    """The task set made for the built sample (what `imb tasks path --data` prints)."""
     old = os.environ.get("IMB_CACHE_DIR")
     os.environ["IMB_CACHE_DIR"] = str(tmp_path_factory.mktemp("imb-cache"))
     yield tasks_gen.tasks_path(demo_dir)
@@ -68,51 +71,157 @@ def _category_sizes(demo_dir: Path) -> tuple[dict, dict]:
     return mcqa, qa
 
 
-def test_shipped_yamls_are_up_to_date():
-    rendered = tasks_gen.render_shipped()
+def _task_configs(folder: Path, names: list[str]) -> dict:
+    """lm-eval's own reading of task YAMLs (includes merged, !function resolved): name -> dict."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    configs = {}
+    for path in folder.rglob("*.yaml"):
+        cfg = load_yaml(path, resolve_func=True)
+        if cfg.get("task") in names:
+            configs[cfg["task"]] = cfg
+    assert set(configs) == set(names)
+    return configs
+
+
+def test_shipped_yamls_are_hand_written_and_complete():
+    """The shipped folder: hand-written YAMLs (mmlu style, shared settings in each folder's
+    template), the complete tasks only, data through dataset_path (the published constant,
+    which the loader receives as published_dataset); imb_qa_rag is imb_qa's template with
+    another loader and prompt."""
     shipped = tasks_gen.shipped_dir()
-    assert set(rendered) == {"imb_mcqa", "imb_qa", "imb_qa_rag"}
-    for name, files in rendered.items():
-        folder = shipped / name
-        on_disk = {p.name for p in folder.iterdir() if p.suffix == ".yaml" or p.name == "_default_template_yaml"}
-        assert on_disk == set(files), f"run `imb tasks generate` ({folder})"
-        for name, text in files.items():
-            assert (folder / name).read_text(encoding="utf-8") == text, f"stale {name}: run `imb tasks generate`"
-    # Complete by construction: the shipped set names no category, so no data can fall outside it.
-    assert set(rendered["imb_mcqa"]) == {"_default_template_yaml", "imb_mcqa.yaml", "imb_mcqa_cloze.yaml",
-                                         "_imb_mcqa_mp.yaml", "imb_mcqa_mp_p1.yaml",
-                                         "imb_mcqa_mp_p2.yaml", "imb_mcqa_mp_p3.yaml"}
-    assert set(rendered["imb_qa"]) == {"_default_template_yaml", "imb_qa.yaml"}
-    assert not any("category" in text for files in rendered.values() for text in files.values()
-                   if "dataset_kwargs" in text)
-    assert "custom_dataset: !function utils.load_qa_rag\n" in rendered["imb_qa_rag"]["_default_template_yaml"]
+    yamls = {p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.suffix == ".yaml"
+             or p.name == "_default_template_yaml"}
+    assert yamls == {
+        "imb_mcqa/_default_template_yaml", "imb_mcqa/imb_mcqa.yaml", "imb_mcqa/imb_mcqa_cloze.yaml",
+        "imb_mcqa/_imb_mcqa_mp.yaml", "imb_mcqa/imb_mcqa_mp_p1.yaml", "imb_mcqa/imb_mcqa_mp_p2.yaml",
+        "imb_mcqa/imb_mcqa_mp_p3.yaml", "imb_qa/_default_template_yaml", "imb_qa/imb_qa.yaml",
+        "imb_qa_rag/_default_template_yaml", "imb_qa_rag/imb_qa_rag.yaml"}
+    # Complete by construction: no shipped task names a category, so no data can fall outside it.
+    assert not any("dataset_kwargs" in (shipped / y).read_text() for y in yamls)
+    assert not any(text.startswith(tasksets.HEADER) for text in ((shipped / y).read_text() for y in yamls))
+    cfg = _task_configs(shipped, ["imb_mcqa", "imb_mcqa_cloze", "imb_mcqa_mp_p2", "imb_qa", "imb_qa_rag"])
+    assert cfg["imb_mcqa"]["dataset_path"] == "imb-placeholder-org/imb-mcqa"
+    assert cfg["imb_qa"]["dataset_path"] == cfg["imb_qa_rag"]["dataset_path"] == "imb-placeholder-org/imb-qa"
+    for name, c in cfg.items():
+        assert c["metadata"]["published_dataset"] == c["dataset_path"], name
+    for key in ("generation_kwargs", "metric_list", "process_results", "doc_to_target", "test_split",
+                "fewshot_split"):
+        assert str(cfg["imb_qa_rag"][key]) == str(cfg["imb_qa"][key]), key
+    assert cfg["imb_qa_rag"]["custom_dataset"].__name__ == "load_qa_rag"
+    assert cfg["imb_qa"]["generation_kwargs"]["max_gen_toks"] == 384
+    assert cfg["imb_mcqa_mp_p2"]["doc_to_text"].__name__ == "doc_to_text_p2"
+    # the shipped utils.py files share one loader of imb_common, byte for byte
+    boots = {p.name: _bootstrap(p) for p in [*shipped.glob("*/utils.py"), shipped / "make_category_tasks.py"]}
+    assert len(boots) == 2 and len({b for b in boots.values()}) == 1 and all(boots.values())
 
 
-def test_tasks_path_generates_for_the_data_and_reuses_it(demo_dir, task_dir):
+def _bootstrap(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    start = text.index("def _imb_common(module: str):")
+    return text[start:text.index("\n\n\n", start)]
+
+
+def test_prompts_are_today_s_wording():
+    """The exact prompts (the paper's IMB-QA instruction, the three MCQA wordings, cloze)."""
+    from lm_eval_tasks.imb_common import mcqa, qa
+
+    doc = {"question": " Quale farmaco? ", "options": ["uno", "due", "tre", "quattro"]}
+    assert mcqa.doc_to_text(doc) == "Domanda: Quale farmaco?\nA. uno\nB. due\nC. tre\nD. quattro\nRisposta:"
+    assert mcqa.doc_to_text_p2(doc) == (
+        "Rispondi alla seguente domanda di medicina indicando la lettera dell'opzione corretta.\n"
+        "Domanda: Quale farmaco?\nOpzioni:\nA) uno\nB) due\nC) tre\nD) quattro\nRisposta:")
+    assert mcqa.doc_to_text_p3(doc).endswith("D: quattro\nLa lettera della risposta corretta è:")
+    assert mcqa.doc_to_text_cloze(doc) == "Domanda: Quale farmaco?\nRisposta:"
+    assert mcqa.doc_to_choice(doc) == ["A", "B", "C", "D"]
+    assert qa.format_prompt(" Ho mal di testa. ", "[1] passaggio") == (
+        "Sei un medico esperto. Rispondi in italiano alla domanda del paziente in modo chiaro, "
+        "accurato e conciso.\n\nContesto:\n[1] passaggio\n\nDomanda: Ho mal di testa.\nRisposta:")
+    from imb_tools.evaluation.prompts import format_prompt
+
+    assert format_prompt is qa.format_prompt  # the toolkit asks models the task's prompt, not a twin
+
+
+def test_hash_order_and_text_key_are_the_toolkit_s(tmp_path):
+    """The task folder orders items (capped IMB-QA sample, few-shot) and folds text as the build
+    does; a change on either side shows here."""
+    from lm_eval_tasks.imb_common import data as task_data
+
+    from imb_tools.data.categories import fold_text, slugify
+    from imb_tools.data.sampling import hash_order
+
+    ids = [f"{i}" for i in range(200)] + ["cardiologia-17", "è-strano", "x" * 40]
+    assert task_data.hash_order(ids) == hash_order(ids)
+    for text in ("Chirurgia dell'apparato digerente", "  Perché è COSÌ?  ", "Otorinolaringoiatria"):
+        assert task_data.fold_text(text) == fold_text(text)
+        assert tasksets.task_slug(text) == slugify(text)
+    from imb_tools.data.categories import MACRO_NAMES, MACRO_SLUGS
+
+    assert tasksets.MACRO_TASK_NAMES == {m: MACRO_SLUGS[m] for m in MACRO_NAMES}
+
+
+def test_tasks_path_makes_a_set_for_the_build_and_reuses_it(demo_dir, task_dir):
     assert tasks_gen.tasks_path(demo_dir) == task_dir  # cached, not rebuilt
-    cats = tasks_gen.dataset_categories(demo_dir)
-    group, prefix = tasks_gen.MCQA_BY_CATEGORY
+    shipped = tasks_gen.shipped_dir()
+    mcqa_test = load_built(demo_dir / "mcqa", split="test").to_pandas()
+    group, prefix = tasksets.MCQA_BY_CATEGORY
+    cats = sorted(mcqa_test["category"].unique())
     mcqa_tasks = sorted(p.stem for p in (task_dir / "imb_mcqa").glob(f"{prefix}_*.yaml"))
-    assert mcqa_tasks == sorted(tasks_gen._unique_slugs(cats["mcqa"], prefix).values())
-    assert json.loads((task_dir / "imb_mcqa" / "categories.json").read_text())["categories"] == cats["mcqa"]
-    assert (task_dir / "imb_mcqa" / "imb_mcqa.yaml").exists()
-    assert (task_dir / "imb_mcqa" / "utils.py").exists() and (task_dir / "imb_qa" / "utils.py").exists()
-    from imb_tools.data.categories import MACRO_SLUGS
+    assert mcqa_tasks == sorted(f"{prefix}_{tasksets.task_slug(c)}" for c in cats)
+    assert json.loads((task_dir / "imb_mcqa" / "categories.json").read_text())["categories"] == cats
+    assert not list(task_dir.rglob("*.py"))  # stubs only: the code is the shipped folder's
+    import yaml
 
-    for qa_group in ("imb_qa", "imb_qa_rag"):
-        by_macro, qa_prefix = tasks_gen.qa_by_macro(qa_group)
-        assert (task_dir / qa_group / "utils.py").exists()
-        assert str(demo_dir.resolve()) in (task_dir / qa_group / "_default_template_yaml").read_text()
+    stub = yaml.safe_load((task_dir / "imb_mcqa" / f"{mcqa_tasks[0]}.yaml").read_text())
+    assert stub["include"] == str((shipped / "imb_mcqa" / "_default_template_yaml").resolve())
+    assert stub["dataset_kwargs"]["generated_data_dir"] == str((demo_dir / "mcqa").resolve())
+    assert yaml.safe_load((task_dir / "imb_mcqa" / "imb_mcqa.yaml").read_text())["include"] == \
+        str((shipped / "imb_mcqa" / "imb_mcqa.yaml").resolve())
+    qa_test = load_built(demo_dir / "qa", split="test")
+    macros = set(qa_test.features["macro_category"].int2str(qa_test["macro_category"]))
+    for qa_group in tasksets.QA_FOLDERS:
+        by_macro, qa_prefix = tasksets.by_macro(qa_group)
         subtasks = sorted(p.stem for p in (task_dir / qa_group).glob(f"{qa_prefix}_*.yaml"))
-        assert subtasks == sorted(f"{qa_prefix}_{MACRO_SLUGS[m]}" for m in cats["qa"])
+        assert subtasks == sorted(f"{qa_prefix}_{tasksets.MACRO_TASK_NAMES[m]}" for m in macros)
         # corpus BLEU is not a mean of per-macro BLEUs: the by-macro group does not pretend so
-        assert "metric: bleu" not in (task_dir / qa_group / f"_{by_macro}.yaml").read_text()
-    out = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path"], capture_output=True, text=True,
+        group_cfg = yaml.safe_load((task_dir / qa_group / f"_{by_macro}.yaml").read_text())
+        assert "bleu" not in {m["metric"] for m in group_cfg["aggregate_metric_list"]}
+    out = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks", "path"], capture_output=True, text=True,
                          env=os.environ | {"HF_HUB_OFFLINE": "1"})
-    assert out.returncode == 0 and Path(out.stdout.strip()) == tasks_gen.shipped_dir()
-    bad = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path", "--data", str(demo_dir / "nope")],
+    assert out.returncode == 0 and Path(out.stdout.strip()) == shipped
+    old = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks-path", "--data", str(demo_dir)],
+                         capture_output=True, text=True, env=os.environ | {"HF_HUB_OFFLINE": "1"})
+    assert old.returncode == 0 and Path(old.stdout.strip()) == task_dir  # the old spelling, with a warning
+    assert "deprecated" in old.stderr and "imb tasks path" in old.stderr
+    bad = subprocess.run([sys.executable, "-m", "imb_tools.cli", "tasks", "path", "--data", str(demo_dir / "nope")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_build_with_an_empty_split_is_a_build(demo_dir, tmp_path, capsys):
+    """The marker makes a build (issue 19): an IMB-MCQA build whose dev split is empty (no shard)
+    gets a task set and is evaluated; asking it for few-shot examples is one line."""
+    import shutil
+
+    from imb_tools.cli import main
+
+    build = tmp_path / "mcqa"
+    shutil.copytree(demo_dir / "mcqa", build)
+    (build / "data" / "dev-00000-of-00001.parquet").unlink()
+    marker = json.loads((build / ".imb-build.json").read_text())
+    marker["splits"]["dev"] = 0
+    (build / ".imb-build.json").write_text(json.dumps(marker))
+    folder = tasks_gen.tasks_path(build)
+    assert (folder / "imb_mcqa" / "_imb_mcqa_by_category.yaml").is_file()
+    out = tmp_path / "eval"
+    assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa", "--data", str(build),
+                 "--out", str(out), "--limit", "4"]) == 0
+    assert _latest_results(out)["n-samples"]["imb_mcqa"]["effective"] == 4
+    capsys.readouterr()
+    assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa", "--data", str(build),
+                 "--out", str(tmp_path / "eval2"), "--num-fewshot", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--num-fewshot 2: the IMB-MCQA data has 0 dev item(s)" in err and len(err.strip().splitlines()) == 1
 
 
 def _renamed_mcqa(tmp: Path, demo_dir: Path) -> Path:
@@ -148,7 +257,7 @@ def test_categories_the_installed_set_never_saw_are_all_scored(demo_dir, task_di
     for name, rows in test.groupby("category"):
         assert figures["categories"][name]["acc"] == pytest.approx(float((rows["answer"] == "B").mean()))
     # the per-category group generated for the sample, pointed at this data: one-line error
-    group, _ = tasks_gen.MCQA_BY_CATEGORY
+    group, _ = tasksets.MCQA_BY_CATEGORY
     cmd = [sys.executable, "-m", "lm_eval", "--include_path", str(task_dir), "--tasks", group,
            "--model", "dummy", "--metadata", json.dumps({"data_dir": str(data)}),
            "--output_path", str(tmp_path / "x")]
@@ -159,19 +268,41 @@ def test_categories_the_installed_set_never_saw_are_all_scored(demo_dir, task_di
 
 
 def test_data_lookup_order_and_errors(demo_dir, tmp_path, monkeypatch):
+    from lm_eval_tasks.imb_common import data as task_data
+
     from imb_tools.evaluation.task_data import load_for_tasks, resolve_source
 
     monkeypatch.delenv("IMB_DATA_DIR", raising=False)
+    monkeypatch.delenv("IMB_MCQA_REPO", raising=False)
     assert resolve_source("mcqa", {"data_dir": str(demo_dir)}) == str(demo_dir / "mcqa")
     assert resolve_source("qa", {"data_dir": str(demo_dir / "qa")}) == str(demo_dir / "qa")
+    assert resolve_source("qa", {"data_dir": str(demo_dir / "mcqa"), "qa_data_dir": str(demo_dir)}) \
+        == str(demo_dir / "qa")  # the kind's own key first
     monkeypatch.setenv("IMB_DATA_DIR", str(demo_dir))
     assert resolve_source("qa", {"generated_data_dir": "/elsewhere"}) == str(demo_dir / "qa")
-    with pytest.raises(ImbError, match="not a built IMB-MCQA folder"):
+    with pytest.raises(ImbError, match=r"not a built IMB-MCQA folder \(it holds IMB-QA\)"):
         resolve_source("mcqa", {"data_dir": str(demo_dir / "qa")})
     monkeypatch.delenv("IMB_DATA_DIR")
     assert resolve_source("mcqa", {"mcqa_repo": "someone/imb-mcqa"}) == "someone/imb-mcqa"
-    with pytest.raises(ImbError, match="no IMB-MCQA data") as err:
-        load_for_tasks("mcqa", {"mcqa_repo": str(tmp_path / "missing")})
+    # The task folder alone: the published dataset last; nothing named at all is one line.
+    assert task_data.resolve_source("mcqa", {"published_dataset": "org/x"}) == "org/x"
+    assert task_data.resolve_source("mcqa", {}) is None
+    with pytest.raises(ValueError, match="no IMB-MCQA data named") as err:
+        task_data.load("mcqa", {})
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="a placeholder until the built dataset is published") as err:
+        task_data.load("mcqa", {"published_dataset": "imb-placeholder-org/imb-mcqa"})
+    assert "\n" not in str(err.value) and "data_dir" in str(err.value)
+    with pytest.raises(ImbError, match="not a built IMB-MCQA folder") as err:
+        load_for_tasks("mcqa", {"mcqa_repo": str(tmp_path)})
+    assert "\n" not in str(err.value)
+    import shutil
+
+    cut = tmp_path / "cut"
+    shutil.copytree(demo_dir / "mcqa", cut)
+    (cut / "data" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ImbError, match="cannot read the build's Parquet shards") as err:
+        load_for_tasks("mcqa", {"data_dir": str(cut)})
     assert "\n" not in str(err.value)
 
 
@@ -270,7 +401,7 @@ def test_eval_checks_bertscore_before_generating(demo_dir, tmp_path, capsys):
                "--data", str(demo_dir), "--out", str(tmp_path / "o"),
                "--bertscore-model", str(tmp_path / "no-such-model"), "--bertscore-layers", "6"])
     assert rc == 2
-    assert "BERTScore" in capsys.readouterr().err
+    assert "--bertscore-model" in capsys.readouterr().err  # a missing local path: refused at the door
     assert not list((tmp_path / "o").rglob("results_*.json"))  # stopped before any task ran
 
 
@@ -309,6 +440,6 @@ def test_letter_tokens_checked_for_the_evaluated_tokenizer(tiny_llama, tmp_path,
     # A byte-level tokenizer with no merges splits " A" into a space and a letter.
     no_merges = make_tiny_llama(tmp_path / "bytes", vocab_size=1, hidden_size=8, num_layers=1)
     assert split_letters(str(no_merges)) == tuple("ABCDE")
-    with caplog.at_level("WARNING", logger="imb_tools"):
+    with caplog.at_level("WARNING", logger="lm_eval_tasks.imb_common.mcqa"):
         warn_if_letters_split({"pretrained": str(no_merges)})
     assert "splits the option letter(s) A, B, C, D, E" in caplog.text

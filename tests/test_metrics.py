@@ -1,10 +1,16 @@
-"""Shared metrics: Italian-aware ROUGE/METEOR, BLEU via sacrebleu, cached batched BERTScore."""
+"""Shared metrics: Italian-aware ROUGE/METEOR, BLEU via sacrebleu, cached batched BERTScore.
+
+The code is the task folder's (lm_eval_tasks/imb_common/metrics.py); imb_tools.metrics names
+it for the toolkit, with ImbError for its one-line errors. These tests go through that door.
+"""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+
+from lm_eval_tasks.imb_common import metrics as task_metrics
 
 from imb_tools.infra.errors import ImbError
 from imb_tools.metrics import bertscore, text
@@ -74,7 +80,7 @@ def test_batched_bertscore_equals_bert_score_and_loads_once(minilm_path):
     scorer = bertscore.BertScorer(model, 6)
     assert scorer.score(PREDS[:1], REFS[:1])["f1"] == pytest.approx(F[0], abs=1e-5)
     assert bertscore.LOADS - loads_before <= 1
-    assert sum(1 for key in bertscore._MODELS if key[0] == model) == 1
+    assert sum(1 for key in task_metrics._MODELS if key[0] == model) == 1
 
 
 def test_bertscore_empty_and_unknown_layer(minilm_path):
@@ -82,3 +88,34 @@ def test_bertscore_empty_and_unknown_layer(minilm_path):
     assert math.isnan(out["f1"]) and out["f1_items"] == []
     with pytest.raises(ImbError, match="no default layer"):
         bertscore.BertScorer("/some/local/model")
+
+
+def test_bertscore_layer_must_lie_within_the_model(minilm_path):
+    """all-MiniLM-L6-v2 has 6 layers: layer 7 (or 0) fails before anything is loaded, in one line."""
+    loads_before = bertscore.LOADS
+    for layer in (7, 99, 0, -1):
+        with pytest.raises(ImbError) as err:
+            bertscore.settings_from_metadata({"bertscore_model": str(minilm_path), "bertscore_layers": layer})
+        assert "\n" not in str(err.value) and "bertscore_layers" in str(err.value)
+    assert "has 6 layers (give 1-6)" in str(_error(lambda: bertscore.resolve_layers(str(minilm_path), 99)))
+    assert bertscore.LOADS == loads_before
+    assert bertscore.settings_from_metadata({"bertscore_model": str(minilm_path),
+                                             "bertscore_layers": "6"})["bertscore_layers"] == 6
+
+
+def test_bertscore_model_that_is_not_a_model_is_one_line(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not a model")
+    (tmp_path / "a-file.txt").write_text("x")
+    for model in (tmp_path / "notes", tmp_path / "a-file.txt", tmp_path / "missing"):
+        err = _error(lambda: bertscore.get_scorer(str(model), 6))
+        assert isinstance(err, ImbError) and "cannot load BERTScore model" in str(err)
+        assert "\n" not in str(err)
+
+
+def _error(call):
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - the test inspects it
+        return exc
+    raise AssertionError("no error")

@@ -1,4 +1,5 @@
-"""`imb rag ...` on the dataset built from the bundled sample, generation and the lm-eval loader."""
+"""`imb rag ...` on the dataset built from the bundled sample, and generation (the lm-eval task
+imb_qa_rag is tested in test_rag_task.py)."""
 
 from __future__ import annotations
 
@@ -189,70 +190,6 @@ def test_compare_table_and_resume(rag_env, built_qa, minilm_path, tmp_path):
     assert table["All"]["n"] == len(items)
     assert table["All"]["with_rag"] > table["All"]["without_rag"]  # a real passage beats "Non so."
     assert "| All |" in format_table(table) and "BERTScore P" in format_table(table)
-
-
-def test_lm_eval_loader_adds_context(rag_env, built_qa, monkeypatch):
-    from lm_eval_tasks.imb_qa_rag import utils
-
-    index, cache = rag_env
-    monkeypatch.setenv("IMB_CACHE", str(cache.parent))
-    monkeypatch.setattr("imb_tools.rag.embed.default_cache_dir", lambda: cache)
-    dsd = utils.load_qa_rag(
-        macro_category="Cardiology, circulatory system and hematology",
-        rag_index=str(index),
-        data_dir=str(built_qa),
-        rag_k=2,
-        rag_fewshot_items=1,
-    )
-    assert len(dsd["validation"]) <= 1 and len(dsd["test"]) > 0
-    doc = dsd["test"][0]
-    assert doc["rag_context"].startswith("[1] ") and "[3] " not in doc["rag_context"]
-    text = utils.doc_to_text(doc)
-    assert "Contesto:\n[1] " in text and text.endswith("Risposta:")
-    with pytest.raises(Exception, match="rag_index"):
-        utils.load_qa_rag(macro_category="Neurology", data_dir=str(built_qa))
-
-
-def test_imb_qa_rag_end_to_end_with_tiny_llama(rag_env, demo_dir, tiny_llama, minilm_path, tmp_path, monkeypatch):
-    """`imb eval --tasks imb_qa_rag` on the built sample: the task set generated for it has one
-    subtask per macro-category of its test split, each runs, and each prompt holds the
-    passages the retriever ranks first for that question."""
-    from imb_tools.evaluation import tasks as tasks_gen
-    from imb_tools.cli import main
-    from imb_tools.data.categories import MACRO_SLUGS
-    from imb_tools.rag.embed import Embedder
-    from imb_tools.rag.index import load_index
-    from imb_tools.rag.retrieve import Retriever
-
-    index, cache = rag_env
-    monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / "imb-cache"))
-    monkeypatch.setattr("imb_tools.rag.embed.default_cache_dir", lambda: cache)
-    out = tmp_path / "eval"
-    metadata = {"rag_index": str(index), "rag_k": 2, "rag_fewshot_items": 1}
-    rc = main(["eval", "--model", "hf", "--model-args", f"pretrained={tiny_llama}", "--device", "cpu",
-               "--tasks", "imb_qa_rag", "--data-dir", str(demo_dir), "--output", str(out),
-               "--gen-kwargs", "max_gen_toks=2", "--qa-max-items", "1", "--bertscore-model",
-               str(minilm_path), "--bertscore-layers", "6", "--metadata", json.dumps(metadata)])
-    assert rc == 0
-    (results,) = out.glob("*/results_*.json")
-    res = json.loads(results.read_text())
-    expected = {"imb_qa_rag"}  # one complete task over every macro-category
-    assert set(res["results"]) == expected
-    n_macros = len(tasks_gen.dataset_categories(demo_dir)["qa"])
-    idx = load_index(index)
-    retriever = Retriever.from_index(idx, Embedder(idx.model, cache_dir=cache, show_progress=False))
-    for task in expected:
-        assert res["n-samples"][task]["effective"] == n_macros  # one item per macro-category
-        assert 0.0 <= res["results"][task]["bertscore_f1,none"] <= 1.0
-        (samples,) = out.glob(f"*/samples_{task}_*.jsonl")
-        for line in samples.read_text().splitlines():
-            sample = json.loads(line)
-            prompt = sample["arguments"]["gen_args_0"]["arg_0"]
-            first, second = retriever.search([sample["doc"]["question"]], k=2)[0]
-            assert f"Contesto:\n[1] {' '.join(first.passage.text.split())[:80]}" in prompt
-            assert f"\n\n[2] {' '.join(second.passage.text.split())[:40]}" in prompt
-            assert sample["doc"]["rag_context"] in prompt
-            assert prompt.endswith(f"Domanda: {sample['doc']['question'].strip()}\nRisposta:")
 
 
 # --- Integrity (issue 19) and one-line errors (issue 18), through the CLI -----------------------

@@ -3,8 +3,9 @@
 Each requested task runs with the model loaded once, and its lm-eval results
 and samples files are written as soon as it finishes; a marker in
 `<out>/.imb_done/` records the settings, so a rerun of a killed run redoes only
-the tasks that are missing. Everything the end needs (output folder, BERTScore
-model and layer) is checked before the first generation. Quiet by default:
+the tasks that are missing. It takes an EvalSettings (settings.py), every option already
+checked; the output folder, the few-shot pools and the BERTScore model and layer are
+checked before the model loads. Quiet by default:
 lm-eval's repeated warnings and datasets' Filter/Map bars are hidden unless -v.
 """
 
@@ -15,21 +16,15 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from imb_tools.evaluation.settings import IMB_TASKS_HINT, EvalSettings, kind_of
 from imb_tools.infra.atomic import write_json_atomic
 from imb_tools.infra.errors import ImbError
 
 SUMMARY = "imb_summary.json"
 DONE_DIR = ".imb_done"
-
-
-def kind_of(task: str) -> str | None:
-    if task.startswith("imb_mcqa"):
-        return "mcqa"
-    if task.startswith("imb_qa"):
-        return "qa"
-    return None
 
 
 class _Quiet(logging.Filter):
@@ -63,43 +58,6 @@ def quiet(verbose: bool) -> None:
         pass
 
 
-def lm_eval_options(extra: list[str]) -> dict:
-    """lm-eval's own flags given to `imb eval` (e.g. --use_cache DB), parsed by lm-eval's parser,
-    as simple_evaluate keyword arguments; an unknown one is a one-line error."""
-    if not extra:
-        return {}
-    import argparse
-    import contextlib
-    import io
-
-    from lm_eval._cli.run import Run
-
-    parser = argparse.ArgumentParser(prog="imb eval", add_help=False)
-    Run.create(parser.add_subparsers(dest="command"))
-    run = parser._subparsers._group_actions[0].choices["run"]
-    defaults = vars(run.parse_args(["--tasks", "x"]))
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            given = vars(run.parse_args(list(extra) + ["--tasks", "x"]))
-    except SystemExit:
-        line = err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else str(extra)
-        raise ImbError(f"lm-eval option: {line.split('error: ')[-1]}") from None
-    changed = {k: v for k, v in given.items() if v != defaults.get(k) and k not in ("tasks", "func")}
-    options: dict = {}
-    for key, value in changed.items():
-        if key == "cache_requests":
-            from lm_eval._cli.utils import request_caching_arg_to_dict
-
-            for k, v in request_caching_arg_to_dict(value).items():
-                options[k] = v
-        elif key == "seed":
-            continue  # --seed is imb eval's own
-        else:
-            options[key] = value
-    return options
-
-
 def settings_key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -110,10 +68,15 @@ EVAL_FILES = ("*/results_*.json", "*/samples_*.jsonl", "*/imb_summary_*.json", "
               "*.db", "*.sqlite")
 
 
-def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
-    """Fail before the first generation, not after an hour of it."""
+def preflight(settings: EvalSettings) -> None:
+    """Fail before the first generation, and before the model loads, not after an hour of it:
+    the output folder, the data each task reads (and its few-shot pool), a RAG index's
+    provenance, then the BERTScore model (the one slow check)."""
+    from imb_tools.evaluation.task_data import load_for_tasks
     from imb_tools.infra.ownership import claim_output_folder
+    from imb_tools.metrics import task_errors
 
+    out = settings.out
     # A user's folder, or a dataset build, is never written into.
     claim_output_folder(out, EVAL_MARKER, EVAL_FILES, {"kind": "eval"}, legacy_file="imb_summary.json")
     try:
@@ -123,103 +86,128 @@ def preflight(out: Path, tasks: list[str], metadata: dict) -> None:
         probe.unlink()
     except OSError as exc:
         raise ImbError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
-    if any(kind_of(t) == "qa" or t.startswith("imb_qa") for t in tasks):
+    for kind in settings.kinds:
+        load_for_tasks(kind, settings.metadata)
+    if settings.num_fewshot:
+        _check_fewshot_pools(settings)
+    if any(t.startswith("imb_qa_rag") for t in settings.tasks):
+        from lm_eval_tasks.imb_common.rag import checked_index
+
+        with task_errors():
+            checked_index(settings.metadata)
+    if "qa" in settings.kinds:
         from imb_tools.metrics.bertscore import get_scorer, settings_from_metadata
 
-        scoring = settings_from_metadata(metadata)
+        scoring = settings_from_metadata(settings.metadata)
         get_scorer(scoring["bertscore_model"], scoring["bertscore_layers"])  # loads it, or one line
 
 
-def run_eval(args) -> int:
+def _check_fewshot_pools(settings: EvalSettings) -> None:
+    """--num-fewshot N draws from dev (IMB-MCQA) / validation (IMB-QA): a build whose pool is
+    smaller (--dev-fraction 0 makes it empty) cannot give N shots."""
+    from imb_tools.evaluation.task_data import load_for_tasks
+
+    pools = {"mcqa": "dev", "qa": "validation"}
+    for kind in settings.kinds:
+        dsd = load_for_tasks(kind, settings.metadata)
+        have = len(dsd[pools[kind]]) if pools[kind] in dsd else 0
+        if have < settings.num_fewshot:
+            raise ImbError(f"--num-fewshot {settings.num_fewshot}: the IMB-{kind.upper()} data has "
+                           f"{have} {pools[kind]} item(s) to draw examples from")
+
+
+def _load_model(settings: EvalSettings, batch_size, device, extra: dict):
+    """lm-eval's model, with a model it cannot load said in one line."""
+    from lm_eval.api.registry import get_model
+
+    try:
+        model_class = get_model(settings.model)
+    except (ValueError, KeyError) as exc:
+        raise ImbError(f"--model {settings.model}: not an lm-eval model type ({exc})") from None
+    try:
+        return model_class.create_from_arg_obj(
+            settings.model_arguments(),
+            {"batch_size": batch_size, "max_batch_size": extra.pop("max_batch_size", None), "device": device})
+    except (OSError, ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImbError(f"--model {settings.model} --model-args {settings.model_args}: cannot load the "
+                       f"model: {first}") from None
+
+
+def run_eval(settings: EvalSettings) -> int:
     from imb_tools.infra.errors import require
 
     require("lm_eval", "eval")
     from lm_eval import simple_evaluate
-    from lm_eval.api.registry import get_model
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
-    from lm_eval.utils import simple_parse_args_string
 
-    from imb_tools.evaluation.commands import eval_metadata
-    from imb_tools.evaluation.tasks import tasks_path, task_set_hash
+    from imb_tools.evaluation.task_data import pin_sources
+    from imb_tools.evaluation.tasks import task_set_hash, tasks_path
+    from imb_tools.metrics import task_errors
 
-    quiet(getattr(args, "verbose", False))
-    extra = lm_eval_options(getattr(args, "lm_eval_args", []))
-    # lm-eval's spelling of an option imb eval has (--gen_kwargs, --num_fewshot, --batch_size...)
-    # means that option: one value, never a keyword given twice to simple_evaluate.
-    for key in [k for k in extra if k not in ("lm_eval_args", "func") and hasattr(args, k)]:
-        setattr(args, key, extra.pop(key))
-    out = Path(args.out or extra.pop("output_path", "") or "")
-    extra.pop("output_path", None)
-    if not str(out) or str(out) == ".":
-        raise ImbError("--out FOLDER is required (results, samples and imb_summary.json go there)")
-    metadata = eval_metadata(args)
-    for key in ("model_args", "model", "tasks", "include_path", "log_samples", "metadata"):
-        extra.pop(key, None)
-    data_dir = metadata.get("data_dir")
-    folder = tasks_path(data_dir)
-    include = [str(folder)] + ([args.include_path] if args.include_path else [])
-    model_args = simple_parse_args_string(args.model_args) if args.model_args else {}
-    tasks = [t for t in args.tasks.split(",") if t]
+    quiet(settings.verbose)
+    extra = dict(settings.lm_eval_options)
+    metadata = pin_sources(settings.kinds, settings.metadata)
+    folder = tasks_path(settings.data_dir)
+    include = [str(folder)] + ([settings.include_path] if settings.include_path else [])
+    model_args = settings.model_arguments()
+    tasks = list(settings.tasks)
     manager = TaskManager(include_path=include, include_defaults=False, metadata=model_args | metadata)
     if not all(t.startswith("imb_") or manager.match_tasks([t]) for t in tasks):
         manager = TaskManager(include_path=include, metadata=model_args | metadata)
     unknown = [t for t in tasks if not manager.match_tasks([t])]
     if unknown:
-        raise ImbError(f"unknown task '{unknown[0]}' (IMB tasks: imb_mcqa, imb_mcqa_mp, "
-                       f"imb_mcqa_cloze, imb_qa, imb_qa_rag; with --data DIR also "
-                       f"imb_mcqa_by_category, imb_qa_by_macro, imb_qa_rag_by_macro)")
-    preflight(out, tasks, metadata)
-    provenance = run_provenance(args, tasks, metadata, folder, task_set_hash(folder), extra)
+        raise ImbError(f"unknown task '{unknown[0]}' (IMB tasks: {IMB_TASKS_HINT})")
+    preflight(replace(settings, metadata=metadata))
+    provenance = run_provenance(settings, metadata, folder, task_set_hash(folder), extra)
 
-    device = args.device or extra.pop("device", None)
+    device = settings.device or extra.pop("device", None)
     if device is None:  # lm-eval's HF backend wants one (its CLI defaults to cuda:0)
         import torch
 
         device = "cuda:0" if torch.cuda.is_available() else "cpu"
     extra.pop("device", None)
-    batch_size = extra.pop("batch_size", None) or args.batch_size
-    settings = {k: provenance[k] for k in ("model", "model_args", "limit", "num_fewshot",
-                                           "apply_chat_template", "fewshot_as_multiturn",
-                                           "system_instruction", "task_set_hash", "data",
-                                           "gen_kwargs", "metadata")}
-    key = settings_key(settings)
-    done_dir = out / DONE_DIR
+    batch_size = extra.pop("batch_size", None) or settings.batch_size
+    key = settings_key({k: provenance[k] for k in ("model", "model_args", "limit", "num_fewshot",
+                                                   "apply_chat_template", "fewshot_as_multiturn",
+                                                   "system_instruction", "task_set_hash", "data",
+                                                   "gen_kwargs", "metadata")})
+    done_dir = settings.out / DONE_DIR
     lm = None
     per_task: dict[str, dict] = {}
     for task in tasks:
         marker = done_dir / f"{task}.json"
-        if not args.redo and marker.is_file():
+        if not settings.redo and marker.is_file():
             previous = json.loads(marker.read_text(encoding="utf-8"))
             if previous.get("settings_key") == key and Path(previous.get("results", "")).is_file():
                 print(f"{task}: already done in {previous['results']} (skipped; --redo to rerun)")
                 per_task[task] = previous
                 continue
         if lm is None:
-            lm = get_model(args.model).create_from_arg_obj(
-                model_args, {"batch_size": batch_size, "max_batch_size": extra.pop("max_batch_size", None),
-                             "device": device})
-        tracker = EvaluationTracker(output_path=str(out), **_hub_args(extra))
+            lm = _load_model(settings, batch_size, device, extra)
+        tracker = EvaluationTracker(output_path=str(settings.out), **_hub_args(extra))
         started = time.time()
-        results = simple_evaluate(
-            model=lm, model_args=args.model_args, tasks=[task], num_fewshot=args.num_fewshot,
-            batch_size=batch_size, device=device, limit=args.limit, log_samples=True,
-            evaluation_tracker=tracker, system_instruction=args.system_instruction,
-            apply_chat_template=args.apply_chat_template,
-            fewshot_as_multiturn=args.fewshot_as_multiturn, gen_kwargs=args.gen_kwargs,
-            task_manager=manager, random_seed=args.seed, numpy_random_seed=args.seed,
-            torch_random_seed=args.seed, fewshot_random_seed=args.seed, **extra,
-        )
+        with task_errors():  # the task folder's one-line errors (data, settings) as imb: error:
+            results = simple_evaluate(
+                model=lm, model_args=settings.model_args, tasks=[task], num_fewshot=settings.num_fewshot,
+                batch_size=batch_size, device=device, limit=settings.limit, log_samples=True,
+                evaluation_tracker=tracker, system_instruction=settings.system_instruction,
+                apply_chat_template=settings.apply_chat_template,
+                fewshot_as_multiturn=settings.fewshot_as_multiturn, gen_kwargs=settings.gen_kwargs,
+                task_manager=manager, random_seed=settings.seed, numpy_random_seed=settings.seed,
+                torch_random_seed=settings.seed, fewshot_random_seed=settings.seed, **extra,
+            )
         if results is None:  # a non-zero rank under accelerate: rank 0 writes
             return 0
-        results["config"]["model"] = args.model
+        results["config"]["model"] = settings.model
         results["imb_provenance"] = provenance
-        tracker.general_config_tracker.model_source = args.model
+        tracker.general_config_tracker.model_source = settings.model
         samples = results.pop("samples", None)
         tracker.save_results_aggregated(results=results, samples=samples)
         for name in results["configs"]:
             tracker.save_results_samples(task_name=name, samples=(samples or {}).get(name, []))
-        results_file = _latest(out, "results_*.json")
+        results_file = _latest(settings.out, "results_*.json")
         figures = task_figures(results, samples or {}, metadata)
         entry = {"settings_key": key, "results": str(results_file), "figures": figures,
                  "seconds": round(time.time() - started, 1)}
@@ -229,13 +217,13 @@ def run_eval(args) -> int:
                "tasks": {t: e["figures"] for t, e in per_task.items()},
                "seconds": {t: e.get("seconds") for t, e in per_task.items()}}
     _items_in_split(summary, metadata)
-    write_json_atomic(out / SUMMARY, summary)
+    write_json_atomic(settings.out / SUMMARY, summary)
     for entry in per_task.values():  # beside each results file, for `imb leaderboard build`
         results_file = Path(entry["results"])
         write_json_atomic(results_file.with_name(results_file.name.replace("results_", "imb_summary_")),
                           {"provenance": provenance, "tasks": summary["tasks"]})
     print(format_summary(summary))
-    print(f"results: {out.resolve()} (imb_summary.json, lm-eval results_*.json and samples_*.jsonl)")
+    print(f"results: {settings.out.resolve()} (imb_summary.json, lm-eval results_*.json and samples_*.jsonl)")
     return 0
 
 
@@ -254,7 +242,7 @@ def _latest(out: Path, pattern: str) -> Path:
     return found[-1]
 
 
-def run_provenance(args, tasks, metadata, folder, task_hash, extra) -> dict:
+def run_provenance(settings: EvalSettings, metadata: dict, folder, task_hash, extra) -> dict:
     """What a result depends on besides the model's weights: recorded in every summary and
     leaderboard row, and compared before averaging."""
     import lm_eval
@@ -262,34 +250,20 @@ def run_provenance(args, tasks, metadata, folder, task_hash, extra) -> dict:
     from imb_tools.data.sources import describe
     from imb_tools.evaluation.task_data import resolve_source
 
-    data = {}
-    for kind in sorted({kind_of(t) for t in tasks} - {None}):
-        data[kind] = describe(resolve_source(kind, metadata))
+    data = {kind: describe(resolve_source(kind, metadata)) for kind in settings.kinds}
     scoring = {k: metadata.get(k) for k in ("bertscore_model", "bertscore_layers", "qa_max_items")}
     return {
-        "model": args.model, "model_args": args.model_args, "tasks": tasks,
+        "model": settings.model, "model_args": settings.model_args, "tasks": list(settings.tasks),
         "data": data, "is_sample": any(d.get("is_sample") for d in data.values()),
         "task_set": str(folder), "task_set_hash": task_hash,
-        "limit": args.limit, "num_fewshot": args.num_fewshot or 0,
-        "apply_chat_template": bool(args.apply_chat_template),
-        "fewshot_as_multiturn": bool(args.fewshot_as_multiturn),
-        "system_instruction": args.system_instruction, "gen_kwargs": _gen_kwargs(args.gen_kwargs),
-        "metadata": {k: v for k, v in metadata.items() if k not in ("data_dir",)},
+        "limit": settings.limit, "num_fewshot": settings.num_fewshot or 0,
+        "apply_chat_template": settings.apply_chat_template,
+        "fewshot_as_multiturn": settings.fewshot_as_multiturn,
+        "system_instruction": settings.system_instruction, "gen_kwargs": settings.gen_kwargs,
+        "metadata": {k: v for k, v in settings.metadata.items() if k not in ("data_dir",)},
         "scoring": scoring, "lm_eval_version": lm_eval.__version__,
         "lm_eval_options": {k: _plain(v) for k, v in sorted(extra.items())},
     }
-
-
-def _gen_kwargs(value) -> dict | None:
-    """Generation overrides as one canonical dict, however they were spelled
-    (`--gen-kwargs max_gen_toks=16` or lm-eval's `--gen_kwargs`)."""
-    if value in (None, "", {}):
-        return None
-    if isinstance(value, dict):
-        return dict(sorted(value.items()))
-    from lm_eval.utils import simple_parse_args_string
-
-    return dict(sorted(simple_parse_args_string(str(value)).items()))
 
 
 def _plain(value):

@@ -16,12 +16,12 @@ import numpy as np
 from imb_tools.infra.errors import ImbError, require
 
 
-def _stemmer():
-    try:
-        import Stemmer
-    except ImportError:  # stemming is optional: bm25s works on surface forms
-        return None
-    return Stemmer.Stemmer("italian").stemWords
+def tokenize(texts: Sequence[str], show_progress: bool = False):
+    """Italian stop words and stemmer: the lm-eval task's tokenization (imb_qa_rag), one copy."""
+    require("bm25s", "rag")
+    from lm_eval_tasks.imb_common.rag import bm25_tokenize
+
+    return bm25_tokenize(texts, show_progress)
 
 
 def _quiet_bm25s():
@@ -29,13 +29,6 @@ def _quiet_bm25s():
     import logging
 
     logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-
-def tokenize(texts: Sequence[str], show_progress: bool = False):
-    bm25s = require("bm25s", "rag")
-    return bm25s.tokenize(
-        list(texts), stopwords="it", stemmer=_stemmer(), return_ids=False, show_progress=show_progress
-    )
 
 
 class BM25:
@@ -53,17 +46,11 @@ class BM25:
         return cls(model)
 
     def search(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(rows, scores), each of shape (len(queries), k'), k' = min(k, corpus size)."""
-        k = min(k, self.size)
-        tokens = [[t for t in q if t in self.model.vocab_dict] for q in tokenize(queries)]
-        # A query with no indexed word has no lexical evidence: no hits (row -1), not a guess.
-        rows = np.full((len(tokens), k), -1, dtype=np.int64)
-        scores = np.zeros((len(tokens), k), dtype=np.float32)
-        live = [i for i, t in enumerate(tokens) if t]
-        if live and k:
-            r, s = self.model.retrieve([tokens[i] for i in live], k=k, show_progress=False, n_threads=1)
-            rows[live], scores[live] = r, s
-        return rows, scores
+        """(rows, scores), each of shape (len(queries), k'), k' = min(k, corpus size); the lm-eval
+        task searches the same way (its code, one copy)."""
+        from lm_eval_tasks.imb_common.rag import bm25_search
+
+        return bm25_search(self.model, queries, k)
 
     @property
     def size(self) -> int:

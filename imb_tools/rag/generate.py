@@ -9,58 +9,19 @@ be truncated from the left by the backend and lose the instruction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
-DEFAULT_CONTEXT_TOKENS = 1500
-CHARS_PER_TOKEN = 4  # the estimate used when the model's tokenizer is not at hand
-MIN_CUT_TOKENS = 32  # a shorter tail of a passage says nothing useful
-SEPARATOR = "\n\n"  # between numbered passages
-ELLIPSIS = " …"  # ends a passage that was cut
-
-
-def estimate_tokens(text: str) -> int:
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
-
-
-def fit_context(
-    passages: Sequence[str], max_tokens: int, count: Callable[[str], int] = estimate_tokens
-) -> str:
-    """Numbered passages, best first, whose joined text counts at most `max_tokens`.
-
-    The joined text is what is counted (separators included, and a tokenizer
-    may merge across a boundary), so the budget is exact; the first passage
-    that does not fit whole is cut at the longest prefix that fits, or
-    dropped when less than MIN_CUT_TOKENS would be left of it.
-    """
-    context = ""
-    for i, text in enumerate(passages, 1):
-        block = f"[{i}] {' '.join(text.split())}"
-        prefix = context + SEPARATOR if context else ""
-        if count(prefix + block) <= max_tokens:
-            context = prefix + block
-            continue
-        if max_tokens - count(prefix) >= MIN_CUT_TOKENS:
-            context = _cut_to_fit(prefix, block, max_tokens, count) or context
-        break
-    return context
-
-
-def _cut_to_fit(prefix: str, block: str, max_tokens: int, count: Callable[[str], int]) -> str | None:
-    """prefix + the longest head of `block` (cut at a space, ellipsis added) within max_tokens."""
-
-    def fits(cut: int) -> bool:
-        return count(prefix + block[:cut].rstrip() + ELLIPSIS) <= max_tokens
-
-    lo, hi = 0, len(block)  # fits(lo) or lo == 0; not fits(hi), since the whole block did not fit
-    while hi - lo > 1:  # token counts grow with the text, so fitting heads form a prefix range
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-    cut = block.rfind(" ", 0, lo + 1)  # do not end inside a word
-    cut = cut if cut > len(block.split(" ", 1)[0]) else lo
-    while cut > 0 and not fits(cut):  # a tokenizer is not quite monotone: make sure
-        cut -= 1
-    return prefix + block[:cut].rstrip() + ELLIPSIS if cut > 0 else None
+# Fitting passages to a model's context is the lm-eval task's code (imb_qa_rag), one copy.
+from lm_eval_tasks.imb_common.rag import (  # noqa: F401  (named here for the toolkit)
+    CHARS_PER_TOKEN,
+    DEFAULT_CONTEXT_TOKENS,
+    ELLIPSIS,
+    MIN_CUT_TOKENS,
+    SEPARATOR,
+    context_budget,
+    estimate_tokens,
+    fit_context,
+)
 
 
 def rag_prompt(
@@ -73,30 +34,6 @@ def rag_prompt(
 
     context = fit_context(passages, max_tokens, count) if passages else None
     return format_prompt(question, context)
-
-
-def context_budget(
-    tokenizer=None, limit: int | None = None, max_new_tokens: int = 256, requested: int | None = None
-) -> tuple[int, Callable[[str], int]]:
-    """Tokens left for passages, and how to count them.
-
-    With the model's tokenizer: exact counts, and when its context length is
-    known, at most half of what the answer leaves (the rest is for the
-    instruction and the question). Without: the requested budget, counted by
-    the character estimate.
-    """
-    budget = requested or DEFAULT_CONTEXT_TOKENS
-    if tokenizer is None:
-        return budget, estimate_tokens
-    if limit is None and getattr(tokenizer, "model_max_length", 0) and tokenizer.model_max_length < 1e6:
-        limit = int(tokenizer.model_max_length)
-    if limit:
-        budget = min(budget, max(0, (limit - max_new_tokens) // 2))
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    return budget, count
 
 
 def backend_budget(backend, max_new_tokens: int, requested: int | None = None):
