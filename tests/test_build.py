@@ -314,7 +314,7 @@ def test_fold_text_is_its_definition_on_any_text():
     time (NFKD, combining marks dropped, lower case, other characters one space)."""
     import random
 
-    from imb_tools.data.categories import _fold_slowly, fold_text
+    from lm_eval_tasks.imb_common.data import _fold_slowly, fold_text
 
     rng = random.Random(0)
     alphabet = "aàèéìòùçÇÈ ,.'-ßøΣσς ﬁ①ＡİĲ\u0301\u0327\u20dd𝐀xyzXYZ019\u00a0\t\n㎏😊’“”\U000E0001\U0010FFFF"

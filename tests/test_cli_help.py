@@ -50,7 +50,10 @@ def test_defaults_are_shown_once_and_never_as_none():
     assert bad == []
 
 
-def test_old_spellings_still_work_with_a_warning(capsys):
+def test_old_spellings_still_work_with_a_warning(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "i").mkdir()  # paths are checked at the door: they must exist
+    (tmp_path / "q.jsonl").write_text("{}\n")
     args = build_parser().parse_args(["rag", "answer", "--index", "i", "--model", "m", "--input", "q.jsonl",
                                       "--generation-batch-size", "3"])
     assert args.input == "q.jsonl" and args.llm_batch_size == 3

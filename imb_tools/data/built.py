@@ -20,27 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from imb_tools.infra.errors import ImbError
+# The marker and the shard names are read where the lm-eval tasks, which stand alone, read them:
+# one copy of the contract.
+from lm_eval_tasks.imb_common.data import MARKER, read_marker, shard_files  # noqa: F401
 
-MARKER = ".imb-build.json"
 KINDS = {"qa": "imb-qa", "mcqa": "imb-mcqa"}
 # Shards of one split: data/train-00000-of-00002.parquet, data/train-00001-of-00002.parquet
 SHARD_PATTERN = "data/{split}-{index:05d}-of-{count:05d}.parquet"
-_SHARD = re.compile(r"^(?P<split>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.parquet$")
-
-
-def shard_files(folder: str | Path) -> dict[str, list[str]]:
-    """split name -> its Parquet shard paths, in order (data/<split>-NNNNN-of-NNNNN.parquet)."""
-    splits: dict[str, list[str]] = {}
-    for f in sorted((Path(folder) / "data").glob("*.parquet")):
-        match = _SHARD.match(f.name)
-        if match:
-            splits.setdefault(match["split"], []).append(str(f))
-    return splits
 
 
 def content_fingerprint(folder: str | Path) -> str:
@@ -74,16 +64,6 @@ class Build:
         return shard_files(self.path)
 
 
-def _read_marker(folder: Path) -> dict | None:
-    try:
-        value = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(value, dict) or value.get("written_by") != "imb build" or value.get("dataset") not in KINDS.values():
-        return None
-    return value
-
-
 def read_build(path: str | Path) -> Build | None:
     """The build in `path`, or None when `path` is not a folder marked by `imb build`.
 
@@ -93,7 +73,7 @@ def read_build(path: str | Path) -> Build | None:
     folder = Path(path)
     if not folder.is_dir():
         return None
-    marker = _read_marker(folder)
+    marker = read_marker(folder)
     if marker is None:
         return None
     fingerprint = marker.get("fingerprint")

@@ -9,12 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
-from imb_tools.data.splits import id_hash
-
-
-def hash_order(ids: Sequence[str]) -> list[int]:
-    """Positions of `ids` sorted by the stable id hash (ties, which need equal ids, by id)."""
-    return sorted(range(len(ids)), key=lambda i: (id_hash(str(ids[i])), str(ids[i])))
+from lm_eval_tasks.imb_common.data import hash_order  # noqa: F401  (one copy, with the tasks)
 
 
 def per_group_in_hash_order(ids: Sequence[str], groups: Sequence[Hashable],

@@ -13,7 +13,9 @@ An IMB-MCQA item is its stem *and* its options (many exam stems, "Quale delle se
 affermazioni è corretta?", recur with other options): its key is the folded stem plus
 the folded options in sorted order, so the same item with shuffled options is one item.
 
-`id_hash` is the other stable hash: the "hash order" of capped samples (sampling.py).
+`id_hash` is the other stable hash: the "hash order" of capped samples (sampling.py), defined
+with the task folder (lm_eval_tasks/imb_common/data.py: `order_hash`), which orders its
+few-shot examples and capped sets by it and must stand alone.
 """
 
 from __future__ import annotations
@@ -21,24 +23,19 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from imb_tools.data.categories import fold_text
+from lm_eval_tasks.imb_common.data import fold_text
+from lm_eval_tasks.imb_common.data import order_hash as id_hash  # noqa: F401  (the one hash order)
 
 # Default evaluation splits (the rest is IMB-QA train / IMB-MCQA test), defined once.
 QA_FRACTIONS = {"test": 0.025, "validation": 0.01}
 MCQA_FRACTIONS = {"dev": 0.02}
 
 # Namespaced so that IMB's buckets do not correlate with other hash uses of the same text.
-_ID_SALT = b"imb-split-v1\x00"
 _QUESTION_SALT = b"imb-split-question-v2\x00"
 
 
 def _hash64(salt: bytes, text: str) -> int:
     return int.from_bytes(hashlib.blake2b(salt + text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
-def id_hash(record_id: str) -> int:
-    """A stable 64-bit hash of an id: the "hash order" used to cap evaluation sets."""
-    return _hash64(_ID_SALT, record_id)
 
 
 def bucket(record_id: str) -> float:

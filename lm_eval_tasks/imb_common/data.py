@@ -22,6 +22,7 @@ parent holding `qa/` and `mcqa/` (as `out/demo/`), so one `data_dir` serves both
 from __future__ import annotations
 
 import functools
+from functools import lru_cache
 import hashlib
 import json
 import logging
@@ -191,11 +192,56 @@ def build_fingerprint(source: str) -> str | None:
 
 def fold_text(text: str) -> str:
     """The one text key: accents removed, lower case, every run of other characters one space.
-    Task names are made from it, and the RAG provenance check compares answers with it (the
-    IMB toolkit's category names and leakage guard use the same key)."""
+
+    Task names are made from it and the RAG provenance check compares answers with it; the
+    IMB toolkit imports it from here (one copy): its category names compare by it, MCQA id
+    prefixes are made from it, and a record's split is a function of its folded question.
+
+    Defined as: NFKD, drop every character with a combining class, lower case, every run of
+    characters other than a-z and 0-9 one space, trimmed. Computed one character at a time
+    from a table (`_fold_slowly` is the definition; the table holds its value for each
+    character below U+20000), so a forum question folds in C, not in a Python loop.
+    """
+    if text.isascii():
+        data = text.encode()
+    else:
+        # Most Italian text is ASCII once its accents (combining marks after NFKD) are gone:
+        # then bytes do the rest in C. Anything else left (a typographic quote, an emoji, another
+        # mark) takes the table, so the result is the definition's either way.
+        data = unicodedata.normalize("NFKD", text).encode()
+        for mark in _COMMON_MARKS:
+            data = data.replace(mark, b"")
+        if not data.isascii():
+            folded = " ".join(text.translate(_fold_table()).split())
+            return folded if folded.isascii() else _fold_slowly(text)  # a character past the table
+    return b" ".join(data.translate(_ASCII_FOLD).split()).decode()
+
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+# grave, acute, circumflex, tilde, diaeresis, cedilla: the marks of Italian and its neighbours
+_COMMON_MARKS = tuple(chr(c).encode() for c in (0x300, 0x301, 0x302, 0x303, 0x308, 0x327))
+# ASCII: A-Z to a-z, a-z and 0-9 kept, everything else a separator
+_ASCII_FOLD = bytes(c + 32 if 65 <= c <= 90 else c if 48 <= c <= 57 or 97 <= c <= 122 else 32 for c in range(256))
+
+
+def _fold_slowly(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return re.sub(r"[^a-z0-9]+", " ", text).strip()
+    return _NOT_ALNUM.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=1)
+def _fold_table() -> tuple:
+    """fold of each character below U+20000 (BMP, emoji, mathematical letters): '' for a
+    combining mark, ' ' for a separator, else its letters. A run of a text's characters
+    folds to the concatenation of their folds, as NFKD decomposes character by character
+    and only combining marks, all dropped, are reordered."""
+    out = []
+    for cp in range(0x20000):
+        folded = unicodedata.normalize("NFKD", chr(cp))
+        folded = _NOT_ALNUM.sub(" ", "".join(ch for ch in folded if not unicodedata.combining(ch)).lower())
+        out.append(None if not folded else " " if folded == " " else folded)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- tables
