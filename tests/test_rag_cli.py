@@ -242,7 +242,7 @@ def test_eval_and_compare_refuse_an_index_of_another_build(rag_env, built_qa, sa
     assert main(["rag", "eval", "--data", str(built_qa), "--index", str(small_index),
                  "--cache-dir", str(cache), "--allow-other-build"]) == 2
     (line,) = _err(capsys)
-    assert "item(s) of the validation/test split" in line and "by id" in line and str(built_qa) in line
+    assert "item(s) of --data" in line and "by id" in line and str(built_qa) in line
     out = tmp_path / "compare"
     assert main(["rag", "compare", "--data", str(built_qa), "--index", str(small_index), "--model",
                  str(tiny_llama), "--out", str(out), "--cache-dir", str(cache)]) == 2
@@ -265,7 +265,7 @@ def test_an_index_without_provenance_needs_the_flag_which_the_report_records(rag
     old = _index_copy(index, tmp_path, "old", build=None)
     assert main(["rag", "eval", "--index", str(old), *args]) == 2
     (line,) = _err(capsys)
-    assert "records no build" in line and "rebuild it" in line
+    assert "does not record the build" in line and "rebuild it" in line
     moved = _index_copy(index, tmp_path, "other", build={"dataset": "imb-qa", "fingerprint": "content-0000000000000000",
                                                            "kb_splits": ["train"]})
     assert main(["rag", "eval", "--index", str(moved), *args]) == 2

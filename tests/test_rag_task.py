@@ -94,11 +94,11 @@ def test_index_provenance_is_checked_against_the_evaluated_split(rag_env, built_
                         "was made from build content-0000000000000000, not from"),
         "mcqa": (dict(manifest=lambda m: m["build"].update(dataset="imb-mcqa")), "was made from imb-mcqa"),
         "kb-test": (dict(manifest=lambda m: m["build"].update(kb_splits=["train", "test"])),
-                    "knowledge base made from the test split"),
-        "by-id": (dict(passages=lambda rows: rows[0].update(id=first_id)), f"by id (first: {first_id})"),
+                    "drew its knowledge base from the test split"),
+        "by-id": (dict(passages=lambda rows: rows[0].update(id=first_id)), f"(1 by id, 0 by answer text; first: {first_id})"),
         # the same answer with other case, spacing and punctuation is the same answer
         "by-text": (dict(passages=lambda rows: rows[1].update(text="  " + first_answer.upper().replace(".", " !"))),
-                    f"= item {first_id})"),
+                    "(0 by id, 1 by answer text;"),
     }
     for name, (change, expected) in cases.items():
         bad = _variant(index, tmp_path, name, **change)

@@ -20,54 +20,27 @@ ALLOW_FLAG = "--allow-other-build"
 
 
 def check_index_for(rag_index, dataset, source, splits: Sequence[str], allow_other_build: bool = False) -> dict:
-    """Refuse (ImbError) or return the provenance record the results keep."""
-    from imb_tools.rag.knowledge_base import normalized_hash, passages_from_split
+    """Refuse (ImbError) or return the provenance record the results keep. The rule is the
+    task folder's (lm_eval_tasks/imb_common/rag.py: provenance_refusal), one copy."""
+    from lm_eval_tasks.imb_common.rag import provenance_refusal
 
-    where = f"index {rag_index.path}"
-    data = f"--data {source.location}"
     built_from = rag_index.manifest.get("build")
-    record = {
+    scored = [(i, a) for split in splits if split in dataset
+              for i, a in zip(dataset[split]["id"], dataset[split]["answer"])]
+    refusal, waived = provenance_refusal(
+        built_from, [(p.id, p.text) for p in rag_index.passages], scored, list(splits), source.fingerprint, None,
+        allow_other_build, f"index {rag_index.path}", f"--data {source.location}")
+    if refusal:
+        raise ImbError(refusal.replace("or allow another build", f"or pass {ALLOW_FLAG}"))
+    return {
         "index": str(rag_index.path),
         "index_build": built_from if isinstance(built_from, dict) else None,
         "data": source.location,
         "data_build": source.record(),
         "scored_splits": list(splits),
-        "other_build_allowed": False,
+        "other_build_allowed": waived,
+        "overlap": {"by_id": 0, "by_answer_text": 0},
     }
-    if not isinstance(built_from, dict) or not isinstance(built_from.get("fingerprint"), str):
-        if not allow_other_build:
-            raise ImbError(f"{where} records no build it was made from (an index older than this check): "
-                           f"rebuild it from {data} with `imb rag index`, or pass {ALLOW_FLAG}")
-        record["other_build_allowed"] = True
-    else:
-        drawn = sorted(set(built_from.get("kb_splits") or ()) & set(splits))
-        if drawn:
-            raise ImbError(f"{where} drew its knowledge base from the {', '.join(drawn)} split, which {data} "
-                           f"scores: rebuild the index (its knowledge base comes from train)")
-        if built_from["fingerprint"] != source.fingerprint:
-            if not allow_other_build:
-                raise ImbError(f"{where} was made from build {built_from['fingerprint']}, not from {data} "
-                               f"({source.fingerprint}): rebuild the index from {source.location}, "
-                               f"or pass {ALLOW_FLAG}")
-            record["other_build_allowed"] = True
-    ids: set[str] = set()
-    answers: dict[str, str] = {}
-    for split in splits:
-        if split in dataset:
-            for p in passages_from_split(dataset[split]):
-                ids.add(p.id)
-                if p.text.strip():
-                    answers.setdefault(normalized_hash(p.text), p.id)
-    by_id = [p.id for p in rag_index.passages if p.id in ids]
-    by_text = [p.id for p in rag_index.passages if p.id not in ids and normalized_hash(p.text) in answers]
-    if by_id or by_text:
-        first = (by_id + by_text)[0]
-        raise ImbError(f"{where} holds {len(by_id) + len(by_text)} item(s) of the {'/'.join(splits)} split of "
-                       f"{data} ({len(by_id)} by id, {len(by_text)} by answer text; first: {first}): "
-                       f"its passages would hand the model the reference answers; rebuild the index from "
-                       f"{source.location}")
-    record["overlap"] = {"by_id": 0, "by_answer_text": 0}
-    return record
 
 
 def warn_if_allowed(record: dict) -> None:

@@ -349,44 +349,62 @@ def source_fingerprint(source: str) -> str | None:
         return None
 
 
-def check_provenance(index: Index, evaluated, source: str, allow_other_build: bool) -> None:
-    """Refuse, in one line naming both, an index whose knowledge base holds an item of the
-    evaluated split (by id, or by the normalized answer text) or that was made from another
-    build (waived by `allow_other_build`)."""
-    where = f"rag_index {index.path}"
-    against = f"{source} ({EVALUATED_SPLIT} split)"
-    build = index.manifest.get("build")
-    if not allow_other_build:
-        if not isinstance(build, dict):
-            raise TaskError(f"{where} does not record the build it was made from (made before "
-                            f"indexes did): rebuild it from {source} with `imb rag index`, or pass "
-                            "--metadata '{\"rag_allow_other_build\": true}'")
-        if build.get("dataset") != data.DATASETS["qa"]:
-            raise TaskError(f"{where} was made from {build.get('dataset')}, not from "
-                            f"{data.DATASETS['qa']} {against}")
-        ours = source_fingerprint(source)
-        theirs = build.get("fingerprint")
-        if ours is None and not Path(source).is_dir():  # a Hub repo whose revision is unknown offline
-            ours = theirs if str(theirs).startswith(f"hub:{source}@") else f"hub:{source}"
+def provenance_refusal(build, passages, scored, scored_splits, fingerprint: str | None, hub_repo: str | None,
+                       allow_other_build: bool, where: str, against: str) -> tuple[str | None, bool]:
+    """The one provenance rule (the lm-eval task and `imb rag eval`/`compare` both apply it).
+
+    build: the manifest's "build" entry; passages: (id, text) of the knowledge base; scored:
+    (id, reference answer) of the items being scored, from `scored_splits`; fingerprint: the
+    scored data's (None when unknown: a Hub repo offline, named by `hub_repo`).
+    Returns (why the index is refused, or None; whether the other-build waiver was used). An
+    index whose knowledge base holds a scored item (by id, or by the folded answer text) or was
+    drawn from a scored split is refused whatever the waiver; one from another build, or one
+    that records none, only without it.
+    """
+    waived = False
+    if not isinstance(build, dict) or not isinstance(build.get("fingerprint"), str):
+        if not allow_other_build:
+            return (f"{where} does not record the build it was made from (made before indexes did): "
+                    f"rebuild it from {against} with `imb rag index`, or allow another build"), False
+        waived = True
+    else:
+        drawn = sorted(set(build.get("kb_splits") or ()) & set(scored_splits))
+        if drawn:
+            return (f"{where} drew its knowledge base from the {', '.join(drawn)} split, which {against} "
+                    f"scores: rebuild the index (its knowledge base comes from train)"), False
+        if build.get("dataset") not in (None, data.DATASETS["qa"]):
+            return f"{where} was made from {build['dataset']}, not from {data.DATASETS['qa']} {against}", False
+        theirs = build["fingerprint"]
+        ours = fingerprint
+        if ours is None and hub_repo:  # a Hub repo whose revision is unknown offline: by name
+            ours = theirs if theirs.startswith(f"hub:{hub_repo}@") else f"hub:{hub_repo}"
         if ours is not None and theirs != ours:
-            raise TaskError(f"{where} was made from build {theirs}, not from {against}, build "
-                            f"{ours}: rebuild the index from this build, or pass "
-                            "--metadata '{\"rag_allow_other_build\": true}'")
-    if isinstance(build, dict) and EVALUATED_SPLIT in (build.get("kb_splits") or []):
-        raise TaskError(f"{where} has a knowledge base made from the {EVALUATED_SPLIT} split "
-                        f"({', '.join(build['kb_splits'])}), the split {against} evaluates")
-    ids = {str(i) for i in evaluated["id"]}
-    shared = sorted({str(p.get("id")) for p in index.passages} & ids)
-    if shared:
-        raise TaskError(f"{where} holds {len(shared)} item(s) of {against} by id "
-                        f"(first: {shared[0]}): its knowledge base must come from other splits")
-    answers = {data.fold_text(a or ""): str(i) for i, a in zip(evaluated["id"], evaluated["answer"])}
+            if not allow_other_build:
+                return (f"{where} was made from build {theirs}, not from {against} (build {ours}): "
+                        f"rebuild the index from this build, or allow another build"), False
+            waived = True
+    ids = {str(i) for i, _ in scored}
+    answers = {data.fold_text(a or ""): str(i) for i, a in scored}
     answers.pop("", None)
-    same = [(p.get("id"), answers[t]) for p in index.passages if (t := data.fold_text(p["text"])) in answers]
-    if same:
-        raise TaskError(f"{where} holds {len(same)} passage(s) whose text is an answer of "
-                        f"{against} (first: passage {same[0][0]} = item {same[0][1]}): its "
-                        "knowledge base must come from other splits")
+    by_id = [str(i) for i, _ in passages if str(i) in ids]
+    by_text = [str(i) for i, t in passages if str(i) not in ids and data.fold_text(t or "") in answers]
+    if by_id or by_text:
+        return (f"{where} holds {len(by_id) + len(by_text)} item(s) of {against} ({len(by_id)} by id, "
+                f"{len(by_text)} by answer text; first: {(by_id + by_text)[0]}): its passages would hand "
+                f"the model the reference answers; its knowledge base must come from other splits"), False
+    return None, waived
+
+
+def check_provenance(index: Index, evaluated, source: str, allow_other_build: bool) -> None:
+    """provenance_refusal for the task: the evaluated split against the index, a TaskError if refused."""
+    refusal, _ = provenance_refusal(
+        index.manifest.get("build"), [(p.get("id"), p.get("text")) for p in index.passages],
+        list(zip(evaluated["id"], evaluated["answer"])), [EVALUATED_SPLIT], source_fingerprint(source),
+        None if Path(source).is_dir() else source, allow_other_build,
+        f"rag_index {index.path}", f"{source} ({EVALUATED_SPLIT} split)")
+    if refusal:
+        raise TaskError(refusal.replace("or allow another build",
+                                        "or pass --metadata '{\"rag_allow_other_build\": true}'"))
 
 
 # ---------------------------------------------------------------- the loader
