@@ -321,3 +321,17 @@ def test_fold_text_is_its_definition_on_any_text():
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         assert fold_text(text) == _fold_slowly(text), repr(text)
+
+
+def test_the_split_key_is_the_folded_text_without_spaces():
+    """letters_key (NFKD and one byte table, in C) against its definition: fold_text without spaces."""
+    import random
+
+    from imb_tools.data.splits import letters_key
+    from lm_eval_tasks.imb_common.data import _fold_slowly
+
+    rng = random.Random(1)
+    alphabet = "aàèéìòùçÇÈ ,.'-ßøΣσςͰ;ͺ ﬁ①ＡİĲ\u0301\u0327\u20dd𝐀xyzXYZ019\u00a0\t\n㎏😊’“”\U000E0001\U0010FFFF"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        assert letters_key(text) == _fold_slowly(text).replace(" ", "").encode(), repr(text)

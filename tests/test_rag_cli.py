@@ -106,7 +106,7 @@ def test_cli_query_and_bad_input(rag_env, built_qa, tmp_path, capsys):
     hits = json.loads(capsys.readouterr().out)
     assert [h["rank"] for h in hits] == [1, 2, 3] and all(h["macro_category"] for h in hits)
     assert main(["rag", "eval", "--data", str(built_qa), "--index", str(tmp_path)]) == 2
-    assert main(["rag", "eval", "--data", str(built_qa), "--index", str(index), "--modes", "sparse"]) == 2
+    assert main(["rag", "eval", "--data", str(built_qa), "--index", str(index), "--mode", "sparse"]) == 2
     assert "imb: error:" in capsys.readouterr().err
 
 
@@ -251,7 +251,7 @@ def test_eval_and_compare_refuse_an_index_of_another_build(rag_env, built_qa, sa
 
     report = tmp_path / "eval.json"
     assert main(["rag", "eval", "--data", str(built_qa), "--index", str(index), "--cache-dir", str(cache),
-                 "--per-macro", "1", "--modes", "bm25", "--json", str(report)]) == 0
+                 "--per-macro", "1", "--mode", "bm25", "--json", str(report)]) == 0
     provenance = json.loads(report.read_text())["provenance"]
     assert provenance["index_build"]["fingerprint"] == provenance["data_build"]["fingerprint"] == other
     assert provenance["other_build_allowed"] is False and provenance["overlap"] == {"by_id": 0, "by_answer_text": 0}
@@ -261,7 +261,7 @@ def test_an_index_without_provenance_needs_the_flag_which_the_report_records(rag
     from imb_tools.cli import main
 
     index, cache = rag_env
-    args = ["--data", str(built_qa), "--cache-dir", str(cache), "--per-macro", "1", "--modes", "bm25"]
+    args = ["--data", str(built_qa), "--cache-dir", str(cache), "--per-macro", "1", "--mode", "bm25"]
     old = _index_copy(index, tmp_path, "old", build=None)
     assert main(["rag", "eval", "--index", str(old), *args]) == 2
     (line,) = _err(capsys)

