@@ -290,11 +290,12 @@ def test_load_sees_a_rebuild_in_the_same_folder(tmp_path, sample_qa_raw):
 def test_worker_processes_give_the_same_bytes(tmp_path, sample_qa_raw, fmt, monkeypatch):
     """Pass 1 in 2 worker processes (the same normalizer, gathered in file order) writes exactly
     what one process writes: shards, quarantine, report and marker."""
-    from imb_tools.data import prepare
     from imb_tools.data.builder import build_to_folder
     from imb_tools.data.kinds import ImbQa
+    from imb_tools.infra import readers
 
-    monkeypatch.setattr(prepare, "WORKER_CHUNK_ROWS", 17)  # many chunks in flight, finishing out of order
+    monkeypatch.setattr(readers, "BLOCK_RECORDS", 17)  # many blocks in flight, finishing out of order
+    monkeypatch.setattr(readers, "SPAN_BYTES", 5000)
 
     rows = json.loads(Path(sample_qa_raw).read_text(encoding="utf-8"))
     raw = write_qa(tmp_path / f"raw.{fmt}", rows * 3, fmt)
@@ -331,7 +332,8 @@ def test_the_split_key_is_the_folded_text_without_spaces():
     from lm_eval_tasks.imb_common.data import _fold_slowly
 
     rng = random.Random(1)
-    alphabet = "aàèéìòùçÇÈ ,.'-ßøΣσςͰ;ͺ ﬁ①ＡİĲ\u0301\u0327\u20dd𝐀xyzXYZ019\u00a0\t\n㎏😊’“”\U000E0001\U0010FFFF"
+    alphabet = ("aàèéìòùçÇÈ ,.'-ßøΣσςͰ;ͺ ﬁ①ＡİĲ\u0301\u0327\u20dd𝐀xyzXYZ019\u00a0\t\n㎏😊’“”°²\U000E0001\U0010FFFF"
+                + "".join(map(chr, range(0xC0, 0x100))))  # every Latin-1 letter: the first way
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         assert letters_key(text) == _fold_slowly(text).replace(" ", "").encode(), repr(text)

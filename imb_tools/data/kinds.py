@@ -14,7 +14,7 @@ from imb_tools.data.prepare import Kind
 from imb_tools.data.schema import (MCQA_ALIASES, MCQA_FEATURES, MCQA_REQUIRED, QA_ALIASES, QA_FEATURES,
                                    QA_REQUIRED)
 from imb_tools.data.splits import MCQA_FRACTIONS, QA_FRACTIONS, split_hash
-from imb_tools.infra.readers import as_record, iter_mcqa_records, iter_table_items
+from imb_tools.infra.readers import BLOCK_RECORDS, batches, block_records, iter_mcqa_records, iter_table_blocks
 
 LICENSE = "CC BY-NC-ND 4.0"
 HOMEPAGE = "https://huggingface.co/datasets/praiselab-picuslab/IMB"
@@ -30,8 +30,16 @@ CITATION = """\
 """
 
 
+def _record(item):
+    return item
+
+
 def _mcqa_raw(item):
     return item[1]
+
+
+def _mcqa_blocks(path):
+    return batches(iter_mcqa_records(path), BLOCK_RECORDS)
 
 
 def _normalize_qa(item, raw, conventions):
@@ -70,8 +78,9 @@ def _mcqa_order_id(record):
 QA_KIND = Kind(
     name="imb-qa",
     features=QA_FEATURES,
-    iter_items=iter_table_items,
-    raw_of=as_record,
+    iter_blocks=iter_table_blocks,
+    block_items=block_records,
+    raw_of=_record,
     normalize=_normalize_qa,
     quarantine_view=_qa_view,
     required={f: QA_ALIASES[f] for f in QA_REQUIRED},
@@ -85,7 +94,8 @@ QA_KIND = Kind(
 MCQA_KIND = Kind(
     name="imb-mcqa",
     features=MCQA_FEATURES,
-    iter_items=iter_mcqa_records,
+    iter_blocks=_mcqa_blocks,
+    block_items=_record,
     raw_of=_mcqa_raw,
     normalize=_normalize_mcqa,
     quarantine_view=_mcqa_view,

@@ -27,18 +27,18 @@ from __future__ import annotations
 import heapq
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from imb_tools.data.schema import has_any, is_forbidden
 from imb_tools.data.splits import check_fractions, id_hash
 from imb_tools.infra.errors import ImbError
 
-BATCH_ROWS = 10_000
 KEYS = ("_idh", "_ord", "_ck", "_sk")  # id hash, id order key, content key, split hash
 EXTRA_FIELDS = [pa.field("_pos", pa.int64()), *(pa.field(k, pa.uint64()) for k in KEYS)]
 
@@ -49,9 +49,11 @@ class Kind:
 
     name: str
     features: "datasets.Features"
-    # raw items (a record, an unparsed JSON line, or a (category, record) pair), in file order
-    iter_items: Callable[[Path], Iterator]
-    raw_of: Callable[[object], dict]  # item -> its raw record (parsing a JSON line)
+    # the raw file as blocks of items (a record, or a (category, record) pair), in file order,
+    # and the items of one block (where a block of JSON lines is parsed)
+    iter_blocks: Callable[[Path], Iterator]
+    block_items: Callable[[object], Iterable]
+    raw_of: Callable[[object], dict]  # item -> its raw record
     # (item, raw, conventions) -> (record, None) or (None, Rejection)
     normalize: Callable[[object, dict, object], tuple]
     # (item, raw) -> what the quarantine keeps of it: published fields only (normalize.*_quarantine_view)
@@ -64,6 +66,11 @@ class Kind:
     rest_split: str
     # conventions decided once per file from a first read (IMB-MCQA), passed to normalize
     survey: Callable[[Iterator], object] | None = None
+
+    def iter_items(self, path: Path) -> Iterator:
+        """Every item of the file, in order (a first read, for `survey`)."""
+        for block in self.iter_blocks(path):
+            yield from self.block_items(block)
 
     @property
     def splits(self) -> list[str]:
@@ -100,16 +107,17 @@ def _label_indexes(kind: Kind) -> dict[str, dict[str, int]]:
             for name, feat in kind.features.items() if isinstance(feat, datasets.ClassLabel)}
 
 
-def process_items(kind: Kind, start: int, items: list, conventions=None) -> ChunkResult:
-    """Pass 1 for a chunk of raw items, one record at a time."""
+def process_block(kind: Kind, block, conventions=None) -> ChunkResult:
+    """Pass 1 for one block of the file, one record at a time; positions count from the
+    block's start (iter_results adds the block's offset)."""
     from imb_tools.data.normalize import id_order_key
 
-    result = ChunkResult(table=None, n_in=len(items))
+    result = ChunkResult(table=None)
     labels = _label_indexes(kind)
     names = list(kind.features)
     columns: dict[str, list] = {name: [] for name in [*names, "_pos", *KEYS]}
-    for offset, item in enumerate(items):
-        position = start + offset
+    position = -1
+    for position, item in enumerate(kind.block_items(block)):
         raw = kind.raw_of(item)
         if len(result.fields_found) < 200:
             result.fields_found.update(raw)
@@ -136,41 +144,41 @@ def process_items(kind: Kind, start: int, items: list, conventions=None) -> Chun
         columns["_ord"].append(id_order_key(kind.order_id(record), idh))
         columns["_ck"].append(kind.content_key(record))
         columns["_sk"].append(kind.split_key(record))
+    result.n_in = position + 1
     result.table = pa.Table.from_pydict(columns, schema=kind.candidate_schema)
     return result
 
 
-def _chunks(items: Iterator, size: int) -> Iterator[tuple[int, list]]:
-    """(position of the first item, items) for consecutive runs of `size` items."""
-    chunk, start = [], 0
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield start, chunk
-            start += len(chunk)
-            chunk = []
-    if chunk:
-        yield start, chunk
-
-
 def iter_results(kind: Kind, path: Path, conventions=None, pool=None, workers: int = 1) -> Iterator[ChunkResult]:
-    """Pass 1 over the file, chunk by chunk, in file order.
+    """Pass 1 over the file, block by block, in file order, positions counted from the file's start.
 
-    The one reader (kind.iter_items) runs here; with a `pool` of `workers` processes
-    (start_pool) the chunks it reads are normalized by `process_items` there (the same
-    function: no rule exists twice) and gathered in file order, so the output is
-    byte-identical whatever the number of processes.
+    The one reader (kind.iter_blocks) runs here; with a `pool` of `workers` processes
+    (start_pool) each block is read (a span of JSON lines is parsed there) and normalized
+    by `process_block` in a worker (the same function: no rule exists twice) and gathered
+    in file order, so the output is byte-identical whatever the number of processes.
     """
+    offset = 0
+    for result in _results(kind, path, conventions, pool, workers):
+        if offset:
+            result.table = result.table.set_column(
+                result.table.schema.get_field_index("_pos"), "_pos",
+                pa.compute.add(result.table.column("_pos"), pa.scalar(offset, pa.int64())))
+            result.rejects = [(p + offset, *rest) for p, *rest in result.rejects]
+        offset += result.n_in
+        yield result
+
+
+def _results(kind, path, conventions, pool, workers) -> Iterator[ChunkResult]:
     if pool is None:
-        for start, items in _chunks(kind.iter_items(path), BATCH_ROWS):
-            yield process_items(kind, start, items, conventions)
+        for block in kind.iter_blocks(path):
+            yield process_block(kind, block, conventions)
         return
     from collections import deque
 
     pending: deque = deque()
-    for start, items in _chunks(kind.iter_items(path), WORKER_CHUNK_ROWS):
-        pending.append(pool.apply_async(_worker_chunk, (start, items)))
-        if len(pending) > 2 * workers:  # bounded: never more than a few chunks in flight
+    for block in kind.iter_blocks(path):
+        pending.append(pool.apply_async(_worker_block, (block,)))
+        if len(pending) > 3 * workers:  # bounded: never more than a few blocks in flight
             yield pending.popleft().get()
     while pending:
         yield pending.popleft().get()
@@ -188,7 +196,6 @@ def start_pool(kind: Kind, conventions, workers: int):
                                                     initargs=(kind, conventions))
 
 
-WORKER_CHUNK_ROWS = 2_000
 _WORKER: dict = {}
 
 
@@ -196,8 +203,8 @@ def _worker_init(kind: Kind, conventions) -> None:
     _WORKER.update(kind=kind, conventions=conventions)
 
 
-def _worker_chunk(start: int, items: list) -> ChunkResult:
-    return process_items(_WORKER["kind"], start, items, _WORKER["conventions"])
+def _worker_block(block) -> ChunkResult:
+    return process_block(_WORKER["kind"], block, _WORKER["conventions"])
 
 
 def default_workers(path: Path) -> int:

@@ -44,22 +44,40 @@ def letters_key(text: str) -> bytes:
     """The letters and digits of the folded text, spaces gone: fold_text(text) without its
     spaces, as UTF-8 (ASCII). Spacing and punctuation, accents and case do not count.
 
-    Computed in C for most text: NFKD, then one byte table that lowers ASCII letters and
-    deletes every other ASCII byte, the bytes of U+0300..U+037F (the combining accents,
-    and Greek signs fold_text makes separators: either way nothing is left of them) and
-    every continuation byte; if anything non-ASCII is left (a quote, an emoji, another
-    script), the definition itself is used. Checked against it in tests/test_build.py.
+    Computed in C, in the first of three ways that applies (each gives the definition's
+    value where it applies; checked against it on random text in tests/test_build.py):
+    1. text whose only non-ASCII characters are U+00C0..U+00FF (Italian's accented
+       letters): one byte table maps each such letter's second UTF-8 byte to its base
+       letter, or drops it (Æ, Ø, ß, ×... fold to separators), and drops its first;
+    2. otherwise NFKD, then one byte table that drops the bytes of U+0300..U+037F (the
+       combining accents, and Greek signs fold_text makes separators) and every
+       continuation byte, if no other non-ASCII byte is left;
+    3. otherwise the definition itself.
     """
-    data = (text if text.isascii() else unicodedata.normalize("NFKD", text)).encode()
-    data = data.translate(_LOWER, _DROP)
+    data = text.encode()
+    if data.isascii():
+        return data.translate(_LOWER, _NOT_ALNUM)
+    if not data.translate(None, _ASCII_AND_LATIN1_LETTERS):
+        return data.translate(_LATIN1, _LATIN1_DROP)
+    data = unicodedata.normalize("NFKD", text).encode().translate(_LOWER, _DROP)
     if data.isascii():
         return data
     return fold_text(text).replace(" ", "").encode()
 
 
+def _folded_letters(char: str) -> str:
+    return fold_text(char).replace(" ", "")
+
+
 _LOWER = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
-_DROP = bytes(c for c in range(256) if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122)
-              and (c < 0x80 or c in (0xCC, 0xCD) or 0x80 <= c <= 0xBF))
+_NOT_ALNUM = bytes(c for c in range(128) if not (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122))
+_DROP = _NOT_ALNUM + bytes([0xCC, 0xCD, *range(0x80, 0xC0)])
+# U+00C0..U+00FF are C3 followed by 0x80..0xBF: map the second byte to the letter it folds to
+_ASCII_AND_LATIN1_LETTERS = bytes([*range(128), 0xC3, *range(0x80, 0xC0)])
+_LATIN1 = bytes(ord(_folded_letters(chr(0xC0 + c - 0x80)) or "?") if 0x80 <= c < 0xC0 else _LOWER[c]
+                for c in range(256))
+_LATIN1_DROP = _NOT_ALNUM + bytes([0xC3, *(c for c in range(0x80, 0xC0) if not _folded_letters(chr(0xC0 + c - 0x80)))])
+assert all(len(_folded_letters(chr(cp))) <= 1 for cp in range(0xC0, 0x100))  # one letter or none
 
 
 def question_key(question: str, options: Sequence[str] = ()) -> bytes:
