@@ -187,10 +187,8 @@ def test_curriculum_follows_difficulty_without_shuffling(tiny_it, qa_ds, tmp_pat
     assert list(trainer.train_dataset["id"]) == list(prepared.train["id"])  # TRL kept the order
 
 
-def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch):
-    import sys
-
-    from imb_tools.finetune.curriculum import LENGTH_PROXY, order_by_difficulty
+def test_curriculum_scores_records_with_the_difficulty_index(qa_ds):
+    from imb_tools.finetune.curriculum import order_by_difficulty
     from imb_tools.analysis.difficulty import text_difficulty
 
     ordered, source = order_by_difficulty(qa_ds)
@@ -198,13 +196,6 @@ def test_curriculum_scores_records_with_the_difficulty_index(qa_ds, monkeypatch)
     index = dict(zip(qa_ds["id"], text_difficulty(list(qa_ds["question"]))["difficulty_index"]))
     assert [index[i] for i in ordered["id"]] == sorted(index.values())
     assert list(ordered["difficulty"]) == sorted(index.values())
-
-    # without the index module: the documented length proxy, easy (short) first
-    monkeypatch.setitem(sys.modules, "imb_tools.analysis.difficulty", None)
-    ordered, source = order_by_difficulty(qa_ds)
-    assert source == LENGTH_PROXY
-    lengths = [len(q) + len(a) for q, a in zip(ordered["question"], ordered["answer"])]
-    assert lengths == sorted(lengths)
 
 
 def test_loss_falls_and_adapter_saves_and_loads(tiny_it, qa_ds, tmp_path):
