@@ -51,8 +51,9 @@ def _fill(text: str, tmp: Path, demo: Path | None) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{demo}", str(demo) if demo else "{demo}")
 
 
-def run_fault(fault: Fault, tmp: Path, capfd, monkeypatch, demo: Path | None = None) -> Result:
-    """Run one case and make the common checks; returns the result for the case's own."""
+def run_fault(fault: Fault, tmp: Path, capfd=None, monkeypatch=None, demo: Path | None = None) -> Result:
+    """Run one case and make the common checks; returns the result for the case's own.
+    In this process (pytest's capfd and monkeypatch needed) unless `fault.child`."""
     snapshots = {}
     if fault.setup:
         fault.setup(tmp)
@@ -65,7 +66,6 @@ def run_fault(fault: Fault, tmp: Path, capfd, monkeypatch, demo: Path | None = N
         path = tmp / _fill(rel, tmp, demo)
         snapshots[rel] = path.read_bytes() if path.is_file() else None
     argv = [_fill(a, tmp, demo) for a in fault.argv]
-    monkeypatch.chdir(tmp)
     if fault.child:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONSAFEPATH": "1"}
         proc = subprocess.run([sys.executable, "-m", "imb_tools.cli", *argv], cwd=tmp, env=env,
@@ -74,6 +74,7 @@ def run_fault(fault: Fault, tmp: Path, capfd, monkeypatch, demo: Path | None = N
     else:
         from imb_tools.cli import main
 
+        monkeypatch.chdir(tmp)
         capfd.readouterr()
         try:
             rc = main(argv)

@@ -47,7 +47,8 @@ def _names_a_path(action) -> bool:
 # Options that look like paths by name but hold none (a Hub repo id, a column, a task name).
 NOT_PATHS = {"--repo-id", "--model-repo", "--mcqa-repo", "--qa-repo", "--space-id", "--out-column",
              "--column", "--question-column", "--answer-column", "--context-column", "--category-column",
-             "--anonymize-columns", "--api-key-env", "--mcqa-task", "--qa-task", "--mcqa-metric", "--qa-metric"}
+             "--anonymize-columns", "--api-key-env", "--mcqa-task", "--qa-task", "--mcqa-metric", "--qa-metric",
+             "--faiss-index"}
 
 
 def test_every_option_that_names_a_path_says_whether_it_is_read_or_written():

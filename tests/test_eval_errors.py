@@ -6,26 +6,24 @@ outside everything the run reads."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import re
 import time
+from pathlib import Path
 
 import pytest
 
-
-def _imb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "imb_tools.cli", *args], capture_output=True, text=True,
-                          env=os.environ | {"HF_HUB_OFFLINE": "1"}, timeout=300)
+from cli_faults import Fault, run_fault
 
 
-def _one_line(proc: subprocess.CompletedProcess, *expected: str) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert len(lines) == 1 and lines[0].startswith("imb: error:"), proc.stderr[-2000:]
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
+def _imb(*args: str) -> list[str]:
+    return list(args)
+
+
+def _one_line(argv: list[str], *expected: str) -> str:
+    """The one fault harness (tests/cli_faults.py), in a child process: exit 2, one line, each text in it."""
+    pattern = "".join(f"(?=.*{re.escape(text)})" for text in expected)
+    result = run_fault(Fault("imb eval", argv, 2, pattern, child=True), Path.cwd())
+    return result.err.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,13 @@ one line), never a traceback, and nothing non-finite reaches results.parquet."""
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 
 import pytest
+
+from cli_faults import Fault, run_fault
 
 pd = pytest.importorskip("pandas")
 
@@ -69,10 +72,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case, task, change, value, code, reason, gone", CASES, ids=[c[0] for c in CASES])
-def test_impossible_values(tmp_path, capsys, case, task, change, value, code, reason, gone):
+def test_impossible_values(tmp_path, capfd, monkeypatch, case, task, change, value, code, reason, gone):
     from leaderboard_fixtures import write_run
-
-    from imb_tools.cli import main
 
     folder = write_run(tmp_path / "runs", TEMPLATE, "org/model-7B", 7e9, "2026-03-01T00-00-00",
                        0.8, 0.7, n_mcqa=20, n_qa=20)
@@ -82,12 +83,12 @@ def test_impossible_values(tmp_path, capsys, case, task, change, value, code, re
     path.write_text(json.dumps(raw), encoding="utf-8")  # json writes Infinity / NaN as lm-eval would
 
     out = tmp_path / "board"
-    assert main(["leaderboard", "build", str(folder), "--out", str(out), "--no-plots"]) == code
-    captured = capsys.readouterr()
-    assert reason in (captured.out + captured.err)
-    assert "Traceback" not in captured.out + captured.err
+    # The one fault harness (tests/cli_faults.py): exit code, one line on an error, no traceback.
+    result = run_fault(Fault(case, ["leaderboard", "build", str(folder), "--out", str(out), "--no-plots"], code,
+                             re.escape(reason)), tmp_path, capfd, monkeypatch)
+    assert reason in result.out + result.err
     if code:
-        assert captured.err.count("\n") == 1 and not (out / "results.parquet").exists()
+        assert not (out / "results.parquet").exists()
         return
     table = pd.read_parquet(out / "results.parquet")
     numeric = table[["value", "parameters", "n_samples", "n_shot", "limit"]].astype("float64")

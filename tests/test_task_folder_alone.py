@@ -59,8 +59,11 @@ def bare_venv(tmp_path_factory) -> Path:
 
 def _bare(python: Path, *args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "IMB_"))}
+    # One thread, as the in-process run below: a random tiny model's logits are near ties, and
+    # a float sum in another order (another thread count) can break a tie the other way.
     return subprocess.run([str(python), *args], capture_output=True, text=True, cwd=cwd, timeout=600,
-                          env=clean | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", **(env or {})})
+                          env=clean | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+                                       "MKL_NUM_THREADS": "1", **(env or {})})
 
 
 def _samples(folder: Path) -> dict:
@@ -92,9 +95,20 @@ def rag_index(tmp_path_factory, demo_dir, minilm_path) -> Path:
 
 def test_task_folder_alone_scores_every_item_as_imb_eval(bare_venv, demo_dir, tiny_llama, minilm_path,
                                                          rag_index, tmp_path):
+    import torch
+
     from imb_tools.cli import main
     from imb_tools.evaluation.tasks import shipped_dir
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the bare run (see _bare)
+    try:
+        _compare_both_ways(bare_venv, demo_dir, tiny_llama, minilm_path, rag_index, tmp_path, main, shipped_dir)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _compare_both_ways(bare_venv, demo_dir, tiny_llama, minilm_path, rag_index, tmp_path, main, shipped_dir):
     probe = _bare(bare_venv, "-c", "import lm_eval, torch, bert_score, faiss; import imb_tools", cwd=tmp_path)
     assert probe.returncode != 0 and "No module named 'imb_tools' (blocked" in probe.stderr, probe.stderr
     copy = tmp_path / "copied" / "imb"  # any name: upstream it would be lm_eval/tasks/imb
