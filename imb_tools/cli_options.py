@@ -292,7 +292,7 @@ def add_data_option(parser, help_text: str, required: bool = True, option: str =
 
 def open_fraction(text: str) -> float:
     """argparse type: a share strictly between 0 and 1 (a held-out side that is neither empty
-    nor everything, such as `imb finetune --eval-fraction`)."""
+    nor everything, such as `imb finetune train --eval-fraction`)."""
     value = fraction(text)
     if not 0.0 < value < 1.0:
         raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")

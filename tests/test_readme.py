@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -83,8 +84,10 @@ def test_readme_blocks_run_in_order_in_one_folder(workdir):
             continue
         # `. .venv/bin/activate` in a block means "use the installed imb": it already is.
         script = "\n".join(l for l in code.splitlines() if not re.match(r"^\s*(\.|source) \S*activate\b", l))
+        started = time.monotonic()
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=workdir, env=_env(workdir),
                                 capture_output=True, text=True, timeout=600)
+        print(f"README.md:{line}: {time.monotonic() - started:.1f} s")  # shown with pytest -s
         ran.append(line)
         if result.returncode != 0:
             failures.append(f"README.md:{line} failed (exit {result.returncode}):\n{script}\n"

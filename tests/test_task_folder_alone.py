@@ -145,7 +145,17 @@ def _compare_both_ways(bare_venv, demo_dir, tiny_llama, minilm_path, rag_index, 
     assert all(a[key]["arguments"]["gen_args_0"]["arg_0"].count("Domanda:") == 2  # one few-shot example
                for key in a if key[0] == "imb_qa")
     ra, rb = _results(alone), _results(through_imb)
-    assert ra == rb and ra["imb_qa"]["bertscore_f1,none"] > 0
+    # Set-level scores agree to float precision: BERTScore sums the same pair scores, maybe in
+    # another batch order (the toolkit's process may hold pairs scored by an earlier task).
+    assert ra.keys() == rb.keys() and all(ra[t].keys() == rb[t].keys() for t in ra)
+    for task in ra:
+        for metric, value in ra[task].items():
+            other = rb[task][metric]
+            if isinstance(value, float) and isinstance(other, float):
+                assert other == pytest.approx(value, rel=1e-6, abs=1e-9), (task, metric)
+            else:
+                assert other == value, (task, metric)
+    assert ra["imb_qa"]["bertscore_f1,none"] > 0
 
 
 def test_category_stubs_are_made_without_the_toolkit(bare_venv, demo_dir, tmp_path):

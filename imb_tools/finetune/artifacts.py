@@ -1,6 +1,6 @@
 """Where fine-tuning outputs live and how they are written, so a kill never leaves half a folder.
 
-Layout of `imb finetune --out OUT`:
+Layout of `imb finetune train --out OUT`:
     OUT/checkpoint-<step>/   Trainer checkpoints (adapter, optimizer, scheduler, RNG, state)
     OUT/adapter/             final LoRA adapter + tokenizer + run.json (written atomically)
     OUT/adapter/run.json     settings, data counts, difficulty source, loss curve
