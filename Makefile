@@ -42,7 +42,7 @@ demo: install
 test: install-dev
 	rm -rf build  # setuptools would ship files deleted from the checkout but left in build/lib
 	$(PIP) install -q --no-deps --force-reinstall .
-	$(OFFLINE) $(VENV)/bin/pytest -q -n 2 --dist loadfile tests
+	$(OFFLINE) $(VENV)/bin/pytest -q -n 2 --dist worksteal tests
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -40,10 +40,11 @@ def _fifo(tmp):
 
 
 def _corrupt_build(tmp):
-    """A copy of the demo's IMB-QA build whose train shard is cut short."""
-    import shutil
+    """A build of the bundled sample whose train shard is cut short."""
+    import imb_qa
+    from imb_tools.sample_data import QA_SAMPLE
 
-    shutil.copytree(DEMO["dir"] / "qa", tmp / "qa")
+    imb_qa.build(str(QA_SAMPLE), tmp / "qa", {"test": 0.3, "validation": 0.1}, progress=False)
     shard = next((tmp / "qa" / "data").glob("train-*.parquet"))
     shard.write_bytes(shard.read_bytes()[:300])
 
@@ -192,9 +193,6 @@ def _last_error_line(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("imb: error:")]
 
 
-DEMO: dict = {}
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     """A demo build, a tiny model, a RAG index, a fine-tuning run and an eval run: the cases' targets."""
@@ -208,13 +206,12 @@ def demo(tmp_path_factory):
                   "--data", str(work), "--out", str(work / "eval"), "--limit", "2"]):
         result = _run(argv, work)
         assert result.returncode == 0, result.stderr[-2000:]
-    DEMO["dir"] = work
     return work
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=str)
 def test_fault(fault, tmp_path, capfd, monkeypatch, request):
-    needs_demo = any("{demo}" in a for a in [*fault.argv, *fault.unchanged]) or fault.setup is _corrupt_build
+    needs_demo = any("{demo}" in a for a in [*fault.argv, *fault.unchanged])
     demo_dir = request.getfixturevalue("demo") if needs_demo else None
     run_fault(fault, tmp_path, capfd, monkeypatch, demo_dir)
 
