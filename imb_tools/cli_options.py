@@ -255,16 +255,6 @@ def check_io(parser, args) -> None:
     refuse_outputs_on_inputs(inputs, outputs)
 
 
-def built_data_paths(value) -> list[str]:
-    """The local builds `--data DIR` names: DIR itself, or its qa/ and mcqa/ builds."""
-    if not value:
-        return []
-    from imb_tools.data.built import find_build
-
-    found = [str(b.path) for b in (find_build(value, k) for k in ("qa", "mcqa")) if b is not None]
-    return found or [str(value)]
-
-
 def llm_spec(text: str) -> str:
     """argparse type: an LLM spec (imb_tools.llm): `openai:MODEL@URL`, a Hub id, or a local model
     folder that exists."""
@@ -282,12 +272,6 @@ def spec_model_paths(value) -> list[str]:
     if not value or str(value).startswith("openai:"):
         return []
     return [str(value)]
-
-
-def add_data_option(parser, help_text: str, required: bool = True, option: str = "--data") -> argparse.Action:
-    """`--data DIR|ORG/NAME`: a built dataset (folder made by 'imb build', or a Hub repo id)."""
-    return input_option(parser, option, required=required, type=local_or_hub, metavar="DIR|ORG/NAME",
-                        paths=built_data_paths, help=help_text)
 
 
 def open_fraction(text: str) -> float:

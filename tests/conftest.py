@@ -33,7 +33,7 @@ def sample_mcqa_raw() -> Path:
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """Both datasets built from the bundled sample, as `imb demo` builds them."""
-    from imb_tools.demo import run_demo
+    from imb_tools.data.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     run_demo(out)

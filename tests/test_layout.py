@@ -103,7 +103,8 @@ def _package_graph() -> dict[str, set[str]]:
             continue
         for name in _imports(path):
             dst = _area(name)
-            if dst and dst != src and dst != "__init__" and (ROOT / "imb_tools" / dst).exists():
+            if dst and dst != src and dst != "__init__" and (
+                    (ROOT / "imb_tools" / dst).is_dir() or (ROOT / "imb_tools" / f"{dst}.py").is_file()):
                 graph.setdefault(src, set()).add(dst)
     return graph
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import json
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
-from imb_tools.cli_options import (add_data_option, existing_file, existing_path, input_option, local_or_hub,
-                                   nonnegative_int, output_option, positive_int)
+from imb_tools.cli_options import (existing_file, existing_path, input_option, local_or_hub, nonnegative_int,
+                                   output_option, positive_int)
+from imb_tools.data.options import add_data_option
 
 
 def register(sub) -> None:

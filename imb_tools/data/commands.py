@@ -82,7 +82,7 @@ def _build(args) -> int:
 
 def _demo(args) -> int:
     from imb_tools.data.prepare import summary_line
-    from imb_tools.demo import run_demo
+    from imb_tools.data.demo import run_demo
 
     reports = run_demo(args.out)
     for name, report in reports.items():

@@ -7,8 +7,9 @@ Python API with the path and the data folder preset.
 
 from __future__ import annotations
 
-from imb_tools.cli_options import (built_data_paths, deprecated_alias, input_option, json_object, local_or_hub,
-                                   nonnegative_int, output_option, positive_float, positive_int)
+from imb_tools.cli_options import (deprecated_alias, input_option, json_object, local_or_hub, nonnegative_int,
+                                   output_option, positive_float, positive_int)
+from imb_tools.data.options import built_data_paths
 from imb_tools.evaluation.settings import metadata_paths, model_args_paths
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 

@@ -65,7 +65,7 @@ class EvalSettings:
 
     def inputs(self) -> list[tuple[str, str]]:
         """(option, local path) of everything the run reads, as the command declares them."""
-        from imb_tools.cli_options import built_data_paths
+        from imb_tools.data.options import built_data_paths
 
         named = [("--data", p) for p in built_data_paths(self.data_dir)]
         named += [("--model-args", p) for p in model_args_paths(self.model_args)]
@@ -169,7 +169,7 @@ def model_args_paths(value) -> list[str]:
 def metadata_paths(value) -> list[str]:
     """The local inputs task metadata names: the builds in data_dir (and qa_/mcqa_data_dir), the
     RAG index, the BERTScore model folder."""
-    from imb_tools.cli_options import built_data_paths
+    from imb_tools.data.options import built_data_paths
 
     if not isinstance(value, dict):  # not parsed (yet): the value itself, if it names a path
         return [str(value)] if value else []

@@ -5,20 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from imb_tools.cli_options import (
-    add_data_option,
-    deprecated_alias,
-    existing_folder,
-    fraction,
-    input_option,
-    local_or_hub,
-    nonempty_text,
-    nonnegative_int,
-    open_fraction,
-    output_option,
-    positive_float,
-    positive_int,
-)
+from imb_tools.cli_options import (deprecated_alias, existing_folder, fraction, input_option, local_or_hub,
+                                   nonempty_text, nonnegative_int, open_fraction, output_option,
+                                   positive_float, positive_int)
+from imb_tools.data.options import add_data_option
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 
 EPILOG = """\

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from imb_tools.cli_options import add_data_option, output_option
+from imb_tools.cli_options import output_option
+from imb_tools.data.options import add_data_option
 
 
 def register(sub) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imb_tools.cli_options import (add_data_option, deprecated_alias, existing_path, input_option, local_or_hub,
-                                   output_option, port_number)
+from imb_tools.cli_options import (deprecated_alias, existing_path, input_option, local_or_hub, output_option,
+                                   port_number)
+from imb_tools.data.options import add_data_option
 from imb_tools.infra.errors import ImbError
 
 # The figures' default benchmarks (build and plot may choose others; push draws these).

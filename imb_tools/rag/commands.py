@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from imb_tools.infra.atomic import write_json_atomic, write_text_atomic
-from imb_tools.cli_options import (add_data_option, deprecated_alias, existing_file, existing_folder, input_option,
-                                   llm_spec, local_or_hub, nonempty_text, output_option, positive_int,
-                                   spec_model_paths)
+from imb_tools.cli_options import (deprecated_alias, existing_file, existing_folder, input_option, llm_spec,
+                                   local_or_hub, nonempty_text, output_option, positive_int, spec_model_paths)
+from imb_tools.data.options import add_data_option
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
 from imb_tools.rag import BACKENDS, DEFAULT_MODEL, DEFAULT_TOP_K, MODES
 
