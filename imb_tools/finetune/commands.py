@@ -97,7 +97,7 @@ def register(subparsers) -> None:
     input_option(e, "--model", type=local_or_hub, help="base model (default: the one recorded in the adapter)")
     e.add_argument("--limit", type=positive_int, default=200, help="eval items, hash order (default 200)")
     e.add_argument("--max-new-tokens", type=positive_int, default=256, help="token budget per answer")
-    e.add_argument("--llm-batch-size", dest="batch_size", type=positive_int, default=8,
+    e.add_argument("--llm-batch-size", dest="batch_size", metavar="N", type=positive_int, default=8,
                    help="questions per generation batch")
     deprecated_alias(e, "--batch-size", "--llm-batch-size", dest="batch_size", type=positive_int)
     input_option(e, "--bertscore-model", default=BERTSCORE_MODEL, type=local_or_hub,

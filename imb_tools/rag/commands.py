@@ -136,7 +136,7 @@ def _embedding_args(p) -> None:
         p, "--cache-dir", default=None, metavar="DIR",
         help="embedding cache folder, read and filled (~/.cache/imb/embeddings when empty)"
     )
-    p.add_argument("--embed-batch-size", dest="batch_size", type=positive_int, default=32,
+    p.add_argument("--embed-batch-size", dest="batch_size", metavar="N", type=positive_int, default=32,
                    help="texts per embedding batch")
     deprecated_alias(p, "--batch-size", "--embed-batch-size", dest="batch_size", type=positive_int)
 
