@@ -379,3 +379,46 @@ def test_lexicon_tells_words_from_names():
     for name in (FIRST, LAST):
         assert not is_plain_word(name), name  # these held-out entries are no Italian words
     assert not is_word("brambillazzi")
+
+
+# ---------------------------------------------------------------- places that are Italian words
+def _word_towns(n):
+    """Held-out one-word towns that the lexicon calls Italian words ("Nave", "Segni"): found by position only."""
+    from imb_tools.preprocess.anonymize_lexicon import is_word
+
+    return [t for t, _ in HELDOUT["towns"] if re.fullmatch(r"[A-Z][a-z]{3,}", t) and is_word(t)][:n]
+
+
+@pytest.mark.parametrize("template", [
+    "Qualche anno fa un focolaio di legionella a {Town} ha fatto discutere.",
+    "La Neurochirurgia di {Town} tratta spesso questi casi.",
+    "Capisco che da {Town} sia scomodo spostarsi.",
+    "I dati raccolti in provincia di {town} sono in linea con quelli nazionali.",
+    "Lei che vive a {Town} può chiedere al suo medico di base.",
+])
+def test_a_town_that_is_a_word_after_a_locative_preposition(anonymizer, template):
+    towns = _word_towns(6)
+    assert len(towns) == 6
+    for town in towns:
+        text = template.format(Town=town, town=town.lower())
+        out = anonymizer.anonymize(text)
+        assert "[LUOGO]" in out and town.lower() not in out.lower().split(), (text, out)
+
+
+def test_ordinary_sentences_with_idioms_and_town_like_words_stay(anonymizer):
+    """The cost of the locative rule, measured on sentences written for it ("vado a casa", "in fondo", "a Lei")."""
+    path = Path(__file__).parent / "data" / "ordinary_sentences.txt"
+    lines = [l for l in path.read_text("utf-8").splitlines() if l.strip() and not l.startswith("#")]
+    assert len(lines) >= 40
+    changed = [(l, anonymizer.anonymize(l)) for l in lines if anonymizer.anonymize(l) != l]
+    assert changed == []
+
+
+def test_a_town_after_a_role_at_the_end_of_a_signature(anonymizer):
+    for tail in ("Medico chirurgo specialista in Ginecologia {Town}", "medico di famiglia {Town}", "Nefrologo. {Town}"):
+        text = f"Serve una visita. Saluti\n{FIRST} {LAST} " + tail.format(Town=TOWN)
+        out = anonymizer.anonymize(text)
+        assert TOWN not in out and out.endswith("[LUOGO]"), out
+    for role in ("Medicina Interna", "Chirurgo Plastico", "Medico di Medicina Generale", "Specialista in Chirurgia Vascolare"):
+        out = anonymizer.anonymize(f"Serve una visita. Saluti\n{FIRST} {LAST} {role}")
+        assert out.endswith(f"[NOME] {role}"), out

@@ -99,3 +99,33 @@ def is_word(token: str) -> bool:
 def is_plain_word(token: str) -> bool:
     """True when `token` is an Italian word by the strict lexicon (used where a name may stand)."""
     return _key(token) in plain_words()
+
+
+def count(token: str) -> int:
+    """How often `token` occurs in the subtitles behind pyspellchecker's Italian list (0 if never)."""
+    return _sources()[0].get(_key(token), 0)
+
+
+def is_medical(token: str) -> bool:
+    """A plain word of the project's medical term list ("menopausa", "gravidanza")."""
+    return _key(token) in medical_terms()
+
+
+@functools.lru_cache(maxsize=1)
+def _web_frequencies() -> dict:
+    """wordfreq's Italian word frequencies (Wikipedia, news, books, web, subtitles; MIT code, data CC BY-SA
+    4.0, inside its wheel). Unlike the subtitle counts it sees written Italian, so a dictionary word that
+    is rare in it ("palata", "specchia") is more likely a town's name than the medical words of an
+    answer ("menopausa", "allattamento"), which are common in written text."""
+    from imb_tools.infra.errors import require
+
+    wordfreq = require("wordfreq", "preprocess")
+    return wordfreq.get_frequency_dict("it", wordlist="best")
+
+
+def zipf(token: str) -> float:
+    """log10 of `token`'s frequency per billion words in written Italian (wordfreq); 0 if never seen."""
+    import math
+
+    freq = _web_frequencies().get(_key(token), 0.0)
+    return math.log10(freq) + 9 if freq > 0 else 0.0

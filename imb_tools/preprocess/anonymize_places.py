@@ -17,6 +17,7 @@ says where someone lives or works.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import List
 
@@ -27,7 +28,7 @@ from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, i
 from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed, role_tokens
 
 UPPER = "A-ZÀ-ÖØ-Þ"
-_CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"
+_CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-(?:[a-z]{{1,3}}-)?[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"  # "Saint-Rhémy-en-Bosses"
 _LINK = (r"(?:(?i:di|del|della|dello|dei|degli|delle|de['’]?|d['’]|dell['’]|dall['’]|dal|da|sul|sulla|sullo|sull['’]|su|in|"
          r"nel|nella|ne['’]|al|all['’]|a|e|ed|con|il|lo|la|sopra|sotto|San|Santa|Sant['’])|S\.)")
 _CAP_RUN = rf"{_CAP_WORD}(?:(?:[ \t]+|(?<=['’])){_LINK}?(?:[ \t]*|(?<=['’])){_CAP_WORD}){{0,3}}"
@@ -63,6 +64,30 @@ def lower_town(value: str) -> bool:
     return words[0].strip("'’") in TOPONYM_HEADS and len(words) > 1 and any(not is_word(w) for w in words[1:])
 
 
+# Words that follow a role or a specialty as part of its name ("Medicina Interna", "Chirurgo Plastico"), never a town.
+SPECIALTY_MODIFIERS = frozenset(
+    """interna interno generale generali plastica plastico plastiche estetica estetico estetiche clinica clinico
+    vascolare vascolari toracica toracico sportiva sportivo sport legale legali nucleare dentale dentali pediatrica
+    pediatrico funzionale riabilitativa riabilitativo preventiva preventivo sperimentale molecolare digestiva
+    digestivo oncologica oncologico ricostruttiva ricostruttivo orale specialistica specialistico ospedaliera
+    ospedaliero territoriale universitario universitaria ambulatoriale convenzionato convenzionata privato privata
+    libero professionista lavoro famiglia base infantile adulto adulti geriatrica forense igiene sanitaria sanitario
+    ortopedica ortopedico maxillo-facciale maxillofacciale facciale mininvasiva robotica laparoscopica endoscopica
+    interventistica diagnostica diagnostico strumentale bariatrica metabolica medica medico cardiovascolare
+    respiratoria respiratorio clinici cliniche andrologo aggiunto associato ordinario emerito""".split()
+)
+
+
+def _signature_line_town(text: str, start: int, end: int) -> bool:
+    """A capitalized run ending a short line right after a role ("Ginecologia Noto", "Dietista Ponzano di
+    Fermo"): a town even when it is a word, unless it is part of the specialty's name."""
+    words = text[start:end].split()
+    if not words[0][:1].isupper() or words[0].isupper() and not text[start:end].isupper():
+        return False
+    return not any(w.lower().strip(".,") in SPECIALTY_MODIFIERS or is_role(w) for w in words) \
+        and words[0].lower() not in _NOT_IDENTIFYING and not gaz.is_eponym(text, start, end)
+
+
 def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
     """A capitalized run is a place unless it is a country, a person's name, a role, an eponym or (weak cue)
     an ordinary word."""
@@ -88,6 +113,173 @@ def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
 _SENTENCE_START = re.compile(r"(?:^|[.!?:\n]\s*|[\"“(]\s*)$")
 
 
+# ---------------------------------------------------------------- after a locative preposition
+# Under the default policy a capitalized run after "a", "da", "in", "presso", "vicino a" in mid-sentence
+# is a place even when it is also an Italian word ("a Nave", "da Segni", "a Girasole"): Italian writes
+# common nouns in lower case. What else forum text capitalizes after these prepositions is listed here
+# (courtesy pronouns, holidays, months and weekdays, facility and service words, the web), with roles,
+# specialties, countries and eponyms, which are told apart elsewhere.
+NOT_PLACES_AFTER_PREPOSITION = frozenset(
+    """lei lui loro voi noi ella esso essa sua suo sue suoi vostra vostro dio gesù natale pasqua capodanno
+    ferragosto pasquetta epifania carnevale gennaio febbraio marzo aprile maggio giugno luglio agosto settembre
+    ottobre novembre dicembre lunedì martedì mercoledì giovedì venerdì sabato domenica ospedale ospedali clinica
+    cliniche reparto reparti ambulatorio ambulatori farmacia farmacie laboratorio laboratori pronto consultorio
+    studio studi casa centro centri day guardia servizio servizi struttura strutture sala ufficio istituto
+    università facoltà scuola internet google facebook whatsapp youtube wikipedia rete web forum televisione
+    tv radio medicina chirurgia terapia rianimazione urgenza emergenza regione asl ausl inps inail
+    cordiali saluti distinti buongiorno buonasera grazie gentile caro cara salute famiglia comunità precisione
+    livello primo secondo terzo riferimento zona territorio accettazione genere base""".split()
+)
+# Phrases a preposition starts that are Italian, not a place, in any case ("vado a casa", "da solo",
+# "in fondo"): the words right after the preposition. Measured on the clean texts and on
+# tests/data/ordinary_sentences.txt (ordinary sentences that use town-like words as words).
+IDIOMS_AFTER_PREPOSITION = frozenset(
+    """casa letto tavola piedi piede mano mani lungo breve presto parte posto volte volta meno fondo solo sola
+    soli sole tempo caso corso seguito base fine inizio metà mezzo punto causa carico rischio riposo digiuno
+    dieta distanza domicilio disposizione favore attesa bocca cura cure vita pieno pieni vista bordo regola
+    tutto tutti tutte nulla niente quanto modo grado ordine linea media genere generale particolare effetti
+    realtà pratica sintesi teoria compenso cambio pari stretto lato vicino lontano sopra sotto dentro fuori
+    avanti dietro giorno giorni notte sera mattina pomeriggio ore oggi domani ieri sempre proposito riguardo
+    merito ogni qualche alcuni alcune nessun nessuna gravidanza menopausa allattamento terapia età anni mesi
+    settimane bambino bambina ragazzo ragazza giovane adulto anziano piccolo piccola grande grandi sveglio
+    alto basso seduto sdraiato supino prono vuoto stomaco contatto conto mente memoria occhio carponi tentoni squarciagola
+    bizzeffe casaccio vanvera iosa sproposito capofitto rotta crepapelle dirotto perdifiato tastoni""".split()
+)
+_PREPOSITION = r"(?i:\b(?:a|ad|da|in|presso|vicino\s+a|nei\s+pressi\s+di|dalle\s+parti\s+di)\b)"
+# Heads after which any word is a place ("in provincia di Anzi", "vive a Mezzano", "l'ospedale di Ora").
+_PLACE_HEAD = re.compile(
+    r"(?i)(?:\b(?:provincia|province|comune|città|paese|frazione|ospedale|policlinico|nosocomio)\s+(?:di|de|del|della|d['’])"
+    r"|\b(?:viv[oeia]\w*|abit[oaie]\w*|risied\w*|resident[ei]|nat[oaie]|cresciut[oaie]|trasferit[oaie]|ricevo|riceve|visito|"
+    r"lavoro|lavora|opero|esercito|studio\s+(?:è\s+)?|ambulatorio\s+(?:è\s+)?)\s+(?:a|ad|in|da|presso))\s*$"
+)
+_TITLE_CASE_LINE = 0.6  # a line with more capitalized words than this is written in title case: no cue from case
+
+
+def _title_case_line(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    words = re.findall(r"[^\W\d_]{3,}", text[line_start:len(text) if line_end < 0 else line_end])
+    return len(words) >= 4 and sum(w[0].isupper() for w in words) / len(words) > _TITLE_CASE_LINE
+
+
+@functools.lru_cache(maxsize=1)
+def town_words() -> frozenset[str]:
+    """Words that continue the known comuni's names ("di sotto", "terme", "marina", "po"), learnt from the
+    detector's own town list: a lower-case run is extended over them, never accepted because of them."""
+    out = set()
+    for town in gaz.towns():
+        out.update(re.findall(r"[^\W\d_]+", town)[1:])
+    return frozenset(out)
+
+
+# Words of medical answers that no Italian dictionary of the lexicon holds and that follow "in", "a", "da".
+LOANWORDS = frozenset("""gel spray stress day hospital follow check week weekend smart working part time full online
+    offline standby stand by remission allattamento ecodoppler doppler holter bypass stent laser peeling
+    screening test team staff network vitro vivo situ toto itinere extremis""".split())
+_LOWER_LINKS = frozenset("di del della dello dei degli delle de d sul sulla sullo sull al all allo ed e in con sopra sotto".split())
+_LOWER_TOKEN = re.compile(r"[a-zà-ÿ]+(?:['’][a-zà-ÿ]+)?['’]?|[,.;:!?()\n\"“”]")
+RARE_ZIPF = 2.9  # written-Italian frequency (wordfreq's Zipf scale) under which a word after "a", "da", "in" is a town
+STRONG_ZIPF = 4.5  # the same after a head only a place follows ("vive a", "la Neurochirurgia di")
+
+
+_DETERMINERS = frozenset("""il lo la i gli le l un uno una questo questa questi queste quello quella quelli quelle suo sua
+    suoi sue mio mia miei mie tuo tua nostro nostra vostro vostra loro cui chi che ogni qualche nessun nessuna tale tali
+    altro altra altri altre stesso stessa""".split())
+# Words after "comune di", "provincia di" that are no place: "comune di residenza".
+_NOT_A_TOWN_AFTER_TERRITORY = frozenset("residenza nascita appartenenza origine provenienza domicilio".split())
+_TERRITORY_HEAD = re.compile(r"(?i)\b(?:provincia|province|comune|città|frazione|ospedale|policlinico|nosocomio)\s+(?:di|de|del|della|d['’])\s*$")
+
+
+def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: bool = False) -> tuple[int, int] | None:
+    """The lower-case town right after a locative preposition ending at `pos`, if the words say it is one:
+    a token no Italian dictionary holds ("a lucca"), a toponym head and its name ("a borgo san giacomo"),
+    or, after a head that only a place follows ("in provincia di", "vive a", "la Neurochirurgia di"),
+    any word that is neither frequent nor an idiom ("vive a mezzano")."""
+    from spacy.lang.it.stop_words import STOP_WORDS
+
+    from imb_tools.preprocess.anonymize_lexicon import FREQUENT, count, is_medical, zipf
+
+    # up to 7 lower-case tokens, one space or an apostrophe apart, up to the first punctuation mark
+    run = []
+    for m in _LOWER_TOKEN.finditer(text, pos, min(len(text), pos + 80)):
+        if m.group(0)[0] in ",.;:!?()\n\"“”" or (text[run[-1].end():m.start()] if run else text[pos:m.start()]) not in (" ", ""):
+            break
+        run.append(m)
+        if len(run) == 7:
+            break
+    if not run:
+        return None
+    words = [m.group(0).strip("'’") for m in run]
+    first = words[0]
+    if "'" in run[0].group(0).strip("'’") or "’" in run[0].group(0).strip("'’") and not territory:
+        return None  # "l'ospedale", "un'altra": an article, not a town
+    if territory and first not in _DETERMINERS and first not in _NOT_A_TOWN_AFTER_TERRITORY and not is_role(first) \
+            and first not in ("zona", "base", "riferimento", "comunità", "giorno", "famiglia", "urgenza"):
+        strong_head, territory_first = True, True  # "in provincia di anzi": only a place follows
+    else:
+        territory_first = False
+    if not territory_first and (first in STOP_WORDS and first not in TOPONYM_HEADS or first in IDIOMS_AFTER_PREPOSITION \
+            or first in NOT_PLACES_AFTER_PREPOSITION or first in _NOT_IDENTIFYING or is_role(first) or is_medical(first)
+            or re.fullmatch(_TERRITORY, first)):
+        return None
+    # extend over link words and the words that continue town names; a toponym head takes the word after it
+    end = 1
+    while end < len(words):
+        w = words[end]
+        if w in _LOWER_LINKS and end + 1 < len(words) and words[end + 1] not in _DETERMINERS \
+                and (words[end + 1] in town_words() or not is_word(words[end + 1]) and words[end + 1] not in STOP_WORDS):
+            end += 2
+            continue
+        if words[end - 1] in TOPONYM_HEADS and w not in STOP_WORDS or w in town_words() and w not in STOP_WORDS \
+                or not is_word(w) and w not in STOP_WORDS:
+            end += 1
+            continue
+        break
+    name = words[:end]
+    if any(w in IDIOMS_AFTER_PREPOSITION or is_role(w) for w in name[1:]):
+        return None
+    unknown = any(len(w) >= 4 and not is_word(w) and w not in STOP_WORDS and w not in LOANWORDS for w in name)
+    headed = first in TOPONYM_HEADS and len(name) > 1
+    linked = len(name) > 2 and name[1] in _LOWER_LINKS
+    rare = zipf(first) < RARE_ZIPF  # a dictionary word seldom written: "a palata", "da specchia", not "in menopausa"
+    strong_ok = strong_head and (zipf(first) < STRONG_ZIPF and count(first) < FREQUENT or len(name) > 1)
+    if not (unknown or headed or linked or territory_first or strong_ok or rare):
+        return None
+    if gaz.is_eponym(text, run[0].start(), run[end - 1].end()):
+        return None
+    return run[0].start(), run[end - 1].end()
+
+
+def _vetoed(value: str) -> bool:
+    """An idiom ("a tentoni", "in alto"), a month, a weekday, a holiday or a courtesy pronoun starts no town,
+    even one a known comune shares ("Fondo", "Alto"), unless a capitalized name follows ("Sala Consilina")."""
+    words = value.split()
+    first = words[0].strip("'’").lower()
+    first = re.split(r"['’]", first)[0] if "'" in first or "’" in first else first
+    if first not in IDIOMS_AFTER_PREPOSITION and first not in NOT_PLACES_AFTER_PREPOSITION:
+        return False
+    return not any(w[:1].isupper() and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION for w in words[1:])
+
+
+def capital_after_preposition(text: str, start: int, end: int) -> bool:
+    """A capitalized run right after a locative preposition, mid-sentence: a place unless it is a country, a
+    role or specialty, an eponym, a listed non-place word, an idiom or a stop word, or the line is in title case."""
+    words = text[start:end].split()
+    first = words[0].strip("'’").lower()
+    named = any(w[:1].isupper() and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION
+                for w in words[1:])  # "Sala Monferrato", "Casa Piccolomini"
+    if first in _NOT_IDENTIFYING or (first in NOT_PLACES_AFTER_PREPOSITION or first in IDIOMS_AFTER_PREPOSITION) and not named:
+        return False
+    if is_role(words[0]) or gaz.is_eponym(text, start, end) or text[start:end].isupper():
+        return False
+    from spacy.lang.it.stop_words import STOP_WORDS
+
+    # "Oltre il Colle", "Tre Ville": a stop word starts a town only with a capitalized word after it
+    if first in STOP_WORDS and not any(w[:1].isupper() and w.lower() not in STOP_WORDS for w in words[1:]):
+        return False
+    return not _title_case_line(text, start)
+
+
 class PlaceRecognizer(LocalRecognizer):
     """Towns by their place in the sentence, datelines, and known comuni anywhere."""
 
@@ -95,7 +287,11 @@ class PlaceRecognizer(LocalRecognizer):
     _specialty_of = re.compile(rf"(?P<head>[{UPPER}][\w]+|[a-z]\w+logia|[a-z]\w+iatria)[ \t]+(?:di|dell['’]ospedale[ \t]+di|del[ \t]+policlinico[ \t]+di)[ \t]+(?P<pii>{_CAP_RUN}|{_LOW_RUN})(?![\w'’])")
     # beside a name or a role in a signature: "(cardiologo, Milano)", "Rossi - MILANO", "Odontoiatra, Lecce"
     _beside_role = re.compile(rf"(?P<role>)(?:[ \t]*[,–-][ \t]*|[ \t]+)(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
-    _go = re.compile(rf"{_GO}[ \t]+(?P<pii>{_CAP_RUN})")
+    _after_lower_phrase = re.compile(rf"(?:[ \t]+(?:[a-zà-ÿ]+|d['’][a-zà-ÿ]+)){{1,4}}?[ \t]+(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)")
+    _lower_preposition = re.compile(r"(?<![\w'’])(?i:a|ad|da|in|presso|di)[ \t]+(?=[a-zà-ÿ])")
+    # "Nefrologo. Priverno": after a full stop only a token no dictionary holds, ending the line
+    _after_role_stop = re.compile(rf"\.[ \t]+(?P<pii>{_CAP_RUN})[ \t]*(?=\n|$)")
+    _go = re.compile(rf"(?:{_GO}|(?i:\bpresso|\bvicino\s+a|\bnei\s+pressi\s+di|\bdalle\s+parti\s+di))[ \t]+(?P<pii>{_CAP_RUN})")
     _go_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_RUN})(?![\w'’])(?=\s*(?:[,.;:!?)\n]|$|(?:c['’]è|ci\s+sono|troverà|dove|ha|non|sia|è|e|per|il|la)\b))")
     _go_any_lower = re.compile(rf"{_GO}[ \t]+(?P<pii>{_LOW_WORD})(?![\w'’])")
     _dateline = re.compile(
@@ -122,6 +318,8 @@ class PlaceRecognizer(LocalRecognizer):
 
         def add(start, end, score):
             start, end = _trim(text, start, end)
+            if end > start and _vetoed(text[start:end]):
+                return
             if end > start and (start, end) not in seen:
                 seen.add((start, end))
                 out.append(RecognizerResult("LOCATION", start, end, score))
@@ -139,7 +337,9 @@ class PlaceRecognizer(LocalRecognizer):
                 s, e = m.span("pii")
                 if text[s:e].islower() and is_attested(text[s:e].split()[0]) and text[s:e] not in gaz.towns():
                     continue
-                if _place_ok(text, s, e, strong=False):
+                if _place_ok(text, s, e, strong=False) or text[s].isupper() and is_specialty(m.group("head")) \
+                        and capital_after_preposition(text, s, e) \
+                        and _place_ok(text, s, e, strong=True):
                     add(s, e, 0.7)
         roles = role_tokens(text)
         for m in filter(None, (self._after_role_phrase.match(text, re_) for _, re_ in roles)):
@@ -157,20 +357,41 @@ class PlaceRecognizer(LocalRecognizer):
                 s, e = m.span("pii")
                 spaced = not text[m.end("role"):s].strip()  # "Cardiochirurgo Kiens": no comma, so no Italian word
                 head = text[s:e].split()
-                if spaced and (is_role(head[-1]) or is_word(head[0]) and not (head[0].lower() in TOPONYM_HEADS and len(head) > 1)):
+                if spaced and (is_role(head[-1]) or is_word(head[0]) and not (head[0].lower() in TOPONYM_HEADS and len(head) > 1)
+                               and not _signature_line_town(text, s, e)):
                     continue
                 if _place_ok(text, s, e, strong=True):
                     add(s, e, 0.65)
+        for _, re_ in roles:
+            m = self._after_role_stop.match(text, re_)
+            if m and not is_word(m.group("pii").split()[0]) and _signature_line_town(text, *m.span("pii")) \
+                    and _place_ok(text, *m.span("pii"), strong=True):
+                add(*m.span("pii"), 0.6)
+        for _, re_ in roles:  # "medico di famiglia Rivodutri": a capitalized run after the role's lower-case words
+            m = self._after_lower_phrase.match(text, re_)
+            if m and _signature_line_town(text, *m.span("pii")) and _place_ok(text, *m.span("pii"), strong=True):
+                add(*m.span("pii"), 0.6)
         for m in self._go.finditer(text):
             s, e = m.span("pii")
-            if _place_ok(text, s, e, strong=False):
+            if _place_ok(text, s, e, strong=False) or capital_after_preposition(text, s, e) and _place_ok(text, s, e, strong=True):
                 add(s, e, 0.6)
+        for m in self._lower_preposition.finditer(text):
+            head = text[max(0, m.start() - 40):m.end()]
+            strong_head = bool(_PLACE_HEAD.search(head)) or m.group(0).lower().startswith("di") and bool(
+                re.search(r"(\w+)\s+(?:dell['’]ospedale\s+)?di\s*$", head) and is_specialty(re.search(r"(\w+)\s+(?:dell['’]ospedale\s+)?di\s*$", head).group(1)))
+            if m.group(0).lower().startswith("di") and not strong_head:
+                continue
+            span = lower_after_preposition(text, m.end(), strong_head, bool(_TERRITORY_HEAD.search(head)))
+            if span:
+                add(*span, 0.55)
         for m in self._go_any_lower.finditer(text):  # "vive a lagonegro": a token no subtitle ever held
             s, e = m.span("pii")
             if len(text[s:e]) >= 5 and not is_attested(text[s:e]) and not gaz.is_eponym(text, s, e):
                 add(s, e, 0.55)
         for m in self._go_lower.finditer(text):
             s, e = m.span("pii")
+            if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION:
+                continue  # "in fondo", "a volte": a known comune's name used as a word
             if text[s:e].lower() in gaz.towns() or lower_town(text[s:e]):
                 add(s, e, 0.55)
         for m in self._dateline.finditer(text):
@@ -189,7 +410,10 @@ class PlaceRecognizer(LocalRecognizer):
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     """Drop trailing link words the run swallowed ("Bari e", "Lecce di") and a trailing role word."""
     words = list(re.finditer(r"\S+", text[start:end]))
-    while words and (re.fullmatch(_LINK, words[-1].group(0)) or is_role(words[-1].group(0))):
+    # a capitalized "Sotto", "Sopra", "Con" ends a name ("Tramonti di Sotto"); a lower-case link word does not
+    while words and (re.fullmatch(_LINK, words[-1].group(0)) and not (words[-1].group(0)[0].isupper() and len(words[-1].group(0)) > 3
+                                                                    and words[-1].group(0) not in ("San", "Santa", "Sant'", "Sant’"))
+                     or is_role(words[-1].group(0))):
         words.pop()
     if not words:
         return start, start

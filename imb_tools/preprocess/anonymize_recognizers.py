@@ -550,7 +550,7 @@ def _trim_province_town(text: str, start: int, end: int) -> Optional[tuple[int, 
     for i in range(len(words) - 1, -1, -1):
         w = words[i].group(0)
         low = w.lower()
-        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'", "e", "ed") and keep is not None
+        particle = low in ("di", "del", "della", "sul", "sulla", "in", "al", "nel", "dei", "de", "d'", "e", "ed", "con") and keep is not None
         adjacent = i == len(words) - 1 and not (_stopword(w) and len(w) <= 3) and low not in _CUE_STOP
         if not particle and not adjacent and (_stopword(w) or _ROLE.search(w) or low in _CUE_STOP or low in gaz.COMMON_WORDS and keep is None and low not in gaz.towns()):
             break

@@ -100,7 +100,9 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
         return False  # "stia tranquilla", "buon proseguimento": words, not a name
     for i, w in enumerate(words):
         low = w.lower().rstrip(".")
-        eponym_head = low in gaz.EPONYM_HEADS and not before_role and not any(len(x) == 2 and x.endswith(".") for x in words)
+        # "segni di", "zona di" head an eponym; "Segni", "Zone" ending a segment are towns
+        eponym_head = low in gaz.EPONYM_HEADS and i < len(words) - 1 and not before_role \
+            and not any(len(x) == 2 and x.endswith(".") for x in words)
         if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or eponym_head or _DISCIPLINE.search(low):
             return False
         if w.endswith(".") and len(w) == 2:
