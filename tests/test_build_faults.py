@@ -393,13 +393,13 @@ def _where(folder) -> dict:
     """question text -> the split it is published in (and every question is in one split only)."""
     import pyarrow.parquet as pq
 
-    from imb_tools.data.categories import fold_text
+    from imb_tools.data.splits import question_key
 
     where: dict = {}
     for split, files in built_split_files(folder).items():
         for f in files:
             for question in pq.read_table(f)["question"].to_pylist():
-                assert where.setdefault(fold_text(question), split) == split, question  # never in two splits
+                assert where.setdefault(question_key(question), split) == split, question  # never in two splits
     return where
 
 
@@ -428,7 +428,10 @@ def test_appending_duplicates_under_new_ids_moves_no_question(tmp_path):
         new = [q(1000 + trial * 100 + j, testo_domanda=f"Nuova {trial}-{j}?") for j in range(rng.randint(0, 30))]
         dupes = [{**r, "ID": 20_000 + trial * 1000 + j,
                   "testo_domanda": rng.choice([r["testo_domanda"], r["testo_domanda"].upper(),
-                                               "  " + r["testo_domanda"].replace(" ", "   ") + " "]),
+                                               "  " + r["testo_domanda"].replace(" ", "   ") + " ",
+                                               # a re-crawl that adds markup: entities and tags
+                                               r["testo_domanda"].replace("o", "&#111;") + "<br>",
+                                               "<p>" + r["testo_domanda"].replace(" ", "&nbsp;") + "</p>"]),
                   "testo_risposta_riformulata": rng.choice([r["testo_risposta_riformulata"], "Un'altra risposta."])}
                  for j, r in enumerate(rng.sample(base, rng.randint(1, 80)))]
         rows = base + new + dupes + rng.sample(base, 10)

@@ -1,7 +1,8 @@
 """Hash-based splits: a record's split is a function of its question text alone.
 
-The split of a record is a 64-bit BLAKE2b hash of its *folded* question text (accents
-removed, lower case, only letters and digits: `fold_text` without its spaces, `letters_key`)
+The split of a record is a 64-bit BLAKE2b hash of its *folded* question text (HTML tags and
+entities dropped: `markup_free`; accents removed, lower case, only letters and digits:
+`fold_text` without its spaces, `letters_key`)
 compared with the fractions' thresholds. Three guarantees follow by construction:
 - no normalized question text is in two splits (every copy hashes alike, whatever
   its id, answer or category), so an evaluation question can never also be a
@@ -24,7 +25,7 @@ import hashlib
 import unicodedata
 from collections.abc import Mapping, Sequence
 
-from lm_eval_tasks.imb_common.data import fold_text
+from lm_eval_tasks.imb_common.data import fold_text, markup_free
 from lm_eval_tasks.imb_common.data import order_hash as id_hash  # noqa: F401  (the one hash order)
 
 # Default evaluation splits (the rest is IMB-QA train / IMB-MCQA test), defined once.
@@ -81,11 +82,12 @@ assert all(len(_folded_letters(chr(cp))) <= 1 for cp in range(0xC0, 0x100))  # o
 
 
 def question_key(question: str, options: Sequence[str] = ()) -> bytes:
-    """The normalized question text a split is a function of (see the module docstring)."""
-    stem = letters_key(question) or question.encode()
+    """The normalized question text a split is a function of (see the module docstring):
+    markup dropped, then its letters and digits."""
+    stem = letters_key(markup_free(question)) or question.encode()
     if not options:
         return stem
-    return b"\x1f".join([stem, *sorted(letters_key(o) or o.encode() for o in options)])
+    return b"\x1f".join([stem, *sorted(letters_key(markup_free(o)) or o.encode() for o in options)])
 
 
 def split_hash(question: str, options: Sequence[str] = ()) -> int:

@@ -171,7 +171,9 @@ def _resolved(path: str | os.PathLike) -> Path:
 def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
                              outputs: Iterable[tuple[str, str | os.PathLike]]) -> None:
     """The one rule: no output may be an input, lie inside an input folder (a build, an
-    index, a model), or lie above an input (a folder holding it, to be replaced or filled).
+    index, a model), or lie above an input (a folder holding it, to be replaced or filled);
+    and no two outputs may be one path, or one lie inside the other (the second written would
+    destroy the first).
 
     inputs, outputs: (what, path) pairs, `what` naming the option for the message; inputs
     that do not exist locally (a Hub id) are skipped. A one-line ImbError on the first clash.
@@ -181,6 +183,7 @@ def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
         if path is None or not os.path.lexists(os.path.expanduser(str(path))):
             continue
         existing.append((what, path, _resolved(path)))
+    written = []
     for out_what, out in outputs:
         if out is None:
             continue
@@ -195,9 +198,16 @@ def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
             if target in source.parents:
                 raise ImbError(f"{out_what} {out}: holds the input {in_what} {given}; "
                                f"write the output somewhere that holds no input")
+        for other_what, other, other_target in written:
+            if target == other_target or other_target in target.parents or target in other_target.parents:
+                raise ImbError(f"{out_what} {out} and {other_what} {other}: two outputs on one path "
+                               f"(or one inside the other): the second would overwrite the first; "
+                               f"give each its own")
+        written.append((out_what, out, target))
 
 
 def refuse_overwriting_input(in_path: str | os.PathLike, *out_paths: str | os.PathLike | None) -> None:
-    """refuse_outputs_on_inputs for a library function with one input (the CLI checks every
-    command at its door, cli_options.check_io)."""
-    refuse_outputs_on_inputs([("file", in_path)], [("output", out) for out in out_paths])
+    """refuse_outputs_on_inputs for a library function with one input and the outputs it will
+    write, its default paths resolved (the CLI checks the options at its door too,
+    cli_options.check_io, but a default path is only known here)."""
+    refuse_outputs_on_inputs([("input", in_path)], [("output", out) for out in out_paths])

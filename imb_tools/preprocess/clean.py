@@ -178,7 +178,10 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
 
     from imb_tools.infra.ownership import refuse_overwriting_input
 
-    refuse_overwriting_input(in_path, out_path, quarantine_path, report_path)  # never write over the only copy of the data
+    out_path = Path(out_path)
+    quarantine_path = Path(quarantine_path) if quarantine_path else out_path.with_name(out_path.stem + ".quarantine.jsonl")
+    # never write over the only copy of the data, nor one output over another (defaults included)
+    refuse_overwriting_input(in_path, out_path, quarantine_path, report_path)
     table_format(out_path)  # a bad output extension fails before any work
     ds = read_table(in_path)
     require_columns(ds, [q_col, a_col], in_path)
@@ -188,8 +191,6 @@ def clean_table(in_path, q_col: str, a_col: str, out_path, report_path=None, qua
         )
     except ImbError as exc:
         raise ImbError(f"{in_path}: {exc}") from None
-    out_path = Path(out_path)
-    quarantine_path = Path(quarantine_path) if quarantine_path else out_path.with_name(out_path.stem + ".quarantine.jsonl")
     if kept:
         write_table(kept, out_path)
     else:

@@ -166,9 +166,14 @@ def preprocess(
         raise ImbError("--num-proc and --batch-size must be at least 1")
     out_path = Path(out_path)
     report_dir = Path(report_dir) if report_dir else out_path.with_name(out_path.stem + ".report")
+    quarantine_path = Path(quarantine_path) if quarantine_path else out_path.with_name(
+        out_path.stem + ".quarantine.jsonl")
+    cache_path = Path(cache_path) if cache_path else out_path.with_name(out_path.name + ".cache.jsonl")
     from imb_tools.infra.ownership import refuse_overwriting_input
 
-    refuse_overwriting_input(in_path, out_path, quarantine_path)  # never write over the only copy of the data
+    # never write over the only copy of the data, nor one output over another (defaults included)
+    refuse_overwriting_input(in_path, out_path, quarantine_path, report_dir,
+                             cache_path if reformulate_model else None)
     ds = read_table(in_path)
     if reformulate_model:  # before any step runs: an existing reformulated column is never lost silently
         from imb_tools.preprocess.reformulate import refuse_filled_column
@@ -215,7 +220,7 @@ def preprocess(
 
     if reformulate_model and len(ds):
         ds, report["reformulate"] = _reformulate(ds, answer_column, reformulate_model, backend_kwargs,
-                                                 cache_path or out_path.with_name(out_path.name + ".cache.jsonl"),
+                                                 cache_path,
                                                  max_new_tokens)
         report["steps"].append("reformulate")
         out_col = report["reformulate"]["output_column"]
@@ -244,8 +249,6 @@ def preprocess(
         report["pii_by_step"]["detector_recall"] = detector_recall(Anonymizer(mode=anonymize_mode, ner_model=ner_model))
     report["records_out"] = len(ds)
     report["quarantined"] = len(quarantined)
-    quarantine_path = Path(quarantine_path) if quarantine_path else out_path.with_name(
-        out_path.stem + ".quarantine.jsonl")
     report["quarantine"] = str(quarantine_path)
     write_table(ds, out_path)
     write_jsonl_records(quarantined, quarantine_path)

@@ -303,7 +303,8 @@ def reformulate_table(
 
     from imb_tools.infra.ownership import refuse_overwriting_input
 
-    refuse_overwriting_input(in_path, out_path, cache_path)  # never write over the only copy of the data
+    cache_path = Path(cache_path) if cache_path else Path(str(out_path) + ".cache.jsonl")
+    refuse_overwriting_input(in_path, out_path, cache_path)  # never write over the data, nor the cache over it
     ds = read_table(in_path)
     require_columns(ds, [column] + ([context_column] if context_column else []), in_path)
     out_column = out_column or f"{column}_riformulata"
@@ -311,7 +312,6 @@ def reformulate_table(
     if out_column != column:
         refuse_filled_column(ds, out_column, in_path, replace_column)
     backend = make_backend(model, **(backend_kwargs or {}))
-    cache_path = Path(cache_path) if cache_path else Path(str(out_path) + ".cache.jsonl")
     with GenerationCache(cache_path) as cache:
         ref = Reformulator(backend, cache, max_new_tokens=max_new_tokens,
                            temperature=temperature, progress=progress)

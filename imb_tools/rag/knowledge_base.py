@@ -17,9 +17,7 @@ macro-category, and every removal is kept with its reason.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -45,20 +43,18 @@ COSINE_THRESHOLD = 0.98
 NUM_PERM = 128
 REASONS = ("heldout_id", "exact_text", "near_duplicate", "contains_heldout", "embedding", "empty")
 
-_TAG = re.compile(r"<[^<>]{0,300}>")  # an HTML/XML tag
 # Format characters (Unicode category Cf) that hide inside words: soft hyphen, zero-width
 # space/joiners, direction marks, word joiner, BOM.
 _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
-_COMBINING = re.compile("[\u0300-\u036f]")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def guard_text(text: str) -> str:
-    """The text the guard compares: tags dropped, entities decoded, invisible characters
-    removed, accents and case folded, every run of other characters one space."""
-    text = _INVISIBLE.sub("", html.unescape(_TAG.sub(" ", text)))
-    text = _COMBINING.sub("", unicodedata.normalize("NFKD", text)).lower()
-    return _NON_WORD.sub(" ", text).strip()
+    """The text the guard compares: markup dropped (the one rule, `markup_free`), invisible
+    characters removed (a soft hyphen or zero-width space inside a word joins it again), then
+    the one text fold (accents and case folded, every run of other characters one space)."""
+    from lm_eval_tasks.imb_common.data import fold_text, markup_free
+
+    return fold_text(_INVISIBLE.sub("", markup_free(text)))
 
 
 def normalized_hash(text: str) -> str:

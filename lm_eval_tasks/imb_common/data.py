@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 from functools import lru_cache
 import hashlib
+import html
 import json
 import logging
 import os
@@ -188,6 +189,19 @@ def build_fingerprint(source: str) -> str | None:
     marker = read_marker(source) if Path(source).is_dir() else None
     value = (marker or {}).get("fingerprint")
     return value if isinstance(value, str) and value else None
+
+
+_TAG = re.compile(r"<[^<>]{0,300}>")  # an HTML/XML tag
+
+
+def markup_free(text: str) -> str:
+    """The text a reader sees: HTML tags dropped (each one a space), entities decoded (`&egrave;`
+    is `è`). A re-crawl that adds markup does not make another question or another answer."""
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return text
 
 
 def fold_text(text: str) -> str:
