@@ -266,6 +266,11 @@ def test_resume_continues_from_the_checkpoint(tiny_it, qa_ds, tmp_path):
     assert summary["resumed_from"].endswith("checkpoint-2")
     assert steps.steps == [3, 4, 5, 6] and summary["global_step"] == 6
     assert [e["step"] for e in summary["loss_curve"]] == [1, 2, 3, 4, 5, 6]
+    # the same command again: the run is finished, nothing is trained (no step 7)
+    again = _Steps()
+    summary = train(_cfg(tiny_it, out, max_steps=6, save_steps=2), qa_ds, callbacks=[again])
+    assert again.steps == [] and summary["global_step"] == 6
+    assert not any(int(p.name.split("-")[1]) > 6 for p in out.glob("checkpoint-*"))
 
 
 @pytest.mark.parametrize("cut", ["optimizer.pt", "adapter_model.safetensors", "trainer_state.json"])

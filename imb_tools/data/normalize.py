@@ -347,8 +347,13 @@ def _normalize_mcqa(category: str, raw: dict, conventions: McqaConventions):
         return None, Rejection("empty_correct_answer", "the correct answer is empty")
     key = match_key(correct)
     hits = [i for i, k in enumerate(keys) if k == key]
-    if not hits and len(correct) == 1 and correct.upper() in LETTERS[: len(options)]:
-        hits = [LETTERS.index(correct.upper())]  # a letter instead of the text
+    as_letter = LETTERS.index(correct.upper()) if len(correct) == 1 and correct.upper() in LETTERS[: len(options)] else None
+    if hits and as_letter is not None and hits != [as_letter]:  # options such as A, B, AB, 0 (blood groups)
+        return None, Rejection("ambiguous_correct_answer",
+                               f"correct answer {correct!r} is the text of option {LETTERS[hits[0]]} and the "
+                               f"letter of option {LETTERS[as_letter]}")
+    if not hits and as_letter is not None:
+        hits = [as_letter]  # a letter instead of the text
     if not hits:
         return None, Rejection("answer_matches_no_option", f"correct answer {correct[:80]!r} matches no option")
     try:

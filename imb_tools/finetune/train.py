@@ -386,10 +386,33 @@ def _build_trainer(cfg: TrainConfig, plan: Plan, previous: dict | None, dataset,
     return trainer, prepared, plan
 
 
+def _finished_run(cfg: TrainConfig, checkpoint) -> dict | None:
+    """The recorded summary when `checkpoint` already ends the run asked for (its step reached
+    --max-steps, or the total its own run planned when training by epochs), else None. The
+    settings are the same as the checkpoint's: check_resume refused otherwise."""
+    if not checkpoint:
+        return None
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+        summary = json.loads((Path(cfg.out) / ADAPTER_DIR / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    target = cfg.max_steps if cfg.max_steps > 0 else state.get("max_steps")
+    step = state.get("global_step")
+    if not isinstance(step, int) or not isinstance(target, int) or step < target:
+        return None
+    return summary if summary.get("global_step") == step else None
+
+
 def train(cfg: TrainConfig, dataset=None, callbacks=()) -> dict:
     """Fine-tune (resuming from the last checkpoint in `cfg.out`), save `OUT/adapter`, return run.json's content."""
     trainer, prepared, plan = build_trainer(cfg, dataset, callbacks)
     resume_from = last_checkpoint(cfg.out) if cfg.resume else None
+    finished = _finished_run(cfg, resume_from)
+    if finished is not None:  # rerunning a finished run: nothing to train (transformers would add a step)
+        log.warning("%s already holds the %s steps asked for; nothing to train", resume_from,
+                    finished["global_step"])
+        return {**finished, "resumed_from": resume_from}
     if resume_from:
         log.warning("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=resume_from)
