@@ -55,6 +55,7 @@ def _eval(demo_dir, tmp_path, tiny_llama, *extra: str, tasks: str = "imb_mcqa") 
     (["--gen_kwargs", "max_gen_toks=abc"], "max_gen_toks=abc: expected a whole number"),
     (["--gen-kwargs", "max_gen_toks=0"], "max_gen_toks=0: expected a whole number of at least 1"),
     (["--gen-kwargs", "temperature=hot"], "temperature=hot: expected a number"),
+    (["--gen-kwargs", "temperature=nan,do_sample=True"], "temperature=nan: expected a number"),
     (["--bertscore-layers", "0"], "--bertscore-layers: must be at least 1"),
     (["--qa-max-items", "0"], "--qa-max-items: must be at least 1"),
     (["--batch-size", "-3"], "--batch-size -3"),
@@ -72,6 +73,8 @@ def test_a_folder_that_is_not_a_model(demo_dir, tiny_llama, not_a_model, tmp_pat
     _one_line(_imb(*cmd), f"pretrained={not_a_model}: not a model (no config.json in it)")
     cmd[cmd.index("--model-args") + 1] = f"pretrained={not_a_model}/missing"
     _one_line(_imb(*cmd), "no such folder")
+    cmd[cmd.index("--model-args") + 1] = f"pretrained={tiny_llama},dtype"
+    _one_line(_imb(*cmd), "'dtype' has no value; expected key=value pairs")
     assert not (tmp_path / "out").exists()
 
 

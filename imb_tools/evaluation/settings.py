@@ -10,6 +10,7 @@ overrides of the right type, a local model folder that holds a model, the data f
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -294,6 +295,9 @@ def parse_model_args(text: str) -> dict:
         return {}
     from lm_eval.utils import simple_parse_args_string
 
+    bare = [pair.strip() for pair in text.split(",") if pair.strip() and "=" not in pair]
+    if bare:  # lm-eval would pass `dtype` on as a key with no value, and the model load would fail
+        raise ImbError(f"--model-args {text}: '{bare[0]}' has no value; expected key=value pairs separated by commas")
     try:
         return simple_parse_args_string(text)
     except (ValueError, TypeError) as exc:
@@ -316,7 +320,8 @@ def parse_gen_kwargs(value) -> dict | None:
     for key, (low, high) in _GEN_FLOATS.items():
         if key in parsed:
             number = parsed[key]
-            if isinstance(number, bool) or not isinstance(number, (int, float)) or number < low \
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) \
+                    or number < low \
                     or (high is not None and number > high):
                 span = f"{low}-{high}" if high is not None else f"at least {low}"
                 raise ImbError(f"--gen-kwargs {key}={number}: expected a number, {span}")
