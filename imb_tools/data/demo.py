@@ -17,11 +17,28 @@ def run_demo(out: str | Path, progress: bool = False) -> dict[str, dict]:
     from imb_tools.data.access import build
 
     out = Path(out)
+    refuse_other_outputs(out)
     copy_raw_sample(out / "raw")
     return {
         "qa": build("qa", str(sample_data.QA_SAMPLE), out / "qa", DEMO_QA_FRACTIONS, progress),
         "mcqa": build("mcqa", str(sample_data.MCQA_SAMPLE), out / "mcqa", DEMO_MCQA_FRACTIONS, progress),
     }
+
+
+def refuse_other_outputs(out: Path) -> None:
+    """The demo folder gathers the README's outputs (qa/, mcqa/, raw/, tiny-llama/, eval/...),
+    so it is open to files; but it is never itself a build, an index, a model or another
+    command's output folder, which its subfolders would turn into something else."""
+    from imb_tools.infra.errors import ImbError
+
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.glob(".imb-*.json") if p.name != ".imb-demo.json")
+    if (out / "config.json").is_file():
+        foreign.append("config.json")
+    if foreign:
+        raise ImbError(f"--out {out}: holds the output of another command ({', '.join(foreign)}): "
+                       f"a build, an index, a model or a run; choose another folder for the demo")
 
 
 def copy_raw_sample(folder: Path) -> list[Path]:

@@ -43,6 +43,7 @@ def _report_skipped(skipped) -> None:
         print(f"skipped: {reason}")
 
 
+PUSH_STAGING_FILES = ("README.md", "leaderboard.md", "data/*", "plots/*", "model/*", "space/*")
 TABLE_FILES = ("results.parquet", "results.csv", "summary.parquet", "summary.csv", "leaderboard.md",
                "items.parquet", "scores.parquet", "pairs.parquet", "plots/*.png")
 
@@ -104,6 +105,10 @@ def _push(args) -> int:
 
     if not (args.repo_id or args.model_repo):
         raise ImbError("nowhere to push: give --repo-id (results dataset) and/or --model-repo")
+    if args.dry_run:  # the staging folder holds only what a dry run writes: a user's folder is refused
+        from imb_tools.infra.ownership import claim_output_folder
+
+        claim_output_folder(args.dry_run, ".imb-push-staging.json", PUSH_STAGING_FILES, {"kind": "push-staging"})
     tables, item_frames = [], []
     if args.table:
         tables.append(collect.read_table(args.table))

@@ -34,6 +34,32 @@ log = logging.getLogger(__name__)
 
 
 
+CACHE_MARKER = ".imb-embedding-cache.json"
+# What an embedding cache folder holds: one SQLite file per model (and its journal), damaged
+# ones set aside, ONNX exports.
+CACHE_FILES = ("*.sqlite", "*.sqlite-journal", "*.sqlite-wal", "*.sqlite-shm", "*.corrupt-*", "onnx/*")
+
+
+def claim_cache_folder(folder: Path) -> None:
+    """An embedding cache lives in a folder of its own: a new or empty one, or one holding only
+    cache files (marked then, as caches made before the marker were not), never a build, an
+    index, a model or a user's folder, where its files would make the folder another's."""
+    import fnmatch
+
+    from imb_tools.infra.ownership import claim_output_folder
+
+    if folder.is_dir() and not (folder / CACHE_MARKER).exists():
+        files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+        if files and all(any(fnmatch.fnmatchcase(f, pat) for pat in CACHE_FILES) for f in files):
+            from imb_tools.infra.ownership import write_marker
+
+            write_marker(folder, CACHE_MARKER, {"written_by": "imb", "kind": "embedding-cache"})
+    try:
+        claim_output_folder(folder, CACHE_MARKER, CACHE_FILES, {"kind": "embedding-cache"})
+    except ImbError as exc:
+        raise ImbError(f"embedding cache {exc} (--cache-dir: a folder of its own)") from None
+
+
 def default_cache_dir() -> Path:
     """<imb cache root>/embeddings, beside the other caches of `imb`."""
     from imb_tools import cache_root
@@ -107,10 +133,9 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str | Path, key: str):
         self.key = key
         cache_dir = Path(cache_dir)
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise ImbError(f"embedding cache {cache_dir}: not a folder; pass --cache-dir DIR") from None
+        if cache_dir.exists() and not cache_dir.is_dir():
+            raise ImbError(f"embedding cache {cache_dir}: not a folder; pass --cache-dir DIR")
+        claim_cache_folder(cache_dir)
         name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
         self.path = cache_dir / f"{name}.sqlite"
         self._db = self._guarded(self._open)
