@@ -120,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"imb: error: {MissingExtraError(top, extra)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `imb ... | head`
-        sys.stderr.close()
+    except BrokenPipeError:  # `imb ... | head`: the reader left; say nothing more, not even at exit
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
         print("imb: interrupted", file=sys.stderr)

@@ -13,14 +13,14 @@ def register(sub) -> None:
     kinds = build.add_subparsers(dest="kind", metavar="{qa,mcqa}", required=True)
     qa = kinds.add_parser("qa", help="IMB-QA (forum Q/A)",
                           description="Build IMB-QA from the raw forum file (JSON array, JSON Lines or CSV): "
-                                      "validate, quarantine, collapse duplicates, split by id hash, write Parquet.")
+                                      "validate, quarantine, collapse duplicates, split by question text, write Parquet.")
     _common(qa, "IMB-QA JSON array, JSON Lines or CSV")
     qa.add_argument("--test-fraction", type=fraction, default=QA_FRACTIONS["test"], help="share of records in test")
     qa.add_argument("--validation-fraction", type=fraction, default=QA_FRACTIONS["validation"],
                     help="share of records in validation")
     mc = kinds.add_parser("mcqa", help="IMB-MCQA (exam questions)",
                           description="Build IMB-MCQA from the raw JSON object keyed by category: validate, "
-                                      "quarantine, collapse duplicates, split by id hash, write Parquet.")
+                                      "quarantine, collapse duplicates, split by question text, write Parquet.")
     _common(mc, "IMB-MCQA JSON object keyed by category")
     mc.add_argument("--dev-fraction", type=fraction, default=MCQA_FRACTIONS["dev"],
                     help="share of records in dev (few-shot)")

@@ -398,9 +398,9 @@ def _shown(value):
     if isinstance(value, float):
         return value if math.isfinite(value) else repr(value)
     if isinstance(value, list):
-        return f"<a list of {len(value)} values>"
+        return f"<a list of {len(value)} value{'' if len(value) == 1 else 's'}>"
     if isinstance(value, dict):
-        return f"<an object of {len(value)} fields>"
+        return f"<an object of {len(value)} field{'' if len(value) == 1 else 's'}>"
     return f"<{type(value).__name__}>"
 
 

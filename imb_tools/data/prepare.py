@@ -362,6 +362,8 @@ def _passes(kind, raw_path, work_dir, fractions, sink, progress, conventions, po
                 for k in KEYS:
                     key_parts[k].append(chunk.table.column(k).to_numpy())
     bar.close()
+    if n_in == 0:
+        raise ImbError(f"{raw_path}: the file holds no records")
     # A required field that no record has is a whole-file problem, not n rejections.
     for fname in kind.required:
         if fname not in required_seen:

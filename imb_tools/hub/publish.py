@@ -32,8 +32,16 @@ LICENSE_NOTE = ("IMB is licensed CC BY-NC-ND 4.0 (no derivatives): sharing a reb
 
 
 def _check_repo_id(repo_id: str) -> None:
+    """The Hub's own rule (huggingface_hub.utils.validate_repo_id), with ORG/ required, so a dry
+    run refuses what the push would."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise ImbError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise ImbError(f"--repo-id {repo_id!r}: not a valid Hub repo id ({str(exc).splitlines()[0]})") from None
 
 
 def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):

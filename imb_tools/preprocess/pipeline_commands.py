@@ -113,7 +113,7 @@ def _register_preprocess(sub) -> None:
         "preprocess",
         help="chain clean -> anonymize -> reformulate -> categorize before 'imb build'",
         description="Run the preprocessing steps in order on a forum dump. Clean and anonymize run by "
-                    "default; reformulation runs when --reformulate names a model (its output goes to "
+                    "default; reformulation runs when --reformulate-model names one (its output goes to "
                     "<answer>_riformulata, the column 'imb build' reads); categorization with --categorize.",
     )
     input_option(p, "--in", dest="in_path", required=True, type=existing_file, metavar="FILE",
