@@ -71,12 +71,6 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
     shards = [path for paths in build.split_files().values() for path in paths]
     if not shards:
         raise ImbError(f"{built_dir}: no Parquet files under data/")
-    # What is uploaded is labelled with the build's fingerprint: the shards must still be the
-    # ones `imb build` wrote (not cut, swapped or edited since), else the label would lie.
-    if content_fingerprint(build.path) != build.fingerprint:
-        raise ImbError(f"--data {built_dir}: its Parquet shards are not the ones 'imb build' wrote "
-                       f"(they no longer match the build's fingerprint {build.fingerprint}); "
-                       "rebuild it with 'imb build'")
     features = list(builder_for(build.dataset).KIND.features)
     for path in shards:
         try:
@@ -94,6 +88,12 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
             raise ImbError(f"{path}: columns are not the {build.dataset} features"
                            + (f"; not features: {', '.join(extra)}" if extra else "")
                            + (f"; missing: {', '.join(missing)}" if missing else ""))
+    # What is uploaded is labelled with the build's fingerprint: the shards must still be the
+    # ones `imb build` wrote (not cut, swapped or edited since), else the label would lie.
+    if content_fingerprint(build.path) != build.fingerprint:
+        raise ImbError(f"--data {built_dir}: its Parquet shards are not the ones 'imb build' wrote "
+                       f"(they no longer match the build's fingerprint {build.fingerprint}); "
+                       "rebuild it with 'imb build'")
     return build, report, shards
 
 
