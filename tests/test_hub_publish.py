@@ -3,6 +3,7 @@ and a build of the bundled sample is refused unless --allow-sample."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def _resharded(built: Path, out: Path, shards: int) -> Path:
     """A copy of a built folder with each split's rows cut into `shards` Parquet files."""
     import pyarrow.parquet as pq
 
+    from imb_tools.data.built import MARKER, content_fingerprint
     from imb_tools.data.io import built_split_files
 
     shutil.copytree(built, out)
@@ -50,6 +52,9 @@ def _resharded(built: Path, out: Path, shards: int) -> Path:
         for i in range(shards):
             pq.write_table(table.slice(i * step, step),
                            out / "data" / f"{split}-{i:05d}-of-{shards:05d}.parquet")
+    # a build written with that many shards records their fingerprint (publish checks it)
+    marker = json.loads((out / MARKER).read_text(encoding="utf-8"))
+    (out / MARKER).write_text(json.dumps({**marker, "fingerprint": content_fingerprint(out)}), encoding="utf-8")
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from imb_tools.analysis.categorize import DEFAULT_EMBEDDING_MODEL
-from imb_tools.cli_options import (existing_file, existing_path, input_option, local_or_hub, nonnegative_int,
+from imb_tools.cli_options import (seed, existing_file, existing_path, input_option, local_or_hub, nonnegative_int,
                                    output_option, positive_int)
 from imb_tools.data.options import add_data_option
 
@@ -60,7 +60,7 @@ def _register_categorize(sub) -> None:
                  help="sentence-transformers model, Hub id or folder (default: %(default)s)")
     p.add_argument("--min-topic-size", type=positive_int,
                    help="HDBSCAN min_cluster_size (default: scaled to the corpus)")
-    p.add_argument("--seed", type=nonnegative_int, default=42, help="UMAP random state (default: %(default)s)")
+    p.add_argument("--seed", type=seed, default=42, help="UMAP random state (default: %(default)s)")
     p.set_defaults(func=_categorize)
 
 

@@ -7,7 +7,7 @@ Python API with the path and the data folder preset.
 
 from __future__ import annotations
 
-from imb_tools.cli_options import (deprecated_alias, input_option, json_object, local_or_hub, nonnegative_int,
+from imb_tools.cli_options import (seed, deprecated_alias, input_option, json_object, local_or_hub, nonnegative_int,
                                    output_option, positive_float, positive_int)
 from imb_tools.data.options import built_data_paths
 from imb_tools.evaluation.settings import metadata_paths, model_args_paths
@@ -106,7 +106,7 @@ def register(subparsers) -> None:
                     help="few-shot examples as chat turns (with --apply-chat-template)")
     ev.add_argument("--system-instruction", help="system prompt")
     input_option(ev, "--include-path", metavar="DIR", help="another task folder to search as well")
-    ev.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    ev.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     ev.add_argument("--redo", action="store_true", help="rerun tasks already finished in --out")
     ev.set_defaults(func=_cmd_eval)
 

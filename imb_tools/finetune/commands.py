@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from imb_tools.cli_options import (deprecated_alias, existing_folder, fraction, input_option, local_or_hub,
+from imb_tools.cli_options import (lr_scheduler, seed, deprecated_alias, existing_folder, fraction, input_option, local_or_hub,
                                    nonempty_text, nonnegative_int, open_fraction, output_option,
                                    positive_float, positive_int)
 from imb_tools.data.options import add_data_option
@@ -35,7 +35,7 @@ def _train_options() -> argparse.ArgumentParser:
     output_option(p, "--out", required=True, metavar="DIR", help="output folder: checkpoints and the final adapter/")
     p.add_argument("--epochs", type=positive_float, default=6.0, help="default 6 (paper)")
     p.add_argument("--lr", type=positive_float, default=2.97e-4, help="default 2.97e-4 (paper)")
-    p.add_argument("--lr-scheduler", default="constant",
+    p.add_argument("--lr-scheduler", type=lr_scheduler, default="constant",
                    help="transformers scheduler name; default constant (the paper's fixed rate)")
     p.add_argument("--warmup-steps", type=nonnegative_int, default=0, help="steps of linear warm-up before --lr")
     p.add_argument("--max-steps", type=positive_int, default=None,
@@ -62,7 +62,7 @@ def _train_options() -> argparse.ArgumentParser:
                    help="start over even if --out holds checkpoints (they are removed). A resume must use "
                         "the same data and settings; --max-steps/--epochs, --save-steps, --save-total-limit, "
                         "--logging-steps, --max-eval-samples and --gradient-checkpointing may change")
-    p.add_argument("--seed", type=nonnegative_int, default=42, help="random seed (initialisation, shuffling)")
+    p.add_argument("--seed", type=seed, default=42, help="random seed (initialisation, shuffling)")
     p.add_argument("--quantization", choices=["auto", "4bit", "none"], default="auto",
                    help="CUDA only: auto = QLoRA 4-bit when bitsandbytes/unsloth is installed")
     p.add_argument("--unsloth", choices=["auto", "yes", "no"], default="auto",

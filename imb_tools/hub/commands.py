@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imb_tools.cli_options import output_option
+from imb_tools.cli_options import hub_repo_id, output_option
 from imb_tools.data.options import add_data_option
 
 
@@ -15,7 +15,7 @@ def register(sub) -> None:
                                    "build needs the rights holder's permission. The token comes "
                                    "from HF_TOKEN or the login cache.")
     add_data_option(p, "folder made by 'imb build'")
-    p.add_argument("--repo-id", required=True, help="target dataset repo, ORG/NAME")
+    p.add_argument("--repo-id", required=True, type=hub_repo_id, help="target dataset repo, ORG/NAME")
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--allow-sample", action="store_true",
                    help="publish a build of the bundled sample too (refused otherwise)")

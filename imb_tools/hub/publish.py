@@ -32,23 +32,23 @@ LICENSE_NOTE = ("IMB is licensed CC BY-NC-ND 4.0 (no derivatives): sharing a reb
 
 
 def _check_repo_id(repo_id: str) -> None:
-    """The Hub's own rule (huggingface_hub.utils.validate_repo_id), with ORG/ required, so a dry
-    run refuses what the push would."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    """The Hub's own rule, with ORG/ required (cli_options.hub_repo_id, the type of every
+    --repo-id at the door), for callers of the library function too."""
+    import argparse
 
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ImbError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+    from imb_tools.cli_options import hub_repo_id
+
     try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise ImbError(f"--repo-id {repo_id!r}: not a valid Hub repo id ({str(exc).splitlines()[0]})") from None
+        hub_repo_id(repo_id)
+    except argparse.ArgumentTypeError as exc:
+        raise ImbError(f"--repo-id {exc}") from None
 
 
 def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
     """Every check of a publish, in order; returns (build, report, shards)."""
     import pyarrow.parquet as pq
 
-    from imb_tools.data.built import MARKER, read_build
+    from imb_tools.data.built import MARKER, content_fingerprint, read_build
     from imb_tools.data.kinds import builder_for
     from imb_tools.data.schema import forbidden_columns
 
@@ -73,7 +73,11 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
         raise ImbError(f"{built_dir}: no Parquet files under data/")
     features = list(builder_for(build.dataset).KIND.features)
     for path in shards:
-        schema = pq.read_schema(path)
+        try:
+            schema = pq.read_schema(path)
+        except Exception as exc:  # pyarrow's errors for a damaged file vary
+            raise ImbError(f"{path}: cannot read as Parquet ({str(exc).splitlines()[0]}); "
+                           "rebuild it with 'imb build'") from None
         bad = forbidden_columns(schema)
         if bad:
             raise ImbError(f"{path}: refuses to publish columns that must never be released: "
@@ -84,6 +88,12 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
             raise ImbError(f"{path}: columns are not the {build.dataset} features"
                            + (f"; not features: {', '.join(extra)}" if extra else "")
                            + (f"; missing: {', '.join(missing)}" if missing else ""))
+    # What is uploaded is labelled with the build's fingerprint: the shards must still be the
+    # ones `imb build` wrote (not cut, swapped or edited since), else the label would lie.
+    if content_fingerprint(build.path) != build.fingerprint:
+        raise ImbError(f"--data {built_dir}: its Parquet shards are not the ones 'imb build' wrote "
+                       f"(they no longer match the build's fingerprint {build.fingerprint}); "
+                       "rebuild it with 'imb build'")
     return build, report, shards
 
 

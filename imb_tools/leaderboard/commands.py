@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from imb_tools.cli_options import (deprecated_alias, existing_path, input_option, local_or_hub, output_option,
+from imb_tools.cli_options import (hub_model_id, hub_repo_id, deprecated_alias, existing_path, input_option, local_or_hub, output_option,
                                    port_number)
 from imb_tools.data.options import add_data_option
 from imb_tools.infra.errors import ImbError
@@ -222,14 +222,14 @@ def register(subparsers) -> None:
                  help="results files or folders to add")
     input_option(push, "--table", type=existing_path, metavar="DIR",
                  help="table folder made by `imb leaderboard build` to add")
-    push.add_argument("--repo-id", help="Hub dataset repo of the results table, ORG/NAME")
-    push.add_argument("--model-repo", metavar="ORG/MODEL",
+    push.add_argument("--repo-id", type=hub_repo_id, help="Hub dataset repo of the results table, ORG/NAME")
+    push.add_argument("--model-repo", type=hub_model_id, metavar="ORG/MODEL",
                       help="model repo to open a pull request on with its .eval_results files "
                            "(a source link to --repo-id when given)")
-    push.add_argument("--mcqa-repo", metavar="ORG/NAME",
+    push.add_argument("--mcqa-repo", type=hub_repo_id, metavar="ORG/NAME",
                       help="published IMB-MCQA repo the runs were scored on (dataset.id of the "
                            "imb_mcqa entries; default: the run's data source when a Hub id)")
-    push.add_argument("--qa-repo", metavar="ORG/NAME",
+    push.add_argument("--qa-repo", type=hub_repo_id, metavar="ORG/NAME",
                       help="published IMB-QA repo, as --mcqa-repo for imb_qa and imb_qa_rag")
     output_option(push, "--dry-run", metavar="FOLDER",
                       help="make every check, then write what would be uploaded into FOLDER "
@@ -243,7 +243,7 @@ def register(subparsers) -> None:
     push.add_argument("--allow-limited", action="store_true",
                       help="push --limit runs to the model repo too (refused otherwise; marked "
                            "LIMIT in notes)")
-    push.add_argument("--space-id", metavar="ORG/NAME",
+    push.add_argument("--space-id", type=hub_repo_id, metavar="ORG/NAME",
                       help="also create/update a Gradio Space showing the repo (space_app.py as "
                            "app.py); with --dry-run its files go to FOLDER/space")
     push.set_defaults(func=_push)

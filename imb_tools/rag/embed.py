@@ -48,6 +48,9 @@ def claim_cache_folder(folder: Path) -> None:
 
     from imb_tools.infra.ownership import claim_output_folder
 
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ImbError(f"embedding cache {folder}: not a folder; pass --cache-dir DIR")
     if folder.is_dir() and not (folder / CACHE_MARKER).exists():
         files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
         if files and all(any(fnmatch.fnmatchcase(f, pat) for pat in CACHE_FILES) for f in files):
@@ -133,8 +136,6 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str | Path, key: str):
         self.key = key
         cache_dir = Path(cache_dir)
-        if cache_dir.exists() and not cache_dir.is_dir():
-            raise ImbError(f"embedding cache {cache_dir}: not a folder; pass --cache-dir DIR")
         claim_cache_folder(cache_dir)
         name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
         self.path = cache_dir / f"{name}.sqlite"
@@ -233,6 +234,9 @@ class Embedder:
     ):
         if backend not in BACKENDS:
             raise ImbError(f"unknown embedding backend '{backend}' (choose from {', '.join(BACKENDS)})")
+        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+        if use_cache:  # claimed before the model loads: a refused folder costs nothing
+            claim_cache_folder(self.cache_dir)
         self.model = model_id(resolve_model(model))  # the Hub id of the packaged copy loads offline
         self.name = portable_model_name(self.model)
         self._fingerprint = model_fingerprint(self.model)
@@ -246,7 +250,6 @@ class Embedder:
             self._st.max_seq_length = max_seq_length
         self.max_seq_length = self._st.max_seq_length
         self.dim = int(self._st.get_embedding_dimension())
-        self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self._forward = None  # built lazily: an ONNX export takes seconds
         self.cache = EmbeddingCache(self.cache_dir, self.key) if use_cache else None
 
