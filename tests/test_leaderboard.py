@@ -524,7 +524,7 @@ def test_unusable_parts_are_skipped_with_a_reason(results_file, tmp_path, capsys
 
 
 @pytest.mark.parametrize("field, value", [
-    ("n-shot", ["not", "a", "dict"]), ("configs", "text"), ("date", {"a": 1}),
+    ("n-shot", ["not", "a", "dict"]), ("configs", "text"),
     ("group_subtasks", 5), ("versions", [1]),
 ])
 def test_malformed_fields_are_one_line_errors(results_file, tmp_path, capsys, field, value):

@@ -1,6 +1,6 @@
 """The leaderboard refuses impossible values (issue 19.1), through the real CLI: each case is a
-results file with one field changed; the row is skipped with its reason (or the file refused in
-one line), never a traceback, and nothing non-finite reaches results.parquet."""
+results file with one field changed; the row is skipped with its reason (a file's rows, where the
+field is the file's, such as its date), never a traceback, and nothing non-finite reaches results.parquet."""
 
 from __future__ import annotations
 
@@ -66,8 +66,11 @@ CASES = [
      "model_num_parameters = inf is not a parameter count", None),
     ("parameters 1e20", "imb_mcqa", _set("config", "model_num_parameters"), 1e20, 0,
      "model_num_parameters = 1e+20 is not a parameter count", None),
-    ("date Infinity", "imb_mcqa", _set("date"), math.inf, 2, "'date' = inf is not a time", None),
-    ("date 1e20", "imb_mcqa", _set("date"), 1e20, 2, "'date' = 1e+20 is not a time", None),
+    ("date Infinity", "imb_mcqa", _set("date"), math.inf, 0, "'date' = inf is not a time", "acc"),
+    ("date 1e20", "imb_mcqa", _set("date"), 1e20, 0, "'date' = 1e+20 is not a time", "acc"),
+    ("date a word", "imb_mcqa", _set("date"), "ieri", 0, "'date' = 'ieri' is not a time", "acc"),
+    ("date a list", "imb_mcqa", _set("date"), [2026], 0, "'date' = [2026] is neither a number nor a string",
+     "acc"),
 ]
 
 

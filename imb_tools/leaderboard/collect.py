@@ -146,18 +146,22 @@ def count_problem(value) -> str | None:
     return None
 
 
-def _timestamp(path: Path, date_raw) -> str | None:
-    """lm-eval's `date` (seconds since 1970) as ISO-8601; an impossible one is an ImbError."""
+def _timestamp(date_raw) -> tuple[str | None, str | None]:
+    """lm-eval's `date` (seconds since 1970, or an ISO-8601 string) as ISO-8601, or why it is
+    no time: the file's rows are then skipped with that reason, as any impossible value is."""
     if date_raw is None or date_raw == "":
-        return None
+        return None, None
     if isinstance(date_raw, str):
-        return date_raw
+        try:
+            return datetime.fromisoformat(date_raw).isoformat(timespec="seconds"), None
+        except ValueError:
+            return None, f"'date' = {date_raw!r} is not a time (ISO-8601 or seconds since 1970)"
     if isinstance(date_raw, bool) or not isinstance(date_raw, (int, float)):
-        raise ImbError(f"{path}: 'date' is neither a number nor a string")
+        return None, f"'date' = {date_raw!r} is neither a number nor a string"
     try:
-        return datetime.fromtimestamp(float(date_raw), tz=timezone.utc).isoformat(timespec="seconds")
+        return datetime.fromtimestamp(float(date_raw), tz=timezone.utc).isoformat(timespec="seconds"), None
     except (OverflowError, OSError, ValueError):
-        raise ImbError(f"{path}: 'date' = {date_raw!r} is not a time (seconds since 1970)") from None
+        return None, f"'date' = {date_raw!r} is not a time (seconds since 1970)"
 
 
 def _parents(group_subtasks: dict) -> dict[str, str]:
@@ -285,7 +289,10 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
         parameters = parameters_from_name(model)
         parameters_source = "name" if parameters is not None else None
     date_raw = data.get("date")
-    date = _timestamp(path, date_raw)
+    date, problem = _timestamp(date_raw)
+    if problem:
+        skipped.append(f"{path.name}: {problem}; its rows skipped")
+        return []
     lm_eval_version = str(data.get("lm_eval_version") or "")
     group_subtasks = _dict_field(data, "group_subtasks", path)
     parents = _parents(group_subtasks)
