@@ -176,6 +176,21 @@ def lr_scheduler(text: str) -> str:
     return text
 
 
+def torch_device(text: str) -> str:
+    """argparse type: a device by torch's own parser (cpu, cuda, cuda:1, mps...), or `auto`."""
+    if text == "auto":
+        return text
+    try:
+        import torch
+    except ImportError:  # the command itself names the missing extra
+        return text
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a device: {text!r} (cpu, cuda, cuda:N, mps, auto...)") from None
+    return text
+
+
 def json_object(text: str) -> dict:
     """argparse type: a JSON object (`--metadata '{"data_dir": "out/demo"}'`)."""
     import json

@@ -48,6 +48,7 @@ def _eval(demo_dir, tmp_path, tiny_llama, *extra: str, tasks: str = "imb_mcqa") 
 
 @pytest.mark.parametrize("given, expected", [
     (["--limit", "0"], "--limit: must be a number above 0"),
+    (["--device", "banana"], "--device: not a device: 'banana'"),
     (["--limit", "-1"], "--limit: must be a number above 0"),
     (["--limit", "abc"], "--limit: expected a number"),
     (["--num-fewshot", "-1"], "--num-fewshot: must be 0 or more"),

@@ -8,7 +8,7 @@ Python API with the path and the data folder preset.
 from __future__ import annotations
 
 from imb_tools.cli_options import (seed, deprecated_alias, input_option, json_object, local_or_hub, nonnegative_int,
-                                   output_option, positive_float, positive_int)
+                                   output_option, positive_float, positive_int, torch_device)
 from imb_tools.data.options import built_data_paths
 from imb_tools.evaluation.settings import metadata_paths, model_args_paths
 from imb_tools.metrics.bertscore import DEFAULT_MODEL as BERTSCORE_MODEL
@@ -90,7 +90,7 @@ def register(subparsers) -> None:
     deprecated_alias(ev, "--output", "--out", "out")
     ev.add_argument("--num-fewshot", type=nonnegative_int, help="few-shot examples (from dev / validation)")
     ev.add_argument("--batch-size", default="1", help="batch size, or 'auto'")
-    ev.add_argument("--device", help="e.g. cuda:0 or cpu (default: cuda:0 when available)")
+    ev.add_argument("--device", type=torch_device, help="e.g. cuda:0 or cpu (default: cuda:0 when available)")
     ev.add_argument("--limit", type=positive_float, help="at most this many documents per task (debugging; "
                                                 "such runs are marked and kept out of the leaderboard)")
     ev.add_argument("--qa-max-items", type=positive_int, help="IMB-QA items per macro-category (default 2000)")
