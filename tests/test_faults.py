@@ -240,6 +240,9 @@ FAULTS = [
           ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "mine", "--allow-sample"], 2,
           r"mine: folder exists and was not written by this command", files={"mine/keep.md": "keep"},
           unchanged=("*",)),
+    Fault("a damaged build marker is named as such", ["stats", "--data", "built"], 2,
+          r"built/\.imb-build\.json is not a marker 'imb build' wrote \(damaged\?\)",
+          files={"built/.imb-build.json": "{not json"}, unchanged=("*",)),
 ]
 
 

@@ -115,9 +115,16 @@ def require_build(path: str | Path, kind: str | None = None, option: str = "--da
         if build is not None:
             return build
     what = f"IMB-{kind.upper()}" if kind else "IMB-QA or IMB-MCQA"
-    other = None
-    if kind:
-        other = find_build(path, next(k for k in KINDS if k != kind))
-    why = (f"it holds {other.dataset.upper()}" if other else
-           f"no {MARKER} written by 'imb build'" + ("" if not kind else f" in it or in its '{kind}/' subfolder"))
+    other = find_build(path, next(k for k in KINDS if k != kind)) if kind else None
+    why = f"it holds {other.dataset.upper()}" if other else not_a_build_reason(path, kinds)
     raise ImbError(f"{option} {path}: not a built {what} folder ({why})")
+
+
+def not_a_build_reason(path: str | Path, kinds=tuple(KINDS)) -> str:
+    """Why `path` (or its `<kind>/` subfolders) is no build: a damaged marker, or none."""
+    candidates = (Path(path) / MARKER, *(Path(path) / k / MARKER for k in kinds))
+    damaged = [m for m in candidates if m.is_file()]
+    if damaged:
+        return f"{damaged[0]} is not a marker 'imb build' wrote (damaged?); rebuild the folder"
+    return f"no {MARKER} written by 'imb build'" + (f" in it or in its '{kinds[0]}/' subfolder"
+                                                   if len(kinds) == 1 else "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from imb_tools.data.built import SHARD_PATTERN, read_build, shard_files
+from imb_tools.data.built import SHARD_PATTERN, not_a_build_reason, read_build, shard_files
 from imb_tools.infra.errors import ImbError
 
 
@@ -95,7 +95,7 @@ def load_built(path_or_repo_id: str | Path, split: str | None = None, hint: str 
     if path.exists():
         build = read_build(path)
         if build is None:
-            raise ImbError(f"{path}: not a folder made by 'imb build' (no .imb-build.json)")
+            raise ImbError(f"{path}: not a built IMB dataset folder ({not_a_build_reason(path, ())})")
         files = build.split_files()
         # Reading local Parquet takes a moment; the per-split "Generating" bars are only noise.
         was_enabled = datasets.is_progress_bar_enabled()
