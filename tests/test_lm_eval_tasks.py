@@ -438,3 +438,26 @@ def test_letter_tokens_checked_for_the_evaluated_tokenizer(tiny_llama, tmp_path,
     with caplog.at_level("WARNING", logger="lm_eval_tasks.imb_common.mcqa"):
         warn_if_letters_split({"pretrained": str(no_merges)})
     assert "splits the option letter(s) A, B, C, D, E" in caplog.text
+
+
+def test_task_set_hash_follows_what_the_tasks_ask_not_where_they_lie(demo_dir, tmp_path, monkeypatch):
+    """The same build copied elsewhere, its task set made in another cache (as after a reinstall,
+    whose new file times name another cache folder): the same hash, so the leaderboard keeps one
+    model run; a set for a build with other categories gets another."""
+    import shutil
+
+    hashes = []
+    for name in ("one", "two"):
+        data = tmp_path / name / "demo"
+        shutil.copytree(demo_dir / "mcqa", data / "mcqa")
+        shutil.copytree(demo_dir / "qa", data / "qa")
+        monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / name / "cache"))
+        folder = tasks_gen.tasks_path(data)
+        assert str((tmp_path / name).resolve()) in (folder / "imb_mcqa" / "imb_mcqa.yaml").read_text()  # paths differ
+        hashes.append(tasks_gen.task_set_hash(folder))
+    assert hashes[0] == hashes[1]
+    assert tasks_gen.task_set_hash(tasks_gen.shipped_dir()) not in hashes
+    fewer = tmp_path / "fewer"
+    shutil.copytree(demo_dir / "mcqa", fewer / "mcqa")  # IMB-MCQA only: another set of tasks
+    monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / "fewer-cache"))
+    assert tasks_gen.task_set_hash(tasks_gen.tasks_path(fewer)) not in hashes

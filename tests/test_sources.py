@@ -124,3 +124,42 @@ def test_load_with_no_argument_fetches_builds_once_and_is_strict_about_kind(fake
     (tmp_path / "out").mkdir()
     with pytest.raises(ImbError, match=r"out/nope: no such built dataset folder \(a local path"):
         imb_qa.load("out/nope")
+
+
+def test_offline_errors_name_the_way_out_in_the_callers_terms(tmp_path, monkeypatch, capsys):
+    """No network and nothing cached: a Python caller is told what to call (imb_qa.build /
+    imb_qa.load / ImbQa(raw_path=...)), never a CLI option; `imb build` and `imb eval` name
+    their options, with a command that runs (`imb build qa --raw FILE --out DIR`)."""
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    import imb_mcqa
+    import imb_qa
+    from imb_tools.cli import main
+    from imb_tools.data import sources
+
+    def offline(*args, **kwargs):
+        raise LocalEntryNotFoundError("offline and not in the cache")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    monkeypatch.setenv("IMB_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("IMB_QA_REPO", "IMB_MCQA_REPO", "IMB_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    python_calls = {
+        "imb_qa.build('path/to/IMB-QA.json', 'out/qa') and load the folder with imb_qa.load('out/qa')": imb_qa.load,
+        "imb_mcqa.build('path/to/IMB-MCQA.json', 'out/mcqa')": imb_mcqa.load,
+        f"imb_qa.build('path/to/IMB-QA.json', {str(tmp_path / 'qa')!r})":
+            lambda: imb_qa.build(None, tmp_path / "qa"),
+        "ImbQa(raw_path='path/to/IMB-QA.json')": lambda: imb_qa.ImbQa().download_and_prepare(),
+    }
+    for wanted, call in python_calls.items():
+        with pytest.raises(ImbError) as err:
+            call()
+        message = str(err.value)
+        assert wanted in message and "\n" not in message, message
+        assert "--" not in message and "imb build" not in message and "IMB_DATA_DIR" not in message, message
+    with pytest.raises(ImbError, match=r"imb build mcqa --raw FILE --out DIR.*--data DIR or IMB_DATA_DIR"):
+        sources.cached_build("mcqa", progress=False)  # what `imb eval` and the tasks fall back to
+    capsys.readouterr()
+    assert main(["build", "qa", "--out", str(tmp_path / "cli-qa")]) == 2
+    assert "pass a local file with --raw PATH" in capsys.readouterr().err

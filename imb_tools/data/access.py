@@ -15,10 +15,15 @@ from imb_tools.infra.errors import ImbError
 
 
 def build(kind: str, raw_path: str | None, out_dir: str | Path, fractions: dict[str, float] | None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True, way_out: str | None = None) -> dict:
     """Build one dataset ('qa' or 'mcqa') into a folder; `raw_path=None` fetches the gated Hub file.
-    Returns the report."""
-    return build_to_folder(builder_for(kind), raw_path, out_dir, fractions, progress)
+    Returns the report. way_out: what an offline fetch tells the caller to do instead (None: in
+    Python terms, `imb_qa.build('path/to/IMB-QA.json', ...)`; `imb build` passes its --raw)."""
+    builder = builder_for(kind)
+    if way_out is None:
+        function = builder.KIND.name.replace("-", "_") + ".build"
+        way_out = f"pass a local file: {function}('path/to/{builder.RAW_FILENAME}', {str(out_dir)!r})"
+    return build_to_folder(builder, raw_path, out_dir, fractions, progress, way_out=way_out)
 
 
 # A column only each dataset has: loading one as the other is refused.

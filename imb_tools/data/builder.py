@@ -71,7 +71,8 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
         if raw is None:
             from imb_tools.data.fetch import download_raw
 
-            raw = download_raw(self.RAW_FILENAME)
+            raw = download_raw(self.RAW_FILENAME, way_out=f"pass a local file: "
+                               f"{type(self).__name__}(raw_path='path/to/{self.RAW_FILENAME}')")
         fractions = self.config.fractions or self.DEFAULT_FRACTIONS
         tmp = Path(tempfile.gettempdir())
         ownership.remove_stale(tmp, WORK_PREFIX)
@@ -169,7 +170,8 @@ def _disk_error(out: Path, exc: OSError) -> ImbError:
 
 def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir: str | Path,
                     fractions: dict[str, float] | None = None, progress: bool = True,
-                    max_shard_size: str | int = "500MB", workers: int | None = None) -> dict:
+                    max_shard_size: str | int = "500MB", workers: int | None = None,
+                    way_out: str = "pass a local file with --raw PATH") -> dict:
     """Build a dataset into `out_dir` (Parquet per split, card, report, quarantine); return the report.
 
     Everything is made in one run folder beside `out_dir` (`.NAME.partial-<pid>-*`) and
@@ -177,6 +179,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     behind, and the next build removes what a killed one left. `out_dir` is replaced
     only when it holds a previous build and nothing else. workers: processes for pass 1
     (None: one per CPU, at most 4, for a file of 64 MB or more); the output does not depend on it.
+    way_out: what an offline fetch of the raw file (`raw_path=None`) tells the caller to do instead.
     """
     from imb_tools.data.card import write_card
     from imb_tools.data.io import ParquetSink
@@ -186,7 +189,7 @@ def build_to_folder(builder_cls: type[ImbBuilder], raw_path: str | None, out_dir
     if raw_path is None:
         from imb_tools.data.fetch import download_raw
 
-        raw_path = download_raw(builder_cls.RAW_FILENAME)
+        raw_path = download_raw(builder_cls.RAW_FILENAME, way_out=way_out)
     raw = check_regular_file(raw_path).resolve()  # no FIFO, folder or symlink loop
     if raw == out or out in raw.parents:
         raise ImbError(f"{out}: the output folder holds the raw file {raw_path}; "

@@ -69,7 +69,8 @@ def _build(args) -> int:
         from imb_tools import sample_data
 
         raw = str(sample_data.QA_SAMPLE if args.kind == "qa" else sample_data.MCQA_SAMPLE)
-    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress)
+    report = build(args.kind, raw, args.out, fractions, progress=not args.no_progress,
+                   way_out="pass a local file with --raw PATH")
     print(summary_line(report))
     for warning in report.get("warnings", []):
         print(f"warning: {warning}")

@@ -5,8 +5,12 @@ from __future__ import annotations
 RAW_REPO_ID = "praiselab-picuslab/IMB"
 
 
-def download_raw(filename: str, repo_id: str = RAW_REPO_ID) -> str:
-    """Local path of a raw file, downloaded (and cached) with the user's Hub token."""
+def download_raw(filename: str, repo_id: str = RAW_REPO_ID,
+                 way_out: str = "pass a local file with --raw PATH") -> str:
+    """Local path of a raw file, downloaded (and cached) with the user's Hub token.
+
+    way_out: what the offline error tells the caller to do instead, in the caller's terms
+    (a CLI option for `imb build`, a function argument for a Python caller)."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
@@ -25,7 +29,7 @@ def download_raw(filename: str, repo_id: str = RAW_REPO_ID) -> str:
                        f"('hf auth login' or HF_TOKEN) after accepting the terms at {page}") from None
     except LocalEntryNotFoundError:
         raise ImbError(f"cannot reach the Hub to fetch {filename} from {repo_id} and it is not cached; "
-                       f"pass a local file with --raw PATH") from None
+                       f"{way_out}") from None
     except HfHubHTTPError as exc:
         raise ImbError(f"fetching {filename} from {repo_id} failed: "
                        f"{str(exc).splitlines()[0]}") from None

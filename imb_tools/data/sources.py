@@ -60,11 +60,14 @@ def raw_revision(path: str | Path) -> str:
     return "sha256-" + digest.hexdigest()
 
 
-def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -> Path:
+def cached_build(kind: str, repo_id: str | None = None, progress: bool = True,
+                 way_out: str | None = None) -> Path:
     """The built IMB-QA ("qa") or IMB-MCQA ("mcqa") folder made from the gated raw file.
 
     Downloads (huggingface_hub's cache: only once) and builds on first use, into a
     staging folder renamed when complete, so an interrupted build is never reused.
+    way_out: what the error says to do when the raw file cannot be fetched (None: in the
+    terms of `imb eval` and the tasks, --data DIR or IMB_DATA_DIR).
     """
     from imb_tools.data import fetch
     from imb_tools.data.builder import build_to_folder
@@ -72,12 +75,10 @@ def cached_build(kind: str, repo_id: str | None = None, progress: bool = True) -
 
     if kind not in RAW_FILES:
         raise ImbError(f"unknown dataset kind {kind!r} (qa or mcqa)")
-    try:
-        raw = fetch.download_raw(RAW_FILES[kind], repo_id or fetch.RAW_REPO_ID)
-    except ImbError as exc:  # the fetch speaks of `imb build --raw`; here the way out is --data
-        message = str(exc).replace("pass a local file with --raw PATH",
-                                   "build it with `imb build --raw FILE` and pass the folder")
-        raise ImbError(f"{message} (evaluation data: --data DIR or IMB_DATA_DIR)") from None
+    if way_out is None:
+        way_out = (f"build it with `imb build {kind} --raw FILE --out DIR` and pass the folder "
+                   "(evaluation data: --data DIR or IMB_DATA_DIR)")
+    raw = fetch.download_raw(RAW_FILES[kind], repo_id or fetch.RAW_REPO_ID, way_out=way_out)
     revision = raw_revision(raw)
     key = f"{kind}-{revision.removeprefix('sha256-')[:12]}-b{builder_version()}"
     root = imb_tools.cache_root() / "data"
@@ -111,7 +112,10 @@ def data_source(kind: str, data: str | Path | None = None) -> str:
     repo = os.environ.get(f"IMB_{kind.upper()}_REPO")
     if repo:
         return repo
-    return str(cached_build(kind))
+    # The callers are Python functions: the way out is said in Python, not as a CLI option.
+    way_out = (f"build it with imb_{kind}.build('path/to/{RAW_FILES[kind]}', 'out/{kind}') and "
+               f"load the folder with imb_{kind}.load('out/{kind}')")
+    return str(cached_build(kind, way_out=way_out))
 
 
 def describe(folder: str | Path) -> dict:

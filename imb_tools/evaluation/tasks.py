@@ -60,14 +60,30 @@ def write_task_set(data_dir: str | Path, out: str | Path, staging: str | Path | 
 
 def task_set_hash(folder: str | Path) -> str:
     """A short hash of a task set's YAMLs, Python and categories.json, and of the shipped folder
-    its stubs include: which task set produced a result (imb eval's summary, the leaderboard)."""
+    its stubs include: which task set produced a result (imb eval's summary, the leaderboard).
+
+    Only what the tasks ask counts, not where the files lie: the stubs name the shipped folder,
+    their own cache folder (whose name follows file times) and the build by absolute path, and
+    those paths are hashed as placeholders. Otherwise a reinstall (`make demo` reinstalls every
+    time), a rebuilt or moved build of the same content, or another cache folder would give
+    another hash, and the leaderboard would split one model run into two. The data's identity
+    is recorded beside it (its fingerprint or Hub revision)."""
+    folder, shipped = Path(folder).resolve(), shipped_dir().resolve()
+    places = {str(folder): b"<task-set>", str(shipped): b"<shipped>"}
+    complete = folder / ".complete"  # the data folder a cached set was made for (tasks_path)
+    data = complete.read_text(encoding="utf-8").strip() if complete.is_file() else ""
+    if data:
+        places.setdefault(data, b"<data>")
     digest = hashlib.sha256()
-    for root in dict.fromkeys([Path(folder).resolve(), shipped_dir().resolve()]):
+    for root in dict.fromkeys([folder, shipped]):
         for f in sorted(root.rglob("*")):
             if f.is_file() and "__pycache__" not in f.parts and (
                     f.suffix in (".yaml", ".py", ".json") or f.name.endswith("_yaml")):
+                content = f.read_bytes()
+                for place in sorted(places, key=len, reverse=True):  # the longest first
+                    content = content.replace(place.encode(), places[place])
                 digest.update(str(f.relative_to(root)).encode())
-                digest.update(f.read_bytes())
+                digest.update(content)
     return digest.hexdigest()[:16]
 
 

@@ -251,7 +251,12 @@ def register(subparsers) -> None:
     serve = sub.add_parser(
         "serve", help="start the Gradio page on a table folder",
         description="Serve the leaderboard page (the same app as space_app.py, deployable as a "
-                    "Hugging Face Space) with filters by task, category, metric and model size.")
+                    "Hugging Face Space). It opens on a ranking, one row per model run: an average, "
+                    "each score with its standard error, ranks that separate runs only when a "
+                    "paired test says so, search, filters (size, chat template, few-shot) and a "
+                    "column chooser; runs on the bundled sample and --limit runs are hidden, and "
+                    "counted, unless --all. Per-category scores, every row and the plots are "
+                    "the next tabs.")
     input_option(serve, "--table", required=True, type=existing_path, metavar="DIR",
                  help="table folder made by `imb leaderboard build`")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
