@@ -109,24 +109,18 @@ def _push(args) -> int:
         from imb_tools.infra.ownership import claim_output_folder
 
         claim_output_folder(args.dry_run, ".imb-push-staging.json", PUSH_STAGING_FILES, {"kind": "push-staging"})
-    tables, item_frames = [], []
+    tables = []
     if args.table:
         tables.append(collect.read_table(args.table))
-        item_frames.append(collect.read_items(args.table))
     if args.results:
         skipped: list[str] = []
-        found: list[dict] = []
-        tables.append(collect.collect(args.results, skipped, found))
-        item_frames.append(collect.items_frame(found))
+        tables.append(collect.collect(args.results, skipped))
         _report_skipped(skipped)
     if not tables:
         raise ImbError("nothing to push: give RESULTS files/folders or --table DIR")
     table = collect.merge_tables(*tables)
-    items = None
-    for frame in item_frames:
-        if frame is not None:
-            items = collect.items_frame(frame.to_dict("records"), items)
-    # every check of both pushes first (the same with --dry-run), then the network
+    # every check of both pushes first (the same with --dry-run), then the per-item statistics
+    # (BERTScore over logged samples: slow), then the network
     model_files = None
     if args.model_repo:
         source = f"https://huggingface.co/datasets/{args.repo_id}" if args.repo_id else None
@@ -135,6 +129,11 @@ def _push(args) -> int:
             allow_sample=args.allow_sample, allow_limited=args.allow_limited)
     if args.repo_id:
         push.refuse_sample(table, args.allow_sample)
+        items = collect.read_items(args.table) if args.table else None
+        if args.results:
+            found: list[dict] = []
+            collect.collect(args.results, [], found)
+            items = collect.items_frame(found, items)
         result = push.push(table, args.repo_id, dry_run=args.dry_run, private=args.private,
                            plot_options=_plot_options(args), allow_sample=args.allow_sample,
                            items=items)
