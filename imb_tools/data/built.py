@@ -107,6 +107,17 @@ def find_build(path: str | Path, kind: str) -> Build | None:
     return None
 
 
+def verify_fingerprint(build: Build, option: str = "--data") -> Build:
+    """`build`, once its shards are checked to be the ones `imb build` wrote: whatever records
+    the fingerprint (a RAG index, a fine-tuning run, a published copy) must not name content
+    that was cut, swapped or edited since. A read of the shards, about a second per GB."""
+    if content_fingerprint(build.path) != build.fingerprint:
+        raise ImbError(f"{option} {build.path}: its Parquet shards are not the ones 'imb build' wrote "
+                       f"(they no longer match the build's fingerprint {build.fingerprint}); "
+                       "rebuild it with 'imb build'")
+    return build
+
+
 def require_build(path: str | Path, kind: str | None = None, option: str = "--data") -> Build:
     """As find_build (either kind when `kind` is None), or a one-line ImbError naming `option`."""
     kinds = [kind] if kind else list(KINDS)

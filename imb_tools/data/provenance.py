@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from imb_tools.data.built import KINDS, require_build
+from imb_tools.data.built import KINDS, require_build, verify_fingerprint
 from imb_tools.infra.errors import ImbError
 
 
@@ -68,7 +68,7 @@ def open_build(data: str | Path, kind: str = "qa", option: str = "--data"):
 
     path = Path(data)
     if path.exists() or looks_local(data) or str(data).count("/") != 1:
-        build = require_build(path, kind, option)
+        build = verify_fingerprint(require_build(path, kind, option), option)
         return load_built(build.path), DataSource(build.dataset, build.fingerprint, str(build.path))
     repo_id = check_reference(str(data), "built dataset folder", option, repo_type="dataset")
     sha = hub_revision(repo_id)

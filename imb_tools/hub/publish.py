@@ -48,7 +48,7 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
     """Every check of a publish, in order; returns (build, report, shards)."""
     import pyarrow.parquet as pq
 
-    from imb_tools.data.built import MARKER, content_fingerprint, read_build
+    from imb_tools.data.built import MARKER, read_build, verify_fingerprint
     from imb_tools.data.kinds import builder_for
     from imb_tools.data.schema import forbidden_columns
 
@@ -90,10 +90,7 @@ def check(built_dir: str | Path, repo_id: str, allow_sample: bool = False):
                            + (f"; missing: {', '.join(missing)}" if missing else ""))
     # What is uploaded is labelled with the build's fingerprint: the shards must still be the
     # ones `imb build` wrote (not cut, swapped or edited since), else the label would lie.
-    if content_fingerprint(build.path) != build.fingerprint:
-        raise ImbError(f"--data {built_dir}: its Parquet shards are not the ones 'imb build' wrote "
-                       f"(they no longer match the build's fingerprint {build.fingerprint}); "
-                       "rebuild it with 'imb build'")
+    verify_fingerprint(build)
     return build, report, shards
 
 
