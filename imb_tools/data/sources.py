@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import imb_tools
+from imb_tools.data.built import content_fingerprint, read_build
 from imb_tools.infra.errors import ImbError
 
 RAW_FILES = {"qa": "IMB-QA.json", "mcqa": "IMB-MCQA.json"}
@@ -131,31 +132,8 @@ def describe(folder: str | Path) -> dict:
         parts = complete.read_text(encoding="utf-8").split()
         if len(parts) == 2:
             info["data_source"], info["data_revision"] = parts[0], parts[1]
-    if info["data_revision"] is None:
-        from imb_tools.data.io import built_split_files
-
-        digest = hashlib.sha256()
-        for split, files in sorted(built_split_files(path).items()):
-            for f in files:
-                digest.update(split.encode())
-                digest.update(Path(f).read_bytes())
-        info["data_revision"] = "content-" + digest.hexdigest()[:16]
-    info["is_sample"] = is_sample(path)
+    if info["data_revision"] is None:  # what the shards hold now, whatever the marker says
+        info["data_revision"] = content_fingerprint(path)
+    build = read_build(path)
+    info["is_sample"] = bool(build and build.is_sample)
     return info
-
-
-def is_sample(folder: str | Path) -> bool:
-    """Built from the bundled sample (its report names the sample file)?"""
-    import json
-
-    report = Path(folder) / "report.json"
-    if not report.is_file():
-        return False
-    try:
-        source = str(json.loads(report.read_text(encoding="utf-8")).get("source_file") or "")
-    except (OSError, ValueError):
-        return False
-    from imb_tools import sample_data
-
-    names = {Path(p).name for p in (sample_data.QA_SAMPLE, sample_data.MCQA_SAMPLE)}
-    return ".sample." in source or Path(source).name in names

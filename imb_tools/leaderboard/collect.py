@@ -425,11 +425,10 @@ def _data_info(task: str, prov: dict, metadata: dict, task_hashes: dict) -> dict
         revision = f"samples-{str(task_hashes[task])[:16]}"
     is_sample = info.get("is_sample")
     if is_sample is None and source and Path(str(source)).is_dir():
-        from imb_tools.data.sources import is_sample as sample_check
-        from imb_tools.evaluation.task_data import built_folder
+        from imb_tools.data.built import find_build
 
-        folder = built_folder(source, kind)
-        is_sample = sample_check(folder) if folder else None
+        build = find_build(source, kind)
+        is_sample = build.is_sample if build else None
     return {"data_source": None if source is None else str(source), "data_revision": revision,
             "is_sample": is_sample, "task_set_hash": prov.get("task_set_hash")}
 
