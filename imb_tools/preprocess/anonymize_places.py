@@ -84,6 +84,8 @@ def _signature_line_town(text: str, start: int, end: int) -> bool:
     words = text[start:end].split()
     if not words[0][:1].isupper() or words[0].isupper() and not text[start:end].isupper():
         return False
+    if _SPECIALIST_IN.search(text[max(0, start - 30):start]):
+        return False  # "Specialista in Scienza dell'Alimentazione"
     return not any(w.lower().strip(".,") in SPECIALTY_MODIFIERS or is_role(w) for w in words) \
         and words[0].lower() not in _NOT_IDENTIFYING and not gaz.is_eponym(text, start, end)
 
@@ -143,8 +145,15 @@ IDIOMS_AFTER_PREPOSITION = frozenset(
     merito ogni qualche alcuni alcune nessun nessuna gravidanza menopausa allattamento terapia età anni mesi
     settimane bambino bambina ragazzo ragazza giovane adulto anziano piccolo piccola grande grandi sveglio
     alto basso seduto sdraiato supino prono vuoto stomaco contatto conto mente memoria occhio carponi tentoni squarciagola
-    bizzeffe casaccio vanvera iosa sproposito capofitto rotta crepapelle dirotto perdifiato tastoni""".split()
+    bizzeffe casaccio vanvera iosa sproposito capofitto rotta crepapelle dirotto perdifiato tastoni
+    termine pochi poche poco pochissimi molti molte tanti tante affitto coppia pensione collegio convitto""".split()
 )
+# Lower-case landscape words that are also comuni (Campagna, Montagna): "vivo in campagna" is no town, unless a
+# known tail of a town's name follows ("a montagna sulla strada del vino").
+_LANDSCAPE = frozenset("campagna montagna collina pianura".split())
+# "di" starts these Italian phrases after a territory word: "in provincia di solito", "in città di notte".
+IDIOMS_AFTER_DI = frozenset("""solito nuovo recente sicuro certo fatto norma regola seguito fronte corsa giorno notte
+    mattina sera rado frequente tanto nascosto proposito persona conseguenza fila passaggio""".split())
 _PREPOSITION = r"(?i:\b(?:a|ad|da|in|presso|vicino\s+a|nei\s+pressi\s+di|dalle\s+parti\s+di)\b)"
 # Heads after which any word is a place ("in provincia di Anzi", "vive a Mezzano", "l'ospedale di Ora").
 _PLACE_HEAD = re.compile(
@@ -187,7 +196,7 @@ _DETERMINERS = frozenset("""il lo la i gli le l un uno una questo questa questi 
     suoi sue mio mia miei mie tuo tua nostro nostra vostro vostra loro cui chi che ogni qualche nessun nessuna tale tali
     altro altra altri altre stesso stessa""".split())
 # Words after "comune di", "provincia di" that are no place: "comune di residenza".
-_NOT_A_TOWN_AFTER_TERRITORY = frozenset("residenza nascita appartenenza origine provenienza domicilio".split())
+_NOT_A_TOWN_AFTER_TERRITORY = frozenset("residenza nascita appartenenza origine provenienza domicilio".split()) | IDIOMS_AFTER_DI
 _TERRITORY_HEAD = re.compile(r"(?i)\b(?:provincia|province|comune|città|frazione|ospedale|policlinico|nosocomio)\s+(?:di|de|del|della|d['’])\s*$")
 
 
@@ -214,6 +223,8 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
     first = words[0]
     if "'" in run[0].group(0).strip("'’") or "’" in run[0].group(0).strip("'’") and not territory:
         return None  # "l'ospedale", "un'altra": an article, not a town
+    if territory and first in _NOT_A_TOWN_AFTER_TERRITORY:
+        return None  # "nel comune di residenza", "in provincia di solito"
     if territory and first not in _DETERMINERS and first not in _NOT_A_TOWN_AFTER_TERRITORY and not is_role(first) \
             and first not in ("zona", "base", "riferimento", "comunità", "giorno", "famiglia", "urgenza"):
         strong_head, territory_first = True, True  # "in provincia di anzi": only a place follows
@@ -221,14 +232,17 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
         territory_first = False
     if not territory_first and (first in STOP_WORDS and first not in TOPONYM_HEADS or first in IDIOMS_AFTER_PREPOSITION \
             or first in NOT_PLACES_AFTER_PREPOSITION or first in _NOT_IDENTIFYING or is_role(first) or is_medical(first)
-            or re.fullmatch(_TERRITORY, first)):
+            or re.fullmatch(_TERRITORY, first)
+            or first in _LANDSCAPE and extend_over_tail(text, run[0].end()) == run[0].end()):
         return None
     # extend over link words and the words that continue town names; a toponym head takes the word after it
     end = 1
     while end < len(words):
         w = words[end]
         if w in _LOWER_LINKS and end + 1 < len(words) and words[end + 1] not in _DETERMINERS \
-                and (words[end + 1] in town_words() or not is_word(words[end + 1]) and words[end + 1] not in STOP_WORDS):
+                and (words[end + 1] in town_words() or not is_word(words[end + 1]) and words[end + 1] not in STOP_WORDS
+                     or words[end + 1] not in STOP_WORDS and (zipf(words[end + 1]) < RARE_ZIPF  # "erto e casso"
+                                                              or run[end].group(0) in ("de'", "de’"))):  # "corte de' frati"
             end += 2
             continue
         if words[end - 1] in TOPONYM_HEADS and w not in STOP_WORDS or w in town_words() and w not in STOP_WORDS \
@@ -324,6 +338,9 @@ def _vetoed(value: str) -> bool:
     return not any(w and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION for w in rest)
 
 
+_SPECIALIST_IN = re.compile(r"(?i)\b(?:specialist[aie]|specializzat[oaie]|specializzazione|laurea|laureat[oaie]|master|dottorato)\s+in\s*$")
+
+
 def capital_after_preposition(text: str, start: int, end: int, strong: bool = False) -> bool:
     """A capitalized run right after a locative preposition, mid-sentence: a place unless it is a country, a
     role or specialty, an eponym, a listed non-place word, an idiom or a stop word, or the line is in title case.
@@ -337,6 +354,8 @@ def capital_after_preposition(text: str, start: int, end: int, strong: bool = Fa
         return False
     if is_role(words[0]) or gaz.is_eponym(text, start, end) or text[start:end].isupper():
         return False
+    if _SPECIALIST_IN.search(text[max(0, start - 30):start]):
+        return False  # "Specialista in Scienza dell'Alimentazione": a specialty, never a place
     from spacy.lang.it.stop_words import STOP_WORDS
 
     # "Oltre il Colle", "Tre Ville": a stop word starts a town only with a capitalized word after it
@@ -348,6 +367,7 @@ def capital_after_preposition(text: str, start: int, end: int, strong: bool = Fa
 _ROLE_LINKS = frozenset("in di del dello della dei degli delle e ed".split())
 _ROLE_WORD = re.compile(r"[ \t]+([^\W\d_]+)")
 _ROLE_SEP = re.compile(r"[ \t]*(?:[,;|–-]|\.(?=\s))?[ \t]*(?:\n[ \t]*){0,2}")
+_PAREN_AFTER_ROLE = re.compile(rf"[ \t]*,[ \t]*(?P<pii>[{UPPER}][^(),;:\n]{{1,60}}?)[ \t]*\)")
 _CAP_RUN_AT = re.compile(rf"(?P<pii>{_CAP_RUN})[ \t]*(?:\([{UPPER}]{{2}}\))?[ \t]*(?=[)\n]|$)")
 
 
@@ -356,8 +376,19 @@ def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
     "Medicina Interna San Benedetto Belbo", "Medico di Medicina Generale Neirone", "Neurochirurgo,\nSan Sperate",
     "Psicoterapeuta. San Felice sul Panaro"): the role's modifiers, roles and link words are skipped, then a
     capitalized run that ends its line is a town when a toponym head starts it, a word of it is no Italian word,
-    or it is a known comune; a run of Italian words only when it stands alone on the answer's last line
-    ("Fisioterapista\n\nNave"). Never a closing formula, a listed non-place word, a first name, a role."""
+    or it is a known comune; a run of Italian words only when it ends the answer, alone on its line or after a
+    separator, not a full stop ("Fisioterapista\n\nNave", "Specialista in Ortodonzia; Cappella Maggiore"). Never a closing
+    formula, a listed non-place word, a first name, a role. Inside parentheses, "(urologo, Prad am Stilfserjoch)",
+    the whole rest up to the closing parenthesis."""
+    paren = _PAREN_AFTER_ROLE.match(text, role_end)
+    if paren and re.search(r"\([ \t]*[^\W\d_]+$", text[max(0, role_end - 40):role_end]):  # the role opens the parentheses
+        s, e = paren.span("pii")
+        words = text[s:e].split()
+        first = words[0].strip("'’").lower()
+        if not (first in _NOT_IDENTIFYING or first in NOT_PLACES_AFTER_PREPOSITION or is_role(first)
+                or first in SPECIALTY_MODIFIERS or gaz.is_eponym(text, s, e)
+                or name_listed(words[0]) and first in gaz.person_names()[0]):
+            return s, e
     from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
 
     pos, skipped = role_end, 0
@@ -391,10 +422,18 @@ def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
         return None
     if not headed and name_listed(words[0]) and first in gaz.person_names()[0]:
         return None  # "Dermatologo\nSerena": a first name, the name detectors decide
-    alone = text[text.rfind("\n", 0, s) + 1:s].strip() == "" and not text[m.end():].strip()
+    last = not text[m.end():].strip()  # nothing after it: the answer's last words
+    alone = last and (text[text.rfind("\n", 0, s) + 1:s].strip() == "" or bool(re.search(r"[,;|–-]", text[pos:sep.end()])))
     if headed or unknown or value.lower() in gaz.towns() or alone and value.istitle():
         return s, e
     return None
+
+
+def _closing(value: str) -> bool:
+    """A closing formula ("Cordialmente", "Saluti"), which ends a signature line as a town would."""
+    from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
+
+    return value.split()[0].strip("'’.,").lower() in _CLOSING_WORDS or bool(CLOSING.fullmatch(value))
 
 
 class PlaceRecognizer(LocalRecognizer):
@@ -451,6 +490,8 @@ class PlaceRecognizer(LocalRecognizer):
                     if w.start() and w.group(0) in STOP_WORDS and w.group(0) not in _LOWER_LINKS:
                         e = s + w.start() - 1
                         break
+            if text[s:e].islower() and text[s:e].split()[0] in _NOT_A_TOWN_AFTER_TERRITORY:
+                continue  # "nel comune di residenza", "in provincia di solito"
             if text[s:e].islower() and text[s:e] not in gaz.towns():
                 ends = re.match(r"\s*(?:[,.;:!?)\n]|$)", text[e:e + 2]) is not None
                 if not lower_town(text[s:e]) and not (ends and any(not is_plain_word(w) for w in text[s:e].split())):
@@ -471,7 +512,8 @@ class PlaceRecognizer(LocalRecognizer):
             s, e = m.span("pii")
             value = text[s:e]
             first = value.split()[0]
-            if is_role(first) or is_role(value.split()[-1]) or any(is_role(w) for w in value.split()):
+            if is_role(first) or is_role(value.split()[-1]) or any(is_role(w) for w in value.split()) \
+                    or _closing(value):
                 continue
             if value.isupper() or not is_plain_word(first) or any(not is_plain_word(w) for w in value.split()[1:]) \
                     or value.lower() in gaz.towns():
@@ -502,6 +544,8 @@ class PlaceRecognizer(LocalRecognizer):
                 add(*m.span("pii"), 0.6)
         for m in self._go.finditer(text):
             s, e = m.span("pii")
+            if _SPECIALIST_IN.search(text[max(0, s - 30):s]):
+                continue  # "Specialista in Scienza dell'Alimentazione": a specialty, never a place
             if _place_ok(text, s, e, strong=False) or capital_after_preposition(
                     text, s, e, strong=bool(_PLACE_HEAD.search(text[max(0, s - 40):s]))) \
                     and _place_ok(text, s, e, strong=True):
@@ -521,8 +565,8 @@ class PlaceRecognizer(LocalRecognizer):
                 add(s, e, 0.55)
         for m in self._go_lower.finditer(text):
             s, e = m.span("pii")
-            if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION:
-                continue  # "in fondo", "a volte": a known comune's name used as a word
+            if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION or text[s:e] in _LANDSCAPE:
+                continue  # "in fondo", "a volte", "in campagna": a known comune's name used as a word
             if text[s:e].lower() in gaz.towns() or lower_town(text[s:e]):
                 add(s, e, 0.55)
         for m in self._dateline.finditer(text):

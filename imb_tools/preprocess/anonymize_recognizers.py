@@ -584,6 +584,10 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         if not _LOWER_CUE.search(text, max(0, start - 60), start):
             return None
         words = span.split()
+        from imb_tools.preprocess.anonymize_places import IDIOMS_AFTER_PREPOSITION
+
+        if words[0] in IDIOMS_AFTER_PREPOSITION:
+            return None  # "nato a termine", "abito a pochi passi dall'ospedale"
         if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS and w not in ("san", "santa", "santo")
                for w in words[:1] + words[-1:]):
             return None
