@@ -84,6 +84,8 @@ def _signature_line_town(text: str, start: int, end: int) -> bool:
     words = text[start:end].split()
     if not words[0][:1].isupper() or words[0].isupper() and not text[start:end].isupper():
         return False
+    if _SPECIALIST_IN.search(text[max(0, start - 30):start]):
+        return False  # "Specialista in Scienza dell'Alimentazione"
     return not any(w.lower().strip(".,") in SPECIALTY_MODIFIERS or is_role(w) for w in words) \
         and words[0].lower() not in _NOT_IDENTIFYING and not gaz.is_eponym(text, start, end)
 
@@ -143,15 +145,23 @@ IDIOMS_AFTER_PREPOSITION = frozenset(
     merito ogni qualche alcuni alcune nessun nessuna gravidanza menopausa allattamento terapia età anni mesi
     settimane bambino bambina ragazzo ragazza giovane adulto anziano piccolo piccola grande grandi sveglio
     alto basso seduto sdraiato supino prono vuoto stomaco contatto conto mente memoria occhio carponi tentoni squarciagola
-    bizzeffe casaccio vanvera iosa sproposito capofitto rotta crepapelle dirotto perdifiato tastoni""".split()
+    bizzeffe casaccio vanvera iosa sproposito capofitto rotta crepapelle dirotto perdifiato tastoni
+    termine pochi poche poco pochissimi molti molte tanti tante affitto coppia pensione collegio convitto""".split()
 )
+# Lower-case landscape words that are also comuni (Campagna, Montagna): "vivo in campagna" is no town, unless a
+# known tail of a town's name follows ("a montagna sulla strada del vino").
+_LANDSCAPE = frozenset("campagna montagna collina pianura".split())
+# "di" starts these Italian phrases after a territory word: "in provincia di solito", "in città di notte".
+IDIOMS_AFTER_DI = frozenset("""solito nuovo recente sicuro certo fatto norma regola seguito fronte corsa giorno notte
+    mattina sera rado frequente tanto nascosto proposito persona conseguenza fila passaggio""".split())
 _PREPOSITION = r"(?i:\b(?:a|ad|da|in|presso|vicino\s+a|nei\s+pressi\s+di|dalle\s+parti\s+di)\b)"
 # Heads after which any word is a place ("in provincia di Anzi", "vive a Mezzano", "l'ospedale di Ora").
 _PLACE_HEAD = re.compile(
     r"(?i)(?:\b(?:provincia|province|comune|città|paese|frazione|ospedale|policlinico|nosocomio)\s+(?:di|de|del|della|d['’])"
     r"|\b(?:viv[oeia]\w*|abit[oaie]\w*|risied\w*|resident[ei]|nat[oaie]|cresciut[oaie]|trasferit[oaie]|ricevo|riceve|visito|"
-    r"lavoro|lavora|opero|esercito|studio\s+(?:è\s+)?|ambulatorio\s+(?:è\s+)?)\s+(?:a|ad|in|da|presso))\s*$"
-)
+    r"lavoro|lavora|opero|esercito|studio\s+(?:è\s+)?|ambulatorio\s+(?:è\s+)?)\s+(?:(?:anche|solo|soltanto|pure|inoltre|"
+    r"privatamente|attualmente|tuttora|ora|adesso|sempre|principalmente|prevalentemente|invece)\s+)?(?:a|ad|in|da|presso))\s*$"
+)  # an adverb may stand between the verb and its preposition: "visito anche a", "ricevo privatamente a"
 _TITLE_CASE_LINE = 0.6  # a line with more capitalized words than this is written in title case: no cue from case
 
 
@@ -186,7 +196,7 @@ _DETERMINERS = frozenset("""il lo la i gli le l un uno una questo questa questi 
     suoi sue mio mia miei mie tuo tua nostro nostra vostro vostra loro cui chi che ogni qualche nessun nessuna tale tali
     altro altra altri altre stesso stessa""".split())
 # Words after "comune di", "provincia di" that are no place: "comune di residenza".
-_NOT_A_TOWN_AFTER_TERRITORY = frozenset("residenza nascita appartenenza origine provenienza domicilio".split())
+_NOT_A_TOWN_AFTER_TERRITORY = frozenset("residenza nascita appartenenza origine provenienza domicilio".split()) | IDIOMS_AFTER_DI
 _TERRITORY_HEAD = re.compile(r"(?i)\b(?:provincia|province|comune|città|frazione|ospedale|policlinico|nosocomio)\s+(?:di|de|del|della|d['’])\s*$")
 
 
@@ -213,6 +223,8 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
     first = words[0]
     if "'" in run[0].group(0).strip("'’") or "’" in run[0].group(0).strip("'’") and not territory:
         return None  # "l'ospedale", "un'altra": an article, not a town
+    if territory and first in _NOT_A_TOWN_AFTER_TERRITORY:
+        return None  # "nel comune di residenza", "in provincia di solito"
     if territory and first not in _DETERMINERS and first not in _NOT_A_TOWN_AFTER_TERRITORY and not is_role(first) \
             and first not in ("zona", "base", "riferimento", "comunità", "giorno", "famiglia", "urgenza"):
         strong_head, territory_first = True, True  # "in provincia di anzi": only a place follows
@@ -220,14 +232,17 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
         territory_first = False
     if not territory_first and (first in STOP_WORDS and first not in TOPONYM_HEADS or first in IDIOMS_AFTER_PREPOSITION \
             or first in NOT_PLACES_AFTER_PREPOSITION or first in _NOT_IDENTIFYING or is_role(first) or is_medical(first)
-            or re.fullmatch(_TERRITORY, first)):
+            or re.fullmatch(_TERRITORY, first)
+            or first in _LANDSCAPE and extend_over_tail(text, run[0].end()) == run[0].end()):
         return None
     # extend over link words and the words that continue town names; a toponym head takes the word after it
     end = 1
     while end < len(words):
         w = words[end]
         if w in _LOWER_LINKS and end + 1 < len(words) and words[end + 1] not in _DETERMINERS \
-                and (words[end + 1] in town_words() or not is_word(words[end + 1]) and words[end + 1] not in STOP_WORDS):
+                and (words[end + 1] in town_words() or not is_word(words[end + 1]) and words[end + 1] not in STOP_WORDS
+                     or words[end + 1] not in STOP_WORDS and (zipf(words[end + 1]) < RARE_ZIPF  # "erto e casso"
+                                                              or run[end].group(0) in ("de'", "de’"))):  # "corte de' frati"
             end += 2
             continue
         if words[end - 1] in TOPONYM_HEADS and w not in STOP_WORDS or w in town_words() and w not in STOP_WORDS \
@@ -235,6 +250,8 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
             end += 1
             continue
         break
+    if territory_first:
+        end = _extend_after_territory(text, run, words, end)
     name = words[:end]
     if any(w in IDIOMS_AFTER_PREPOSITION or is_role(w) for w in name[1:]):
         return None
@@ -250,20 +267,85 @@ def lower_after_preposition(text: str, pos: int, strong_head: bool, territory: b
     return run[0].start(), run[end - 1].end()
 
 
+@functools.lru_cache(maxsize=1)
+def town_tails() -> dict[str, frozenset[str]]:
+    """Lower-case tails of the known comuni's names that start with a link word and run to the name's end
+    ("sulla strada del vino", "sopra ticino", "de' frati"), by their first word: learnt from the detector's own
+    town list, so a town found by its place in the sentence takes its whole name ("Caldaro sulla strada del vino").
+    Only tails of three words or more, or with a word no Italian dictionary holds: "al mare", "in ultimo" after a
+    town are Italian, not its name."""
+    out: dict[str, set[str]] = {}
+    for town in gaz.towns():
+        words = town.split()
+        for i in range(1, len(words) - 1):
+            if words[i].strip("'’") in _LOWER_LINKS and (len(words) - i >= 3 or any(
+                    not is_word(w) for w in words[i + 1:] if w.strip("'’") not in _LOWER_LINKS)):
+                out.setdefault(words[i], set()).add(" ".join(words[i:]))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+_TAIL_START = re.compile(r"[ \t]+([a-zà-ÿ]+['’]?)")
+
+
+def extend_over_tail(text: str, end: int) -> int:
+    """`end` moved past a known tail of a town's name that follows it ("Montagna" + " sulla strada del vino")."""
+    m = _TAIL_START.match(text, end)
+    if not m or m.group(1) not in town_tails():
+        return end
+    for tail in sorted(town_tails()[m.group(1)], key=len, reverse=True):
+        stop = m.start(1) + len(tail)
+        if text[m.start(1):stop].lower() == tail and not re.match(r"[\w'’]", text[stop:stop + 1]):
+            return stop
+    return end
+
+
+_ARTICLES = frozenset("il lo la i gli le l".split())
+_CLAUSE_END = re.compile(r"[ \t]*(?:[,.;:!?()\n\"“”]|$)")
+
+
+def _extend_after_territory(text: str, run: list, words: list[str], end: int) -> int:
+    """After a head only a place follows ("in provincia di", "l'ospedale di"), the town's name runs on over
+    ordinary words ("san martino buon albergo", "oltre il colle", "massa di somma"): over every word, link
+    words and articles included, when the words end the clause; else over the words that are no stop word
+    and not frequent ("sesta godano sono..." ends before "sono")."""
+    from spacy.lang.it.stop_words import STOP_WORDS
+
+    from imb_tools.preprocess.anonymize_lexicon import zipf
+
+    def content(w):
+        return w not in STOP_WORDS and w not in IDIOMS_AFTER_PREPOSITION and w not in NOT_PLACES_AFTER_PREPOSITION \
+            and not is_role(w)
+
+    upto = min(len(run), 6)
+    if upto > end and _CLAUSE_END.match(text, run[upto - 1].end()) and content(words[upto - 1]) \
+            and all(content(w) or w in _LOWER_LINKS or w in _ARTICLES or w in TOPONYM_HEADS for w in words[end:upto]):
+        return upto
+    while end < len(words) and content(words[end]) and (zipf(words[end]) < STRONG_ZIPF or not is_word(words[end])):
+        end += 1
+    return end
+
+
 def _vetoed(value: str) -> bool:
     """An idiom ("a tentoni", "in alto"), a month, a weekday, a holiday or a courtesy pronoun starts no town,
-    even one a known comune shares ("Fondo", "Alto"), unless a capitalized name follows ("Sala Consilina")."""
+    even one a known comune shares ("Fondo", "Alto"), unless a token that is no Italian word follows, in any
+    case ("Sala Consilina", "in provincia di guardia sanframondi")."""
     words = value.split()
     first = words[0].strip("'’").lower()
     first = re.split(r"['’]", first)[0] if "'" in first or "’" in first else first
     if first not in IDIOMS_AFTER_PREPOSITION and first not in NOT_PLACES_AFTER_PREPOSITION:
         return False
-    return not any(w[:1].isupper() and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION for w in words[1:])
+    rest = [re.split(r"['’]", w.strip("'’"))[-1] for w in words[1:]]  # "sala d'attesa": the word is "attesa"
+    return not any(w and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION for w in rest)
 
 
-def capital_after_preposition(text: str, start: int, end: int) -> bool:
+_SPECIALIST_IN = re.compile(r"(?i)\b(?:specialist[aie]|specializzat[oaie]|specializzazione|laurea|laureat[oaie]|master|dottorato)\s+in\s*$")
+
+
+def capital_after_preposition(text: str, start: int, end: int, strong: bool = False) -> bool:
     """A capitalized run right after a locative preposition, mid-sentence: a place unless it is a country, a
-    role or specialty, an eponym, a listed non-place word, an idiom or a stop word, or the line is in title case."""
+    role or specialty, an eponym, a listed non-place word, an idiom or a stop word, or the line is in title case.
+    After a head only a place follows (`strong`: "vive a", "ricevo a") a capitalized stop word is a town too
+    ("vive a Ultimo"); courtesy pronouns are listed non-place words ("vive a Lei" stays)."""
     words = text[start:end].split()
     first = words[0].strip("'’").lower()
     named = any(w[:1].isupper() and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION
@@ -272,12 +354,86 @@ def capital_after_preposition(text: str, start: int, end: int) -> bool:
         return False
     if is_role(words[0]) or gaz.is_eponym(text, start, end) or text[start:end].isupper():
         return False
+    if _SPECIALIST_IN.search(text[max(0, start - 30):start]):
+        return False  # "Specialista in Scienza dell'Alimentazione": a specialty, never a place
     from spacy.lang.it.stop_words import STOP_WORDS
 
     # "Oltre il Colle", "Tre Ville": a stop word starts a town only with a capitalized word after it
-    if first in STOP_WORDS and not any(w[:1].isupper() and w.lower() not in STOP_WORDS for w in words[1:]):
+    if first in STOP_WORDS and not strong and not any(w[:1].isupper() and w.lower() not in STOP_WORDS for w in words[1:]):
         return False
     return not _title_case_line(text, start)
+
+
+_ROLE_LINKS = frozenset("in di del dello della dei degli delle e ed".split())
+_ROLE_WORD = re.compile(r"[ \t]+([^\W\d_]+)")
+_ROLE_SEP = re.compile(r"[ \t]*(?:[,;|–-]|\.(?=\s))?[ \t]*(?:\n[ \t]*){0,2}")
+_PAREN_AFTER_ROLE = re.compile(rf"[ \t]*,[ \t]*(?P<pii>[{UPPER}][^(),;:\n]{{1,60}}?)[ \t]*\)")
+_CAP_RUN_AT = re.compile(rf"(?P<pii>{_CAP_RUN})[ \t]*(?:\([{UPPER}]{{2}}\))?[ \t]*(?=[)\n]|$)")
+
+
+def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
+    """The town that ends a signature after a role and the words of its name ("Chirurgo Plastico Marcianise",
+    "Medicina Interna San Benedetto Belbo", "Medico di Medicina Generale Neirone", "Neurochirurgo,\nSan Sperate",
+    "Psicoterapeuta. San Felice sul Panaro"): the role's modifiers, roles and link words are skipped, then a
+    capitalized run that ends its line is a town when a toponym head starts it, a word of it is no Italian word,
+    or it is a known comune; a run of Italian words only when it ends the answer, alone on its line or after a
+    separator, not a full stop ("Fisioterapista\n\nNave", "Specialista in Ortodonzia; Cappella Maggiore"). Never a closing
+    formula, a listed non-place word, a first name, a role. Inside parentheses, "(urologo, Prad am Stilfserjoch)",
+    the whole rest up to the closing parenthesis."""
+    paren = _PAREN_AFTER_ROLE.match(text, role_end)
+    if paren and re.search(r"\([ \t]*[^\W\d_]+$", text[max(0, role_end - 40):role_end]):  # the role opens the parentheses
+        s, e = paren.span("pii")
+        words = text[s:e].split()
+        first = words[0].strip("'’").lower()
+        if not (first in _NOT_IDENTIFYING or first in NOT_PLACES_AFTER_PREPOSITION or is_role(first)
+                or first in SPECIALTY_MODIFIERS or gaz.is_eponym(text, s, e)
+                or name_listed(words[0]) and first in gaz.person_names()[0]):
+            return s, e
+    from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
+
+    pos, skipped = role_end, 0
+    while skipped < 6:
+        m = _ROLE_WORD.match(text, pos)
+        if not m:
+            break
+        w = m.group(1)
+        if w.lower() in SPECIALTY_MODIFIERS or w.lower() in _ROLE_LINKS and skipped < 5 or is_role(w):
+            pos, skipped = m.end(), skipped + 1
+            continue
+        break
+    while pos > role_end and text[:pos].split()[-1].lower() in _ROLE_LINKS:  # "Medicina dello" + "Sport": links end no phrase
+        pos = text.rfind(" ", role_end, pos)
+        pos = role_end if pos < 0 else pos
+    sep = _ROLE_SEP.match(text, pos)
+    m = _CAP_RUN_AT.match(text, sep.end())
+    if not m or (sep.end() == pos and pos == role_end):
+        return None  # right after the role with no word between: the spaced "role Town" case is decided elsewhere
+    s, e = _trim(text, *m.span("pii"))
+    value = text[s:e]
+    words = value.split()
+    if not words or any(w.lower().strip(".,") in SPECIALTY_MODIFIERS or is_role(w) for w in words):
+        return None
+    first = words[0].strip("'’").lower()
+    if first in _NOT_IDENTIFYING or first in _CLOSING_WORDS or CLOSING.fullmatch(value) or gaz.is_eponym(text, s, e):
+        return None
+    headed = first in TOPONYM_HEADS and len(words) > 1 and words[1][:1].isupper()
+    unknown = any(len(w) >= 3 and not is_word(w) for w in words)
+    if first in NOT_PLACES_AFTER_PREPOSITION and not unknown:
+        return None
+    if not headed and name_listed(words[0]) and first in gaz.person_names()[0]:
+        return None  # "Dermatologo\nSerena": a first name, the name detectors decide
+    last = not text[m.end():].strip()  # nothing after it: the answer's last words
+    alone = last and (text[text.rfind("\n", 0, s) + 1:s].strip() == "" or bool(re.search(r"[,;|–-]", text[pos:sep.end()])))
+    if headed or unknown or value.lower() in gaz.towns() or alone and value.istitle():
+        return s, e
+    return None
+
+
+def _closing(value: str) -> bool:
+    """A closing formula ("Cordialmente", "Saluti"), which ends a signature line as a town would."""
+    from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
+
+    return value.split()[0].strip("'’.,").lower() in _CLOSING_WORDS or bool(CLOSING.fullmatch(value))
 
 
 class PlaceRecognizer(LocalRecognizer):
@@ -316,16 +472,26 @@ class PlaceRecognizer(LocalRecognizer):
         out = []
         seen = set()
 
-        def add(start, end, score):
+        def add(start, end, score, veto=True):
             start, end = _trim(text, start, end)
-            if end > start and _vetoed(text[start:end]):
+            if end > start and veto and _vetoed(text[start:end]):
                 return
+            end = extend_over_tail(text, end)
             if end > start and (start, end) not in seen:
                 seen.add((start, end))
                 out.append(RecognizerResult("LOCATION", start, end, score))
 
         for m in self._strong.finditer(text):
             s, e = m.span("pii")
+            if text[s:e].islower():  # a lower-case run ends before a stop word that links nothing ("... sono in linea")
+                from spacy.lang.it.stop_words import STOP_WORDS
+
+                for w in re.finditer(r"\S+", text[s:e]):
+                    if w.start() and w.group(0) in STOP_WORDS and w.group(0) not in _LOWER_LINKS:
+                        e = s + w.start() - 1
+                        break
+            if text[s:e].islower() and text[s:e].split()[0] in _NOT_A_TOWN_AFTER_TERRITORY:
+                continue  # "nel comune di residenza", "in provincia di solito"
             if text[s:e].islower() and text[s:e] not in gaz.towns():
                 ends = re.match(r"\s*(?:[,.;:!?)\n]|$)", text[e:e + 2]) is not None
                 if not lower_town(text[s:e]) and not (ends and any(not is_plain_word(w) for w in text[s:e].split())):
@@ -346,7 +512,8 @@ class PlaceRecognizer(LocalRecognizer):
             s, e = m.span("pii")
             value = text[s:e]
             first = value.split()[0]
-            if is_role(first) or is_role(value.split()[-1]) or any(is_role(w) for w in value.split()):
+            if is_role(first) or is_role(value.split()[-1]) or any(is_role(w) for w in value.split()) \
+                    or _closing(value):
                 continue
             if value.isupper() or not is_plain_word(first) or any(not is_plain_word(w) for w in value.split()[1:]) \
                     or value.lower() in gaz.towns():
@@ -367,13 +534,21 @@ class PlaceRecognizer(LocalRecognizer):
             if m and not is_word(m.group("pii").split()[0]) and _signature_line_town(text, *m.span("pii")) \
                     and _place_ok(text, *m.span("pii"), strong=True):
                 add(*m.span("pii"), 0.6)
+        for _, re_ in roles:  # "Chirurgo Plastico Marcianise", "Neurochirurgo,\nSan Sperate": a town ends the signature
+            span = town_after_role(text, re_)
+            if span and _place_ok(text, *span, strong=True):
+                add(*span, 0.6, veto=False)
         for _, re_ in roles:  # "medico di famiglia Rivodutri": a capitalized run after the role's lower-case words
             m = self._after_lower_phrase.match(text, re_)
             if m and _signature_line_town(text, *m.span("pii")) and _place_ok(text, *m.span("pii"), strong=True):
                 add(*m.span("pii"), 0.6)
         for m in self._go.finditer(text):
             s, e = m.span("pii")
-            if _place_ok(text, s, e, strong=False) or capital_after_preposition(text, s, e) and _place_ok(text, s, e, strong=True):
+            if _SPECIALIST_IN.search(text[max(0, s - 30):s]):
+                continue  # "Specialista in Scienza dell'Alimentazione": a specialty, never a place
+            if _place_ok(text, s, e, strong=False) or capital_after_preposition(
+                    text, s, e, strong=bool(_PLACE_HEAD.search(text[max(0, s - 40):s]))) \
+                    and _place_ok(text, s, e, strong=True):
                 add(s, e, 0.6)
         for m in self._lower_preposition.finditer(text):
             head = text[max(0, m.start() - 40):m.end()]
@@ -390,8 +565,8 @@ class PlaceRecognizer(LocalRecognizer):
                 add(s, e, 0.55)
         for m in self._go_lower.finditer(text):
             s, e = m.span("pii")
-            if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION:
-                continue  # "in fondo", "a volte": a known comune's name used as a word
+            if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION or text[s:e] in _LANDSCAPE:
+                continue  # "in fondo", "a volte", "in campagna": a known comune's name used as a word
             if text[s:e].lower() in gaz.towns() or lower_town(text[s:e]):
                 add(s, e, 0.55)
         for m in self._dateline.finditer(text):

@@ -574,6 +574,9 @@ _CUE_STOP = frozenset(
 )
 
 
+_LINK_WORDS = frozenset("di del della dello dei degli delle de d' d’ sul sulla sullo in al e ed con sopra sotto".split())
+
+
 def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     """Keep a cued place unless it is a stop word; after a signature or a job title
     ("Dott. Rossi - Milano", "chirurgo in Calabria") it must be a known town."""
@@ -584,6 +587,20 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
         if not _LOWER_CUE.search(text, max(0, start - 60), start):
             return None
         words = span.split()
+        from imb_tools.preprocess.anonymize_places import IDIOMS_AFTER_PREPOSITION
+
+        if words[0] in IDIOMS_AFTER_PREPOSITION:
+            return None  # "nato a termine", "abito a pochi passi dall'ospedale"
+        from imb_tools.preprocess.anonymize_places import NOT_PLACES_AFTER_PREPOSITION
+
+        tokens = list(re.finditer(r"\S+", span))
+        for i, w in enumerate(words[1:], 1):  # "visito anche a lagonegro il giovedì": the town ends before "il"
+            if _stopword(w) and w not in _LINK_WORDS or w in NOT_PLACES_AFTER_PREPOSITION:
+                while i > 1 and words[i - 1] in _LINK_WORDS:
+                    i -= 1
+                end = start + tokens[i - 1].end()
+                span, words = text[start:end], words[:i]
+                break
         if any(_stopword(w) or w in _NOT_PLACES or w in gaz.COMMON_WORDS and w not in ("san", "santa", "santo")
                for w in words[:1] + words[-1:]):
             return None
