@@ -193,6 +193,29 @@ class GreetingNameRecognizer(LocalRecognizer):
         return out
 
 
+# ---------------------------------------------------------------- sign-offs
+# A closing formula (a signature follows it) and the words that end one, never a name: shared by
+# the signature and place recognizers.
+CLOSING = re.compile(
+    r"(?i)(?<!\w)(?:(?:(?:un|uno|i\s+miei|tanti|molti|cari|cordiali|distinti|affettuosi|sinceri|con\s+i\s+migliori|migliori)\s+)?"
+    r"(?:(?:caro|cordiale|affettuoso|caloroso|grande)\s+)?(?:saluti|saluto|auguri|abbraccio)"
+    r"(?:\s+(?:cordiali|cordiale|affettuosi|affettuoso|vivissimi|sinceri|di\s+(?:pronta|buona)\s+guarigione))?"
+    r"|cordialità|cordialmente|arrivederci|a\s+presto|ciao(?=\s*[.,!\n])"
+    r"|buon[ae]?\s+(?:giornata|serata|fortuna|guarigione|continuazione|notte|domenica|lavoro|fine\s+settimana)"
+    r"|in\s+bocca\s+al\s+lupo"
+    r"|(?:resto|rimango|restiamo|rimaniamo)\s+a\s+(?:(?:sua|vostra|tua)\s+)?(?:completa\s+)?disposizione"
+    r"(?:\s+per\s+(?:ulteriori\s+|eventuali\s+|altri\s+)?(?:chiarimenti|informazioni|domande|dubbi))?(?:\.\s*saluti)?"
+    r"|le\s+auguro\s+(?:ogni\s+bene|il\s+meglio|una\s+pronta\s+guarigione|buona\s+fortuna)"
+    r"|grazie\s+a\s+lei|grazie(?=\s*[.,!\n]))"
+    r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
+)
+# Words that end a sign-off, never a name.
+CLOSING_WORDS = frozenset(
+    """auguri guarigione giornata serata presto fortuna lupo saluti saluto cordiali cordialmente distinti grazie
+    disposizione attesa risposta buona buon tanti tante auguro spero resto
+    tel telefono cell cellulare fax email mail pec www sito web whatsapp orari orario""".split()
+)
+
 # ---------------------------------------------------------------- names before a profession
 _CLOSING_END = re.compile(r"(?i)(?:saluti|saluto|cordialità|cordialmente|auguri|arrivederci|presto|giornata|serata|fortuna|"
                           r"lupo|disposizione|abbraccio|lei|grazie|guarigione|bene)$")

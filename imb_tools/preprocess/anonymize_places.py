@@ -25,7 +25,8 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, is_word
-from imb_tools.preprocess.anonymize_names import is_role, is_specialty, name_listed, role_tokens
+from imb_tools.preprocess.anonymize_names import (CLOSING, CLOSING_WORDS, is_role, is_specialty, name_listed,
+                                                  role_tokens)
 
 UPPER = "A-ZÀ-ÖØ-Þ"
 _CAP_WORD = rf"(?:[{UPPER}][\w'’]*(?:-(?:[a-z]{{1,3}}-)?[{UPPER}][\w'’]*)*|[{UPPER}]{{2,}})"  # "Saint-Rhémy-en-Bosses"
@@ -389,7 +390,6 @@ def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
                 or first in SPECIALTY_MODIFIERS or gaz.is_eponym(text, s, e)
                 or name_listed(words[0]) and first in gaz.person_names()[0]):
             return s, e
-    from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
 
     pos, skipped = role_end, 0
     while skipped < 6:
@@ -414,7 +414,7 @@ def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
     if not words or any(w.lower().strip(".,") in SPECIALTY_MODIFIERS or is_role(w) for w in words):
         return None
     first = words[0].strip("'’").lower()
-    if first in _NOT_IDENTIFYING or first in _CLOSING_WORDS or CLOSING.fullmatch(value) or gaz.is_eponym(text, s, e):
+    if first in _NOT_IDENTIFYING or first in CLOSING_WORDS or CLOSING.fullmatch(value) or gaz.is_eponym(text, s, e):
         return None
     headed = first in TOPONYM_HEADS and len(words) > 1 and words[1][:1].isupper()
     unknown = any(len(w) >= 3 and not is_word(w) for w in words)
@@ -431,9 +431,8 @@ def town_after_role(text: str, role_end: int) -> tuple[int, int] | None:
 
 def _closing(value: str) -> bool:
     """A closing formula ("Cordialmente", "Saluti"), which ends a signature line as a town would."""
-    from imb_tools.preprocess.anonymize_signature import _CLOSING_WORDS, CLOSING
 
-    return value.split()[0].strip("'’.,").lower() in _CLOSING_WORDS or bool(CLOSING.fullmatch(value))
+    return value.split()[0].strip("'’.,").lower() in CLOSING_WORDS or bool(CLOSING.fullmatch(value))
 
 
 class PlaceRecognizer(LocalRecognizer):

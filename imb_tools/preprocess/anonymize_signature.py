@@ -31,22 +31,9 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_plain_word as is_word
-from imb_tools.preprocess.anonymize_names import is_role, name_listed
+from imb_tools.preprocess.anonymize_names import CLOSING, CLOSING_WORDS, is_role, name_listed
 from imb_tools.preprocess.anonymize_places import lower_town
 
-CLOSING = re.compile(
-    r"(?i)(?<!\w)(?:(?:(?:un|uno|i\s+miei|tanti|molti|cari|cordiali|distinti|affettuosi|sinceri|con\s+i\s+migliori|migliori)\s+)?"
-    r"(?:(?:caro|cordiale|affettuoso|caloroso|grande)\s+)?(?:saluti|saluto|auguri|abbraccio)"
-    r"(?:\s+(?:cordiali|cordiale|affettuosi|affettuoso|vivissimi|sinceri|di\s+(?:pronta|buona)\s+guarigione))?"
-    r"|cordialità|cordialmente|arrivederci|a\s+presto|ciao(?=\s*[.,!\n])"
-    r"|buon[ae]?\s+(?:giornata|serata|fortuna|guarigione|continuazione|notte|domenica|lavoro|fine\s+settimana)"
-    r"|in\s+bocca\s+al\s+lupo"
-    r"|(?:resto|rimango|restiamo|rimaniamo)\s+a\s+(?:(?:sua|vostra|tua)\s+)?(?:completa\s+)?disposizione"
-    r"(?:\s+per\s+(?:ulteriori\s+|eventuali\s+|altri\s+)?(?:chiarimenti|informazioni|domande|dubbi))?(?:\.\s*saluti)?"
-    r"|le\s+auguro\s+(?:ogni\s+bene|il\s+meglio|una\s+pronta\s+guarigione|buona\s+fortuna)"
-    r"|grazie\s+a\s+lei|grazie(?=\s*[.,!\n]))"
-    r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
-)
 _SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
@@ -66,12 +53,6 @@ FACILITY_HEAD = re.compile(
 PROVINCE = re.compile(r"\(\s*([A-Za-z]{2})\s*\)\s*$")
 _NAME_WORD = re.compile(r"^(?:[^\W\d_][^\W\d_'’]*(?:['’-][^\W\d_]+)*['’]?|[^\W\d_]\.?)$")
 PARTICLES = frozenset("de di del della dello dei degli delle da dal dalla d' d’ de' la lo le li van von el al ben bin ibn mac mc dos nel nella sul sulla in".split())
-# Words that end a sign-off, never a name.
-_CLOSING_WORDS = frozenset(
-    """auguri guarigione giornata serata presto fortuna lupo saluti saluto cordiali cordialmente distinti grazie
-    disposizione attesa risposta buona buon tanti tante auguro spero resto
-    tel telefono cell cellulare fax email mail pec www sito web whatsapp orari orario""".split()
-)
 _DISCIPLINE = re.compile(r"(?:logia|iatria|chirurgia|terapia|medicina|ostetricia|ortopedia|andrologia)$")
 MAX_TAIL = 320  # a longer rest of the answer is text, not a signature
 
@@ -103,7 +84,7 @@ def name_like(words: List[str], before_code: bool = False, town_slot: bool = Fal
         # "segni di", "zona di" head an eponym; "Segni", "Zone" ending a segment are towns
         eponym_head = low in gaz.EPONYM_HEADS and i < len(words) - 1 and not before_role \
             and not any(len(x) == 2 and x.endswith(".") for x in words)
-        if not _NAME_WORD.match(w) or low in _CLOSING_WORDS or eponym_head or _DISCIPLINE.search(low):
+        if not _NAME_WORD.match(w) or low in CLOSING_WORDS or eponym_head or _DISCIPLINE.search(low):
             return False
         if w.endswith(".") and len(w) == 2:
             continue  # an initial
