@@ -33,10 +33,10 @@ def _stats(args) -> int:
 
     stats = compute_stats(args.data)
     print(format_stats(stats))
-    if args.json:
-        from pathlib import Path
+    if args.json:  # through a temporary file, in a folder made if needed, as every output
+        from imb_tools.infra.atomic import write_json_atomic
 
-        Path(args.json).write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json_atomic(args.json, stats)
     return 0
 
 

@@ -168,12 +168,34 @@ def _resolved(path: str | os.PathLike) -> Path:
         raise ImbError(f"{path}: cannot resolve the path ({exc})") from None
 
 
+# Folders that gather other commands' outputs (the demo folder: out/demo/eval, out/demo/rag...):
+# a marker of these does not make the folder a thing that a file written inside would corrupt.
+GATHERING_MARKERS = frozenset({".imb-demo.json"})
+
+
+def marked_folder_above(target: Path) -> tuple[Path, str] | None:
+    """The nearest folder above `target` that a command of this project wrote as a whole (a
+    build, an index, a model, a run, a table: it holds an `.imb-*.json` marker), with its
+    marker; None when there is none. A file written into such a folder would change what the
+    folder is (a shard replaced by a JSON, a foreign file that makes a rebuild refuse)."""
+    for folder in target.parents:
+        try:
+            markers = sorted(n for n in os.listdir(folder)
+                             if n.startswith(".imb-") and n.endswith(".json") and n not in GATHERING_MARKERS)
+        except OSError:  # not there yet, not a folder, not readable: nothing marked
+            continue
+        if markers:
+            return folder, markers[0]
+    return None
+
+
 def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
                              outputs: Iterable[tuple[str, str | os.PathLike]]) -> None:
     """The one rule: no output may be an input, lie inside an input folder (a build, an
     index, a model), or lie above an input (a folder holding it, to be replaced or filled);
-    and no two outputs may be one path, or one lie inside the other (the second written would
-    destroy the first).
+    no output may lie inside a folder a command of this project wrote as a whole (a build, an
+    index, a run of any command, input or not: `marked_folder_above`); and no two outputs may
+    be one path, or one lie inside the other (the second written would destroy the first).
 
     inputs, outputs: (what, path) pairs, `what` naming the option for the message; inputs
     that do not exist locally (a Hub id) are skipped. A one-line ImbError on the first clash.
@@ -198,6 +220,10 @@ def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],
             if target in source.parents:
                 raise ImbError(f"{out_what} {out}: holds the input {in_what} {given}; "
                                f"write the output somewhere that holds no input")
+        marked = marked_folder_above(target)
+        if marked is not None:
+            raise ImbError(f"{out_what} {out}: lies inside {marked[0]}, a folder imb wrote as a whole "
+                           f"(it holds {marked[1]}); write the output outside it")
         for other_what, other, other_target in written:
             if target == other_target or other_target in target.parents or target in other_target.parents:
                 raise ImbError(f"{out_what} {out} and {other_what} {other}: two outputs on one path "
@@ -210,4 +236,4 @@ def refuse_overwriting_input(in_path: str | os.PathLike, *out_paths: str | os.Pa
     """refuse_outputs_on_inputs for a library function with one input and the outputs it will
     write, its default paths resolved (the CLI checks the options at its door too,
     cli_options.check_io, but a default path is only known here)."""
-    refuse_outputs_on_inputs([("input", in_path)], [("output", out) for out in out_paths])
+    refuse_outputs_on_inputs([("--in", in_path)], [("output", out) for out in out_paths])

@@ -82,21 +82,23 @@ def _build(args) -> int:
 
 
 def _plot(args) -> int:
+    from imb_tools.data.built import find_build
+    from imb_tools.infra.ownership import claim_output_folder
     from imb_tools.leaderboard import collect, plots
 
-    out = Path(args.out)
-    if args.table:
-        _report_plots(*plots.plot_table(collect.read_table(args.table), out, **_plot_options(args)))
-    if args.data:
-        from imb_tools.data.built import find_build
-
-        builds = {k: find_build(args.data, k) for k in ("qa", "mcqa")}
-        if not any(builds.values()):
-            raise ImbError(f"--data {args.data}: no IMB-QA or IMB-MCQA build in it (folders made by 'imb build')")
-        _report_plots(*plots.plot_datasets(out, qa_data=builds["qa"] and builds["qa"].path,
-                                           mcqa_data=builds["mcqa"] and builds["mcqa"].path))
     if not (args.table or args.data):
         raise ImbError("nothing to plot: give --table and/or --data")
+    builds = {k: find_build(args.data, k) for k in ("qa", "mcqa")} if args.data else {}
+    if args.data and not any(builds.values()):
+        raise ImbError(f"--data {args.data}: no IMB-QA or IMB-MCQA build in it (folders made by 'imb build')")
+    out = Path(args.out)
+    # The plot folder holds only the plots: a user's folder (their own PNGs) is refused.
+    claim_output_folder(out, ".imb-plots.json", ("*.png",), {"kind": "plots"})
+    if args.table:
+        _report_plots(*plots.plot_table(collect.read_table(args.table), out, **_plot_options(args)))
+    if builds:
+        _report_plots(*plots.plot_datasets(out, qa_data=builds["qa"] and builds["qa"].path,
+                                           mcqa_data=builds["mcqa"] and builds["mcqa"].path))
     return 0
 
 
