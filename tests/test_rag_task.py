@@ -6,6 +6,7 @@ evaluated split (by id, by normalized answer text) and comes from the same build
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,35 @@ def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, t
         _load(index, large)
     with pytest.raises(ValueError, match=r"holds \d+ item\(s\) of .* by id"):
         _load(index, large, rag_allow_other_build=True)
+
+
+
+def test_imb_eval_refuses_an_index_of_a_build_with_a_smaller_test_split(minilm_path, tiny_llama, tmp_path):
+    """The same shape through the real CLI, as the issue ran it: `imb eval --tasks imb_qa_rag`
+    on the 30% build with the 2%-build's index in --metadata is one line naming both builds;
+    with rag_allow_other_build it is still one line (test items in the knowledge base)."""
+    from cli_faults import Fault, run_fault
+    from imb_tools.cli import main
+
+    small, large = tmp_path / "small", tmp_path / "large"
+    assert main(["build", "qa", "--raw", "sample", "--out", str(small), "--no-progress",
+                 "--test-fraction", "0.02", "--validation-fraction", "0.02"]) == 0
+    assert main(["build", "qa", "--raw", "sample", "--out", str(large), "--no-progress",
+                 "--test-fraction", "0.3", "--validation-fraction", "0.1"]) == 0
+    index = _make_index(small, tmp_path / "index", minilm_path, tmp_path / "cache", size=100)
+
+    def argv(**extra):
+        return ["eval", "--model", "hf", "--model-args", f"pretrained={tiny_llama}", "--device", "cpu",
+                "--tasks", "imb_qa_rag", "--data", str(large), "--out", str(tmp_path / "out"), "--limit", "4",
+                "--bertscore-model", str(minilm_path), "--bertscore-layers", "6",
+                "--metadata", json.dumps({"rag_index": str(index), **extra})]
+
+    run_fault(Fault("other build", argv(), 2, re.escape(f"was made from build {_fingerprint(small)}, not from {large}"),
+                    child=True, env={"IMB_CACHE_DIR": str(tmp_path / "imb-cache")}), tmp_path)
+    run_fault(Fault("test items in the knowledge base", argv(rag_allow_other_build=True), 2,
+                    r"holds \d+ item\(s\) of .* by id", child=True,
+                    env={"IMB_CACHE_DIR": str(tmp_path / "imb-cache")}), tmp_path)
+    assert not list((tmp_path / "out").rglob("results_*.json"))
 
 
 def test_imb_eval_refuses_in_one_line(rag_env, demo_dir, tiny_llama, minilm_path, tmp_path):
