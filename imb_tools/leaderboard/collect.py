@@ -686,8 +686,9 @@ def markdown(table, wide=None, hidden: int = 0) -> str:
     """The summary and per-category scores as Markdown tables (names escaped); each table
     names its metric, and each run its settings."""
     wide = summary(table) if wide is None else wide
-    parts = ["# IMB leaderboard", "", f"{table['run_key'].nunique()} task runs, "
-             f"{table['model'].nunique()} models.", ""]
+    runs, models = table["run_key"].nunique(), table["model"].nunique()
+    parts = ["# IMB leaderboard", "", f"{runs} task run{'' if runs == 1 else 's'}, "
+             f"{models} model{'' if models == 1 else 's'}.", ""]
     if hidden:
         parts += [f"{hidden} rows from runs on the bundled sample or with --limit are not shown "
                   "(`imb leaderboard build --all` shows them).", ""]
