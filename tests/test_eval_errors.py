@@ -85,9 +85,10 @@ def test_bertscore_layer_and_model_checked_before_the_model_loads(demo_dir, tiny
                                  "--bertscore-layers", "99", tasks="imb_qa")),
                      "bertscore_layers 99", "has 6 layers (give 1-6)")
     assert "Traceback" not in line
-    _one_line(_imb(*_eval(demo_dir, tmp_path, tiny_llama, "--bertscore-model", str(not_a_model),
-                          "--bertscore-layers", "6", tasks="imb_qa")),
-              f"cannot load BERTScore model '{not_a_model}'")
+    for layers in (("--bertscore-layers", "6"), ()):  # with a layer, and without (no default to name)
+        _one_line(_imb(*_eval(demo_dir, tmp_path, tiny_llama, "--bertscore-model", str(not_a_model),
+                              *layers, tasks="imb_qa")),
+                  f"BERTScore model '{not_a_model}': not a model (no config.json in it)")
     assert not list((tmp_path / "out").rglob("results_*.json"))
 
 

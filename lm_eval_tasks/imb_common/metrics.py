@@ -139,8 +139,12 @@ def _layer_count(model: str) -> int | None:
 def resolve_layers(model: str, num_layers: int | None) -> int:
     """The layer to use: the given one (within the model), else bert_score's tuned default for a
     known model. Called before a long generation run, so a wrong layer fails at once."""
+    import os
+
     from bert_score.utils import model2layers
 
+    if os.path.isdir(model) and not os.path.isfile(os.path.join(model, "config.json")):
+        raise TaskError(f"BERTScore model '{model}': not a model (no config.json in it)")
     if num_layers is None:
         if model not in model2layers:
             raise TaskError(f"BERTScore model '{model}' has no default layer: give one "
