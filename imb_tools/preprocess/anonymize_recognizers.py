@@ -32,7 +32,7 @@ TITLE = (
     r"(?i:(?:(?:dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?|dott\.|dott\b|dottor(?:e|essa)?\b"
     r"|dr\.?\s?ssa\b\.?|dr\.|dr\b|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\.|prof\b|professor(?:e|essa)?\b)[ \t]*){1,2}"
     r"|(?:(?:egr\.|egregi[oa]|gent\.(?:mo|ma)?|gentil(?:e|issim[oa])|ill\.(?:mo|ma)?)[ \t]*)?"
-    r"(?:sig\.?\s?(?:ra|na)\b\.?|sig\.|sig\b|signor(?:a|ina|e)?\b)|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
+    r"(?:sig\.?\s?(?:ra|na)\b(?!\.)|sig\.(?!\s?(?:ra|na)\b)|sig\b(?!\.)|signor(?:a|ina|e)?\b)|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
 )
 # Words that end a name after a title: specialties and roles in signatures.
 _ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words

@@ -35,7 +35,7 @@ from imb_tools.preprocess.anonymize_names import CLOSING, CLOSING_WORDS, is_role
 from imb_tools.preprocess.anonymize_places import lower_town
 
 # "(" before a word (not a province code, "(MI)") and ")" split too: "Lucia (psicologa)"; "/" between towns.
-_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\s/\s|\.(?=\s|$)|[ \t]{2,}|\((?=[^\W\d_]{3})|\)(?=\s*(?:$|\n)))\s*")
+_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\s/\s|\.(?=\s|$)|[ \t]{2,}|\((?=[^\W\d_]{3})|(?<!\([A-Za-z]{2})\)(?=\s*(?:$|\n)))\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
 _ONE_TITLE = (r"(?:dottor(?:e|essa)?\b|professor(?:e|essa)?\b|dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?"
