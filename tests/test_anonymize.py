@@ -306,3 +306,77 @@ def test_an_adverb_between_verb_and_preposition_and_a_capitalized_stop_word(anon
 ])
 def test_the_place_rules_leave_ordinary_sentences_alone(anonymizer, text):
     assert anonymizer.anonymize(text) == text
+
+
+# ---------------------------------------------------------------- the hostile tester's shapes (forum text)
+# Names below are in none of the detector's lists (name_listed is False for each; checked in the first test).
+_UNLISTED = ("Aurora", "Giovanni", "Gavino", "Efisio", "Lucia", "Kowalski")
+
+
+def test_the_names_used_here_are_in_no_detector_list():
+    from imb_tools.preprocess.anonymize_names import name_listed
+
+    assert not any(name_listed(n) for n in _UNLISTED)
+
+
+@pytest.mark.parametrize("text,name", [
+    ("Buongiorno, mia figlia Aurora di 5 anni ha la febbre.", "Aurora"),
+    ("Mamma di Aurora", "Aurora"),
+    ("mio padre Giovanni ha 80 anni.", "Giovanni"),
+    ("il mio compagno Gavino soffre di ansia.", "Gavino"),
+    ("Salve, sono Aurora, ho 22 anni e ho un problema.", "Aurora"),
+])
+def test_a_name_after_a_relation_noun_or_in_a_self_introduction(anonymizer, text, name):
+    out = anonymizer.anonymize(text)
+    assert name not in out and "[NOME]" in out, out
+
+
+@pytest.mark.parametrize("text,kept", [
+    ("Grazie mille, Efisio", "Grazie mille, "),
+    ("Stia tranquilla.\nUn abbraccio, Lucia (psicologa)", "(psicologa)"),
+    ("Egr. Sig. Kowalski, le rispondo.", "Egr. Sig. "),
+])
+def test_sign_offs_and_courtesy_titles_before_a_name(anonymizer, text, kept):
+    out = anonymizer.anonymize(text)
+    assert "[NOME]" in out and kept in out and not any(n in out for n in _UNLISTED), out
+
+
+def test_a_street_address_on_a_signature_line_and_a_particle_street_name(anonymizer):
+    out = anonymizer.anonymize("Cordiali saluti\nDott. Mario Rossi\nSpecialista in Cardiologia\nVia dei Mille 12 - 80121 Napoli")
+    assert out.endswith("Specialista in Cardiologia\n[INDIRIZZO]"), out
+
+
+def test_a_fiscal_code_in_groups_and_a_health_card_number(anonymizer):
+    assert anonymizer.anonymize("il mio codice fiscale è rss mra 80a01 h501u") == "il mio codice fiscale è [CODICE_FISCALE]"
+    assert anonymizer.anonymize("tessera sanitaria 80380000000123456789") == "tessera sanitaria [TESSERA_SANITARIA]"
+
+
+def test_two_towns_after_a_role_in_a_signature(anonymizer):
+    out = anonymizer.anonymize("Saluti\nDott. Mario Rossi\nEndocrinologo - Ragusa / Modica")
+    assert out.endswith("Endocrinologo - [LUOGO] / [LUOGO]"), out
+
+
+@pytest.mark.parametrize("text", [
+    "Ora è in Day Hospital",
+    "può tranquillamente andare in piscina",
+    "devo andare in Posta e in Comune",
+    "in Quaresima digiuno",
+    "ne parli con il Medico di Guardia",
+    "Sono stata in Chiesa ieri",
+])
+def test_frequent_words_after_in_are_no_places(anonymizer, text):
+    assert anonymizer.anonymize(text) == text
+
+
+def test_a_town_that_is_a_frequent_word_stays_a_place_after_a_place_head(anonymizer):
+    assert anonymizer.anonymize("abito a Piscina da anni") == "abito a [LUOGO] da anni"
+    assert anonymizer.anonymize("vive a Nave") == "vive a [LUOGO]"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Saluti\nDott.ssa Olimpia Scognamiglio (Senologia, Policlinico Gemelli Roma)", "Saluti\nDott.ssa [NOME] (Senologia, [STRUTTURA])"),
+    ("Dott.ssa Olimpia Scognamiglio Psicologa", "Dott.ssa [NOME] Psicologa"),
+    ("Buongiorno, faccia un controllo.\nCara Serena, non si preoccupi.", "Buongiorno, faccia un controllo.\nCara [NOME], non si preoccupi."),
+])
+def test_replacement_keeps_parentheses_titles_and_greeting_words(anonymizer, text, expected):
+    assert anonymizer.anonymize(text) == expected

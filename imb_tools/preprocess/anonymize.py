@@ -49,6 +49,7 @@ PLACEHOLDERS = {
     "IT_IDENTITY_CARD": "NUMERO_DOCUMENTO",
     "IT_PASSPORT": "NUMERO_DOCUMENTO",
     "IT_DRIVER_LICENSE": "NUMERO_DOCUMENTO",
+    "IT_HEALTH_CARD": "TESSERA_SANITARIA",
     "CREDIT_CARD": "NUMERO_CARTA",
     "IP_ADDRESS": "IP",
 }
@@ -143,7 +144,7 @@ def default_recognizers() -> list:
     )
 
     from imb_tools.preprocess import anonymize_recognizers as rec
-    from imb_tools.preprocess.anonymize_names import GreetingNameRecognizer, ProfessionNameRecognizer
+    from imb_tools.preprocess.anonymize_names import GreetingNameRecognizer, ProfessionNameRecognizer, RelationNameRecognizer
     from imb_tools.preprocess.anonymize_places import PlaceRecognizer
     from imb_tools.preprocess.anonymize_signature import SignatureRecognizer
 
@@ -160,10 +161,13 @@ def default_recognizers() -> list:
         # IPv4 only: Presidio's IPv6 patterns cost ~8% of the time and IPv6 addresses do not occur in answers
         IpRecognizer(supported_language="it", patterns=[p for p in IpRecognizer.PATTERNS if "IPv4" in p.name]),
         rec.gated(CreditCardRecognizer(supported_language="it", context=["carta", "credito", "visa", "mastercard"]), rec.DIGITS6),
+        rec.spaced_fiscal_code_recognizer(),
+        rec.HealthCardRecognizer(),
         rec.titled_name_recognizer(),
         rec.practice_name_recognizer(),
         GreetingNameRecognizer(),
         ProfessionNameRecognizer(),
+        RelationNameRecognizer(),
         rec.GazetteerNameRecognizer(),
         rec.obfuscated_email_recognizer(),
         rec.spaced_url_recognizer(),

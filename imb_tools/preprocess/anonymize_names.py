@@ -206,7 +206,7 @@ CLOSING = re.compile(
     r"|(?:resto|rimango|restiamo|rimaniamo)\s+a\s+(?:(?:sua|vostra|tua)\s+)?(?:completa\s+)?disposizione"
     r"(?:\s+per\s+(?:ulteriori\s+|eventuali\s+|altri\s+)?(?:chiarimenti|informazioni|domande|dubbi))?(?:\.\s*saluti)?"
     r"|le\s+auguro\s+(?:ogni\s+bene|il\s+meglio|una\s+pronta\s+guarigione|buona\s+fortuna)"
-    r"|grazie\s+a\s+lei|grazie(?=\s*[.,!\n]))"
+    r"|grazie\s+a\s+lei|grazie(?:\s+(?:mille|ancora|tante|infinite|di\s+cuore))?(?=\s*[.,!\n]))"
     r"(?:\s+e\s+(?:auguri|buona\s+(?:giornata|serata|fortuna)|in\s+bocca\s+al\s+lupo|a\s+presto)(?:\s+di\s+pronta\s+guarigione)?)?(?!\w)"
 )
 # Words that end a sign-off, never a name.
@@ -256,6 +256,8 @@ class ProfessionNameRecognizer(LocalRecognizer):
                     break
                 if not (name_token(pw, strong=True) or pw.lower() in _PARTICLES and run):
                     break
+                if pw.lower() in _TITLE_WORDS or ps and text[ps - 1] == ".":
+                    break  # "Dott.ssa Olimpia ...": the title's tail ("ssa", "re") is no name
                 run.insert(0, tokens[j])
                 j -= 1
             while run and run[0][2].lower() in _PARTICLES:
@@ -324,3 +326,57 @@ def widen_names(text: str, spans: list) -> list:
         else:
             out.append(dataclasses.replace(span, start=start, end=end))
     return out
+
+
+# ---------------------------------------------------------------- names after a relation or in a self-introduction
+# "mia figlia Aurora", "mio padre Giovanni", "il mio compagno Gavino", "Mamma di Aurora", "sono Chiara, ho 22 anni":
+# a name position like a title's; the word is decided as in other name positions.
+_RELATION = (r"figli[oa]|padre|madre|marito|moglie|compagn[oa]|fidanzat[oa]|fratello|sorella|nonn[oa]|zi[oa]|nipote|"
+             r"cugin[oa]|bambin[oa]|piccol[oa]|ragazz[oa]|amic[oa]|suocer[oa]|cognat[oa]|gemell[oa]|primogenit[oa]|"
+             r"figliolett[oa]|bimb[oa]|mamma|papà|papa|partner")
+_RELATION_NAME = re.compile(
+    r"(?:(?<![\w'’])(?i:mi[oa]|tu[oa]|su[oa]|nostr[oa]|vostr[oa])[ \t]+(?:(?i:" + _RELATION + r"|"
+    r"figli|bambini|ragazzi|gemelli)[ \t]+(?:(?i:maggiore|minore|piccol[oa]|grande|più\s+piccol[oa]|più\s+grande)[ \t]+)?)"
+    r"|(?<![\w'’])(?i:mamma|madre|papà|papa|padre|nonn[oa]|zi[oa])[ \t]+(?i:di)[ \t]+"
+    r"|(?:^|(?<=[\n.!?,;:]))[ \t]*(?i:(?:io\s+)?sono|(?:ciao|salve|buongiorno|buonasera)[ \t,]+sono)[ \t]+)"
+    r"(?P<name>[^\W\d_]+(?:['’-][^\W\d_]+)?)"
+)
+
+
+class RelationNameRecognizer(LocalRecognizer):
+    """A capitalized name right after a possessive and a relation noun, after "mamma di", or introducing
+    oneself ("sono Chiara,"); in lower case only a listed name or a token no Italian word."""
+
+    def __init__(self):
+        super().__init__(supported_entities=["PERSON"], supported_language="it", name="RelationNameRecognizer")
+
+    def load(self) -> None:  # noqa: D102
+        pass
+
+    def analyze(self, text: str, entities: List[str], nlp_artifacts=None) -> List[RecognizerResult]:  # noqa: D102
+        from spacy.lang.it.stop_words import STOP_WORDS
+
+        from imb_tools.preprocess.anonymize_lexicon import zipf
+
+        out = []
+        for m in _RELATION_NAME.finditer(text):
+            s, e = m.span("name")
+            w = m.group("name")
+            low = w.lower()
+            intro = m.group(0)[:s - m.start()].strip(" \t\n.!?,;:").lower().endswith("sono")
+            if low in STOP_WORDS and not name_listed(w) or is_role(w) or low in gaz.EPONYMS or low in _ADDRESSEE \
+                    or low in gaz.towns() or _ELIDED.match(w) or gaz.is_eponym(text, s, e):
+                continue
+            if intro:
+                # "sono Chiara, ho 22 anni": a capitalized name that ends its clause; "sono Preoccupata" is no name
+                if not w[:1].isupper() or w.isupper() or not re.match(r"[ \t]*(?:[,.!;:\n]|$|e\b|ed\b|ho\b|di\b|da\b)", text[e:e + 4]):
+                    continue
+                if is_word(w) and not name_listed(w) and zipf(low) >= 4.5:
+                    continue
+            elif w[:1].isupper() and not w.isupper():
+                if is_word(w) and not name_listed(w) and zipf(low) >= 5.5:
+                    continue  # "mio padre Non ...": a frequent word capitalized by mistake
+            elif not (name_listed(w) and not is_word(w) or not is_word(w) and len(w) > 3):
+                continue
+            out.append(RecognizerResult("PERSON", s, e, 0.7))
+        return out

@@ -115,6 +115,26 @@ def _place_ok(text: str, start: int, end: int, strong: bool) -> bool:
 
 _SENTENCE_START = re.compile(r"(?:^|[.!?:\n]\s*|[\"“(]\s*)$")
 
+COMMON_ZIPF = 4.0  # a word this frequent in written Italian ("pranzo", "chiesa", "piscina", "posta") after a plain
+# "a"/"in"/"da" is the word, even when a comune has its name: a place only after a head that says place
+
+
+def frequent_word_place(text: str, start: int, end: int) -> bool:
+    """A one-word run after a weak locative cue that is a frequent Italian word: not a place, unless the
+    words before say place ("vive a", "provincia di") or a name part no dictionary holds follows."""
+    from imb_tools.preprocess.anonymize_lexicon import zipf
+
+    words = text[start:end].split()
+    if all(w.lower() in LOANWORDS for w in words):
+        return True  # "in Day Hospital"
+    if any(not is_word(w) for w in words):
+        return False
+    if len(words) > 1 and not all(w.lower() in LOANWORDS or is_plain_word(w) for w in words):
+        return False
+    if zipf(words[0].strip("'’").lower()) < COMMON_ZIPF:
+        return False
+    return not _PLACE_HEAD.search(text[max(0, start - 40):start])
+
 
 # ---------------------------------------------------------------- after a locative preposition
 # Under the default policy a capitalized run after "a", "da", "in", "presso", "vicino a" in mid-sentence
@@ -124,7 +144,7 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:\n]\s*|[\"“(]\s*)$")
 # specialties, countries and eponyms, which are told apart elsewhere.
 NOT_PLACES_AFTER_PREPOSITION = frozenset(
     """lei lui loro voi noi ella esso essa sua suo sue suoi vostra vostro dio gesù natale pasqua capodanno
-    ferragosto pasquetta epifania carnevale gennaio febbraio marzo aprile maggio giugno luglio agosto settembre
+    ferragosto pasquetta epifania carnevale quaresima avvento gennaio febbraio marzo aprile maggio giugno luglio agosto settembre
     ottobre novembre dicembre lunedì martedì mercoledì giovedì venerdì sabato domenica ospedale ospedali clinica
     cliniche reparto reparti ambulatorio ambulatori farmacia farmacie laboratorio laboratori pronto consultorio
     studio studi casa centro centri day guardia servizio servizi struttura strutture sala ufficio istituto
@@ -350,7 +370,7 @@ def capital_after_preposition(text: str, start: int, end: int, strong: bool = Fa
     words = text[start:end].split()
     first = words[0].strip("'’").lower()
     named = any(w[:1].isupper() and not is_word(w) and w.lower() not in NOT_PLACES_AFTER_PREPOSITION
-                for w in words[1:])  # "Sala Monferrato", "Casa Piccolomini"
+                and w.lower() not in LOANWORDS for w in words[1:])  # "Sala Monferrato", "Casa Piccolomini"; not "Day Hospital"
     if first in _NOT_IDENTIFYING or (first in NOT_PLACES_AFTER_PREPOSITION or first in IDIOMS_AFTER_PREPOSITION) and not named:
         return False
     if is_role(words[0]) or gaz.is_eponym(text, start, end) or text[start:end].isupper():
@@ -539,12 +559,18 @@ class PlaceRecognizer(LocalRecognizer):
                 add(*span, 0.6, veto=False)
         for _, re_ in roles:  # "medico di famiglia Rivodutri": a capitalized run after the role's lower-case words
             m = self._after_lower_phrase.match(text, re_)
+            if m and all(w.lower() in _ROLE_LINKS for w in text[re_:m.start("pii")].split()) \
+                    and frequent_word_place(text, *m.span("pii")):
+                continue  # "Medico di Guardia", "Medico di Base": the role's name; "medico di Rivodutri" no word
             if m and _signature_line_town(text, *m.span("pii")) and _place_ok(text, *m.span("pii"), strong=True):
                 add(*m.span("pii"), 0.6)
         for m in self._go.finditer(text):
             s, e = m.span("pii")
             if _SPECIALIST_IN.search(text[max(0, s - 30):s]):
                 continue  # "Specialista in Scienza dell'Alimentazione": a specialty, never a place
+            if re.search(r"(?i)(?<!\w)in[ \t]+$", text[max(0, s - 4):s]) and frequent_word_place(text, s, e):
+                continue  # "in Posta e in Comune", "in Chiesa": Italian puts a town after "a", a noun after "in";
+                # "a Nave", "da Segni", "vive in Piscina" (a place head) stay towns
             if _place_ok(text, s, e, strong=False) or capital_after_preposition(
                     text, s, e, strong=bool(_PLACE_HEAD.search(text[max(0, s - 40):s]))) \
                     and _place_ok(text, s, e, strong=True):
@@ -566,6 +592,8 @@ class PlaceRecognizer(LocalRecognizer):
             s, e = m.span("pii")
             if text[s:e].split()[0] in IDIOMS_AFTER_PREPOSITION or text[s:e] in _LANDSCAPE:
                 continue  # "in fondo", "a volte", "in campagna": a known comune's name used as a word
+            if frequent_word_place(text, s, e):
+                continue  # "andare in piscina", "vado in chiesa"
             if text[s:e].lower() in gaz.towns() or lower_town(text[s:e]):
                 add(s, e, 0.55)
         for m in self._dateline.finditer(text):

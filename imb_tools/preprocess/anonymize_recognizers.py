@@ -19,7 +19,7 @@ from presidio_analyzer.predefined_recognizers import EmailRecognizer, PhoneRecog
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_plain_word, is_word
-from imb_tools.preprocess.anonymize_names import is_role, name_listed
+from imb_tools.preprocess.anonymize_names import _TITLE_WORDS, is_role, name_listed
 
 # ---------------------------------------------------------------- building blocks
 UPPER = "A-ZÀ-ÖØ-Þ"
@@ -31,7 +31,8 @@ NAME_RUN = rf"(?:{NAME_WORD})(?:[ \t]+(?:{NAME_WORD})){{0,3}}"
 TITLE = (
     r"(?i:(?:(?:dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?|dott\.|dott\b|dottor(?:e|essa)?\b"
     r"|dr\.?\s?ssa\b\.?|dr\.|dr\b|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\.|prof\b|professor(?:e|essa)?\b)[ \t]*){1,2}"
-    r"|sig\.(?:ra|na)?|signor(?:a|ina)?\b|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
+    r"|(?:(?:egr\.|egregi[oa]|gent\.(?:mo|ma)?|gentil(?:e|issim[oa])|ill\.(?:mo|ma)?)[ \t]*)?"
+    r"(?:sig\.?\s?(?:ra|na)\b(?!\.)|sig\.(?!\s?(?:ra|na)\b)|sig\b(?!\.)|signor(?:a|ina|e)?\b)|avv\.|ing\.|egr\.|gent\.(?:mo|ma)?|ill\.(?:mo|ma)?)"
 )
 # Words that end a name after a title: specialties and roles in signatures.
 _ROLE = re.compile(  # suffixes of specialists (-logo, -iatra, -ista), then whole role and sign-off words
@@ -114,7 +115,13 @@ def gated(recognizer: LocalRecognizer, gate: str) -> LocalRecognizer:
     return recognizer
 
 
-DIGITS6 = r"(?:\d[^\w\n]{0,3}){6}"  # six digits, maybe separated: any phone, card or ID number
+DIGITS6 = r"(?:\d[^\w\n]{0,3}){6}"
+# A fiscal code written in lower case or cut into groups ("rss mra 80a01 h501u"): Presidio's needs it in one piece.
+SPACED_FISCAL_CODE = (r"(?i)(?<![\w])(?P<pii>[a-z]{3}[ \t]?[a-z]{3}[ \t]?[0-9lmnpqrstuv]{2}[ \t]?[abcdehlmprst][ \t]?"
+                      r"[0-9lmnpqrstuv]{2}[ \t]?[a-z][ \t]?[0-9lmnpqrstuv]{3}[ \t]?[a-z])(?![\w])")
+# The health card's number (tessera sanitaria, TEAM): 20 digits, 80380... for Italian cards, maybe spaced.
+HEALTH_CARD = (r"(?i:tessera(?:\s+sanitaria)?|\bts\b|\bteam\b|\bcns\b)[^\d\n]{0,25}(?P<pii>\d(?:[ \t]?\d){15,19})(?!\d)"
+               r"|(?<!\d)(?P<card>8038\d{16})(?!\d)")  # six digits, maybe separated: any phone, card or ID number
 FISCAL_CODE_GATE = r"\b[a-z]{6}[0-9lmnpqrstuv]{2}[abcdehlmprst][0-9lmnpqrstuv]{2}[a-z]"
 
 
@@ -269,6 +276,9 @@ class GazetteerNameRecognizer(LocalRecognizer):
                 if low in ("san", "santa", "santo"):  # a saint's name is a place or a facility
                     i += 2
                     continue
+                if low in _TITLE_WORDS:  # "Cara Serena": a greeting's word (and "Cara" a listed name) stays
+                    i += 1
+                    continue
                 if low in self.first and not gaz.is_eponym(text, s, e) and not _SAINT.search(text, max(0, s - 7), s):
                     j = i + 1
                     # extend over further first names and a surname / unknown capitalized word
@@ -386,6 +396,35 @@ class ForumUrlRecognizer(UrlRecognizer):
         return not self._bare_ok.search(pattern_text)
 
 
+def spaced_fiscal_code_recognizer() -> RegexRecognizer:
+    """A fiscal code in any case, maybe in groups: a cut or lower-case code is still the person's code."""
+
+    def accept(text: str, start: int, end: int):
+        code = re.sub(r"\s", "", text[start:end])
+        # one piece in upper case is Presidio's (checksum-validated); here, lower case or groups, with digits
+        return (start, end) if (code != text[start:end] or not code.isupper()) and sum(c.isdigit() for c in code) >= 4 else None
+
+    return RegexRecognizer("IT_FISCAL_CODE", [(SPACED_FISCAL_CODE, 0.8, r"\d\d")], name="SpacedFiscalCodeRecognizer",
+                           accept=accept)
+
+
+class HealthCardRecognizer(RegexRecognizer):
+    """The tessera sanitaria's number: 20 digits after "tessera sanitaria" / "TS", or any 8038 + 16 digits."""
+
+    def __init__(self):
+        super().__init__("IT_HEALTH_CARD", [(HEALTH_CARD, 0.8, r"\d{16}|\d \d")], name="HealthCardRecognizer")
+
+    def analyze(self, text, entities, nlp_artifacts=None):  # noqa: D102
+        out = []
+        for regex, score, gate in self.patterns:
+            if not gate.search(text):
+                continue
+            for m in regex.finditer(text):
+                group = "pii" if m.group("pii") else "card"
+                out.append(RecognizerResult("IT_HEALTH_CARD", *m.span(group), score))
+        return out
+
+
 def italian_phone_recognizer() -> PhoneRecognizer:
     """python-phonenumbers validation for Italian numbers, Italian context words."""
     return gated(PhoneRecognizer(
@@ -419,7 +458,7 @@ def address_recognizer() -> RegexRecognizer:
     tail = rf"(?:\s*[,-]?\s*(?:\d{{5}}\s+)?{CAP}(?:\s+{CAP})?(?:\s*\([A-Z]{{2}}\))?)?"
     return RegexRecognizer(
         "ADDRESS",
-        [(rf"(?<!\w)(?P<pii>{_STREET}\s+(?=[{UPPER}0-9]){_STREET_NAME}{number}{tail})(?!\w)", 0.8)],
+        [(rf"(?<!\w)(?P<pii>{_STREET}\s+(?=[{UPPER}0-9]|(?:d[ei]|del|della|delle|degli|dei|dello|d['’])\s*[{UPPER}]){_STREET_NAME}{number}{tail})(?!\w)", 0.8)],
         name="AddressRecognizer",
         accept=_trim_address,
     )
@@ -583,6 +622,10 @@ def _accept_place(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     span = text[start:end]
     if span.endswith(")") and re.search(r"\(\w\w\)$", span):
         return _trim_province_town(text, start, end)
+    from imb_tools.preprocess.anonymize_places import frequent_word_place
+
+    if re.search(r"(?i)\b(?:di|in)\s+$", text[max(0, start - 4):start]) and frequent_word_place(text, start, end):
+        return None  # "Medico di Guardia", "medico in Pensione": the role's own words, not a town
     if span.islower():
         if not _LOWER_CUE.search(text, max(0, start - 60), start):
             return None

@@ -34,7 +34,8 @@ from imb_tools.preprocess.anonymize_lexicon import is_plain_word as is_word
 from imb_tools.preprocess.anonymize_names import CLOSING, CLOSING_WORDS, is_role, name_listed
 from imb_tools.preprocess.anonymize_places import lower_town
 
-_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\.(?=\s|$)|[ \t]{2,})\s*")
+# "(" before a word (not a province code, "(MI)") and ")" split too: "Lucia (psicologa)"; "/" between towns.
+_SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\s/\s|\.(?=\s|$)|[ \t]{2,}|\((?=[^\W\d_]{3})|(?<!\([A-Za-z]{2})\)(?=\s*(?:$|\n)))\s*")
 # A full stop after these ends an abbreviation, not a segment: "Dott. Rossi", "U.O. di", "g. claudio".
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
 _ONE_TITLE = (r"(?:dottor(?:e|essa)?\b|professor(?:e|essa)?\b|dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?"
@@ -202,6 +203,8 @@ def _segments(tail: str) -> List[tuple[int, int]]:
 def _facility_end(seg: str, start: int) -> Optional[int]:
     """A facility in a signature runs to the end of its segment; a bare keyword is no facility."""
     rest = seg[start:].rstrip(" .")
+    if rest.endswith(")") and rest.count(")") > rest.count("("):
+        rest = rest[:-1].rstrip(" .")  # "(Senologia, Policlinico Gemelli Roma)": the parenthesis stays
     words = rest.split()
     named = [w for w in words[1:] if w.lower() not in _FACILITY_GENERIC]
     if not named:
