@@ -403,15 +403,16 @@ def test_eval_checks_bertscore_before_generating(demo_dir, tmp_path, capsys):
 def test_eval_passes_lm_eval_options_through(demo_dir, tmp_path, capsys):
     from imb_tools.cli import main
 
+    first = tmp_path / "first"  # each run in its own folder: no run inside another's
     rc = main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa",
-               "--data", str(demo_dir), "--out", str(tmp_path), "--limit", "3",
+               "--data", str(demo_dir), "--out", str(first), "--limit", "3",
                "--use_cache", str(tmp_path / "cache"), "--write_out"])
     assert rc == 0
-    summary = json.loads((tmp_path / "imb_summary.json").read_text())
+    summary = json.loads((first / "imb_summary.json").read_text())
     assert summary["provenance"]["limit"] == 3 and "use_cache" in summary["provenance"]["lm_eval_options"]
     assert "--limit 3: not a full score" in capsys.readouterr().out
     assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa",
-                 "--data", str(demo_dir), "--out", str(tmp_path), "--no_such_flag"]) == 2
+                 "--data", str(demo_dir), "--out", str(first), "--no_such_flag"]) == 2
     # lm-eval's spelling of an option imb eval also has is that option, not a second value
     again = tmp_path / "again"
     assert main(["eval", "--model", "imb-test-const-letter", "--tasks", "imb_mcqa", "--data", str(demo_dir),

@@ -107,9 +107,11 @@ def test_bertscore_model_that_is_not_a_model_is_one_line(tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("not a model")
     (tmp_path / "a-file.txt").write_text("x")
-    for model in (tmp_path / "notes", tmp_path / "a-file.txt", tmp_path / "missing"):
+    for model, why in ((tmp_path / "notes", "not a model (no config.json in it)"),
+                       (tmp_path / "a-file.txt", "cannot load BERTScore model"),
+                       (tmp_path / "missing", "cannot load BERTScore model")):
         err = _error(lambda: bertscore.get_scorer(str(model), 6))
-        assert isinstance(err, ImbError) and "cannot load BERTScore model" in str(err)
+        assert isinstance(err, ImbError) and why in str(err) and str(model) in str(err)
         assert "\n" not in str(err)
 
 
