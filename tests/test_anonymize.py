@@ -380,3 +380,16 @@ def test_a_town_that_is_a_frequent_word_stays_a_place_after_a_place_head(anonymi
 ])
 def test_replacement_keeps_parentheses_titles_and_greeting_words(anonymizer, text, expected):
     assert anonymizer.anonymize(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Lavorano entrambi al Sant'Orsola di Bologna.", "Lavorano entrambi al Sant'Orsola di [LUOGO]."),
+    ("Vada al Gemelli di Roma.", "Vada al Gemelli di [LUOGO]."),
+    ("Lavora al San Raffaele di Milano.", "Lavora al San Raffaele di [LUOGO]."),
+    ("Il Centro di Salute Mentale e la Scuola di Specializzazione", "Il Centro di Salute Mentale e la Scuola di Specializzazione"),
+    ("Ha il Morbo di Parkinson.", "Ha il Morbo di Parkinson."),
+])
+def test_a_known_town_after_di_inside_a_capitalized_name(anonymizer, text, expected):
+    """A capitalized run is read whole first; when it is no town, what follows a "di" in it may be
+    one (a hospital's name, then its town). After "di" a known town is no surname nor a word."""
+    assert anonymizer.anonymize(text) == expected

@@ -480,6 +480,7 @@ class PlaceRecognizer(LocalRecognizer):
         rf"(?P<pii>{_CAP_RUN})[ \t]*(?=[)\n]|$)"
     )
     _known = re.compile(rf"(?<![\w'’.])(?P<pii>{_CAP_RUN})")
+    _link_in_run = re.compile(r"[ \t](?:di|del|della|dello|dei|degli|delle)[ \t]+|[ \t](?:d|dell)['’]")
 
     def __init__(self):
         super().__init__(supported_entities=["LOCATION"], supported_language="it", name="TownRecognizer")
@@ -601,11 +602,17 @@ class PlaceRecognizer(LocalRecognizer):
             if _place_ok(text, s, e, strong=True):
                 add(s, e, 0.7)
         for m in self._known.finditer(text):
-            s, e = m.span("pii")
-            value = text[s:e]
-            if value.lower() in gaz.towns() and not is_word(value.split()[0]) and not name_listed(value.split()[0]) \
-                    and not _SENTENCE_START.search(text[max(0, s - 3):s]) and not gaz.is_eponym(text, s, e):
-                add(s, e, 0.5)
+            # the whole run, else what follows a link word in it: "al San Raffaele di Milano", "al Gemelli
+            # di Roma" are one capitalized run, whose tail is the town
+            starts = [m.start("pii")] + [m.start("pii") + w.end() for w in self._link_in_run.finditer(m.group("pii"))]
+            e = m.end("pii")
+            for s in starts:  # after "di" inside a capitalized run a known town is no surname nor a word
+                value = text[s:e]  # ("San Raffaele di Milano", "al Gemelli di Roma")
+                if value.lower() in gaz.towns() \
+                        and (s > starts[0] or not is_word(value.split()[0]) and not name_listed(value.split()[0])) \
+                        and not _SENTENCE_START.search(text[max(0, s - 3):s]) and not gaz.is_eponym(text, s, e):
+                    add(s, e, 0.5)
+                    break
         return out
 
 
