@@ -15,9 +15,13 @@ CLEAN_CASES = [c for c in CASES if not c["pii"]]
 
 @pytest.fixture(scope="module")
 def anonymizer():
+    """The detector as it is measured: without the entries the held-out names and towns below come
+    from, so a case passes by the shape of the text, not because a list knows the word."""
     from imb_tools.preprocess.anonymize import Anonymizer
+    from imb_tools.preprocess.anonymize_gazetteer import measuring_without_heldout
 
-    return Anonymizer()
+    with measuring_without_heldout():
+        yield Anonymizer()
 
 
 def test_every_entity_type_is_covered():

@@ -43,9 +43,13 @@ LAST, LAST2 = _pick(HELDOUT["surnames"], 2, skip={f.lower() for f in HELDOUT["fi
 
 @pytest.fixture(scope="module")
 def anonymizer():
+    """The detector as it is measured: without the entries the held-out names and towns below come
+    from, so a case passes by the shape of the text, not because a list knows the word."""
     from imb_tools.preprocess.anonymize import Anonymizer
+    from imb_tools.preprocess.anonymize_gazetteer import measuring_without_heldout
 
-    return Anonymizer()
+    with measuring_without_heldout():
+        yield Anonymizer()
 
 
 def found(anonymizer, text):
@@ -53,23 +57,37 @@ def found(anonymizer, text):
 
 
 # ---------------------------------------------------------------- the held-out split
-def test_heldout_entries_are_not_in_the_detector_lists():
+def test_heldout_entries_are_in_the_detector_lists_only_outside_a_measurement():
     from imb_tools.preprocess import anonymize_gazetteer as gaz
 
-    first, last = gaz.person_names()
     names = {n.lower() for key in ("first_names", "foreign_first_names", "surnames") for n in HELDOUT[key]}
     towns = {t.lower() for t, _ in HELDOUT["towns"]}
     assert names and towns
-    assert not names & (first | last | gaz.towns())
-    assert not towns & (first | last | gaz.towns())
-    for chosen in (FIRST, FIRST2, LAST, LAST2, FOREIGN, TOWN, TOWN2):
-        assert chosen.lower() not in first | last | gaz.towns()
+    with gaz.measuring_without_heldout():
+        first, last = gaz.person_names()
+        assert not names & (first | last | gaz.towns())
+        assert not towns & (first | last | gaz.towns())
+        for chosen in (FIRST, FIRST2, LAST, LAST2, FOREIGN, TOWN, TOWN2):
+            assert chosen.lower() not in first | last | gaz.towns()
+    first, last = gaz.person_names()  # users' text: every entry ("Giovanni", "Ferrari", "Napoli")
+    assert names <= first | last and towns <= gaz.towns()
 
 
-def test_only_the_evaluation_reads_the_heldout_file():
-    readers = [p.name for p in PREPROCESS.glob("*.py") if "anonymize_eval_heldout" in p.read_text("utf-8")
-               or "HELDOUT" in p.read_text("utf-8")]
-    assert readers == ["anonymize_eval.py"]
+def test_a_measurement_sees_no_kept_apart_town_and_the_detector_after_it_does():
+    from imb_tools.preprocess import anonymize_gazetteer as gaz
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    text = f"Lavora al Gemelli di {TOWN} da anni."  # found only by a list: a known town after "di" in a name
+    anonymizer = Anonymizer()
+    with gaz.measuring_without_heldout():
+        assert anonymizer.anonymize(text) == text
+    assert anonymizer.anonymize(text) == "Lavora al Gemelli di [LUOGO] da anni."
+
+
+def test_only_the_evaluation_and_the_lists_read_the_heldout_file():
+    readers = sorted(p.name for p in PREPROCESS.glob("*.py") if "anonymize_eval_heldout" in p.read_text("utf-8")
+                     or "HELDOUT" in p.read_text("utf-8"))
+    assert readers == ["anonymize_eval.py", "anonymize_gazetteer.py"]
 
 
 def test_province_codes_are_the_real_107():
@@ -412,6 +430,10 @@ def test_ordinary_sentences_with_idioms_and_town_like_words_stay(anonymizer):
     assert len(lines) >= 40
     changed = [(l, anonymizer.anonymize(l)) for l in lines if anonymizer.anonymize(l) != l]
     assert changed == []
+    from imb_tools.preprocess.anonymize import Anonymizer
+
+    everyday = Anonymizer()  # and with every list entry, as users' text is anonymized
+    assert [(l, everyday.anonymize(l)) for l in lines if everyday.anonymize(l) != l] == []
 
 
 def test_a_town_after_a_role_at_the_end_of_a_signature(anonymizer):
