@@ -397,3 +397,14 @@ def test_a_known_town_after_di_inside_a_capitalized_name(anonymizer, text, expec
     """A capitalized run is read whole first; when it is no town, what follows a "di" in it may be
     one (a hospital's name, then its town). After "di" a known town is no surname nor a word."""
     assert anonymizer.anonymize(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Un saluto da Giovanni.", "Un saluto da [NOME]."),
+    ("Cordiali saluti da Dott. Rossi", "Cordiali saluti da Dott. [NOME]"),
+    ("Auguri da tutto lo staff", "Auguri da tutto lo staff"),
+])
+def test_the_senders_da_and_a_title_after_it_stay(anonymizer, text, expected):
+    """After a closing formula "da" names the sender: it is no part of the name, and a title after
+    it starts a name, never a town (a locative preposition before a capital)."""
+    assert anonymizer.anonymize(text) == expected

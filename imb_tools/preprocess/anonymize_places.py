@@ -25,7 +25,7 @@ from presidio_analyzer import LocalRecognizer, RecognizerResult
 
 from imb_tools.preprocess import anonymize_gazetteer as gaz
 from imb_tools.preprocess.anonymize_lexicon import is_attested, is_plain_word, is_word
-from imb_tools.preprocess.anonymize_names import (CLOSING, CLOSING_WORDS, is_role, is_specialty, name_listed,
+from imb_tools.preprocess.anonymize_names import (_TITLE_WORDS, CLOSING, CLOSING_WORDS, is_role, is_specialty, name_listed,
                                                   role_tokens)
 
 UPPER = "A-ZÀ-ÖØ-Þ"
@@ -353,6 +353,8 @@ def _vetoed(value: str) -> bool:
     words = value.split()
     first = words[0].strip("'’").lower()
     first = re.split(r"['’]", first)[0] if "'" in first or "’" in first else first
+    if first.rstrip(".") in _TITLE_WORDS and len(first.rstrip(".")) > 2:
+        return True  # a title starts a name, never a town: "saluti da Dott. Rossi"
     if first not in IDIOMS_AFTER_PREPOSITION and first not in NOT_PLACES_AFTER_PREPOSITION:
         return False
     rest = [re.split(r"['’]", w.strip("'’"))[-1] for w in words[1:]]  # "sala d'attesa": the word is "attesa"

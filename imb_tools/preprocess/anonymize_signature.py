@@ -40,6 +40,7 @@ _SEGMENT_SPLIT = re.compile(r"\s*(?:[,;|\n\u2013\u2014]|\s-\s|\s/\s|\.(?=\s|$)|[
 _ABBREVIATION = re.compile(r"(?i)(?:\b(?:dott|dr|prof|sig|egr|ing|avv|ssa|psicol|odont|u\.o|u\.o\.c)|(?<![\w.])\w)$")
 _ONE_TITLE = (r"(?:dottor(?:e|essa)?\b|professor(?:e|essa)?\b|dott(?:\.|or)?\s?(?:ssa|essa|sa)\b\.?|d\.\s?ssa\b\.?|dott\.?\s?re\b\.?"
               r"|dott\b\.?|dr\.?\s?ssa\b\.?|dr\b\.?|prof\.?\s?(?:ssa|essa)\b\.?|prof\.?\s?re\b\.?|prof\b\.?)")
+_SENDER = re.compile(r"\s*(?:da|dal|dalla|dallo|dai|dalle)\s+(?=\S)")
 _TITLE_HEAD = re.compile(rf"(?i)^(?:{_ONE_TITLE}\s*){{1,2}}")
 ROLE_WORD = re.compile(
     r"(?i)(?<!\w)(?:specialist[aie]|specializzat[oa]|odontoiatr[ai]|primario|psicolog[oa]|psicoterapeuta|medico|medici|chirurg[oa]|"
@@ -138,6 +139,10 @@ class SignatureRecognizer(LocalRecognizer):
 
     def _segment(self, text: str, start: int, end: int, person_done: bool, before_role: bool = False) -> list:
         seg = text[start:end]
+        sender = _SENDER.match(seg)  # "Un saluto da Giovanni": the "da" is the sender's, not the name's
+        if sender:
+            start += sender.end()
+            seg = text[start:end]
         head = _TITLE_HEAD.match(seg)
         titled = bool(head and head.end() > 0)
         if titled:
