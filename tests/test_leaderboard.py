@@ -544,3 +544,34 @@ def test_serve_rejects_a_port_out_of_range(tmp_path, capsys):
 
     assert main(["leaderboard", "serve", "--table", str(tmp_path), "--port", "99999"]) == 2
     assert "a port is 1-65535, got 99999" in capsys.readouterr().err
+
+
+def test_a_run_that_names_no_data_is_hidden_and_never_pushed(tmp_path, capsys):
+    """A plain lm_eval run whose tasks recorded no data source could be the bundled sample: unknown
+    counts as unproven (space_app.unproven), kept out of the default view and refused by the pushes."""
+    import pandas as pd
+    from leaderboard_fixtures import write_run
+
+    from imb_tools.cli import main
+
+    template = {"config": {"model": "hf"}, "lm_eval_version": "0.4.13", "configs": {}, "versions": {}}
+    folder = write_run(tmp_path / "runs", template, "org/model-7B", 7e9, "2026-03-01T00-00-00", 0.8, 0.7,
+                       n_mcqa=20, n_qa=20)
+    for summary in folder.glob("imb_summary_*.json"):
+        summary.unlink()  # what lm_eval alone writes: no provenance
+    for results in folder.glob("results_*.json"):
+        raw = json.loads(results.read_text(encoding="utf-8"))
+        raw.pop("imb_provenance")
+        results.write_text(json.dumps(raw), encoding="utf-8")
+    board = tmp_path / "board"
+    assert main(["leaderboard", "build", str(folder), "--out", str(board), "--no-plots"]) == 0
+    table = pd.read_parquet(board / "results.parquet")
+    assert len(table) and table["is_sample"].isna().all()
+    assert pd.read_parquet(board / "summary.parquet").empty
+    capsys.readouterr()
+    assert main(["leaderboard", "push", "--table", str(board), "--repo-id", "me/res",
+                 "--dry-run", str(tmp_path / "staged")]) == 2
+    assert "name no data" in capsys.readouterr().err
+    assert main(["leaderboard", "push", "--table", str(board), "--model-repo", "org/model-7B", "--mcqa-repo",
+                 "me/imb-mcqa", "--dry-run", str(tmp_path / "staged2")]) == 2
+    assert "name no data" in capsys.readouterr().err

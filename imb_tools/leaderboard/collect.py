@@ -532,10 +532,13 @@ def collect(paths: Iterable[str | Path], skipped: list[str] | None = None,
 
 
 def default_view(table, include_sample: bool = False, include_limited: bool = False):
-    """The rows shown by default: no run on the bundled sample, no --limit run."""
+    """The rows shown by default: no run on the bundled sample or on data it does not name, no
+    --limit run."""
+    from imb_tools.leaderboard.space_app import unproven
+
     keep = table.index == table.index
     if not include_sample:
-        keep &= ~table["is_sample"].fillna(False).astype(bool)
+        keep &= ~unproven(table)
     if not include_limited:
         keep &= table["limit"].isna()
     return table[keep]

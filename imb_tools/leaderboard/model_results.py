@@ -29,6 +29,11 @@ def _hub_id(value) -> str | None:
     return text if _HUB_ID.match(text) and not Path(text).exists() else None
 
 
+def _unproven(row) -> bool:
+    """A row on the bundled sample or naming no data (space_app.unproven, for one row)."""
+    return not _present(row["is_sample"]) or bool(row["is_sample"])
+
+
 def _present(value) -> bool:
     try:
         return value is not None and not bool(value != value)
@@ -63,11 +68,13 @@ def entries(table, model_repo: str, dataset_repos: dict[str, str | None],
     """path in the model repo -> {"entries": [...], "dataset": id, "fingerprint": ...}."""
     from imb_tools.hub.eval_results import DATASET_TASKS, file_name, validate_eval_results
 
+    from imb_tools.leaderboard.space_app import unproven
+
     rows = select_runs(table, model_repo)
-    sample = rows["is_sample"].fillna(False).astype(bool)
+    sample = unproven(rows)
     if sample.any() and not allow_sample:
         raise ImbError(f"{rows.loc[sample, 'run_key'].nunique()} task runs were scored on the "
-                       "bundled sample, not on IMB; refusing to push them to a model repo "
+                       "bundled sample or name no data, not on IMB; refusing to push them to a model repo "
                        "(--allow-sample to push anyway, marked in notes)")
     limited = rows["limit"].notna()
     if limited.any() and not allow_limited:
@@ -85,7 +92,7 @@ def entries(table, model_repo: str, dataset_repos: dict[str, str | None],
         if row["benchmark"] not in DATASET_TASKS[f"imb-{kind}"]:
             continue  # a variant task (prompts, cloze) that is not a task of the benchmark
         path = file_name(row["benchmark"], bool(row["chat_template"]), row["n_shot"],
-                         row["limit"] if _present(row["limit"]) else None, bool(row["is_sample"]))
+                         row["limit"] if _present(row["limit"]) else None, _unproven(row))
         entry = {"dataset": {"id": dataset, "task_id": row["benchmark"]},
                  "value": round(float(row["value"]), 6)}
         date = str(row["date"]) if _present(row["date"]) else None
@@ -110,7 +117,9 @@ def _notes(row) -> str:
         bits.append(f"IMB build {row['data_revision']}")
     if _present(row["limit"]):
         bits.append(f"LIMIT {float(row['limit']):g}: part of the test split, not comparable")
-    if row["is_sample"]:
+    if not _present(row["is_sample"]):
+        bits.append("DATA UNKNOWN: the run recorded no data source")
+    elif row["is_sample"]:
         bits.append("SAMPLE: the toolkit's bundled sample, not IMB data")
     return "; ".join(bits)
 

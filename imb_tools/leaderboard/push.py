@@ -117,13 +117,15 @@ def _existing_table(repo_id: str, revision: str | None = None, name: str = TABLE
 
 def refuse_sample(table, allow_sample: bool) -> None:
     """Results computed on the bundled sample are not IMB scores: never pushed unless asked."""
-    if allow_sample or not len(table) or "is_sample" not in table:
+    from imb_tools.leaderboard.space_app import unproven
+
+    if allow_sample or not len(table):
         return
-    sample = table["is_sample"].fillna(False).astype(bool)
+    sample = unproven(table)
     if sample.any():
         runs = table.loc[sample, "run_key"].nunique()
-        raise ImbError(f"{runs} task runs were scored on the bundled sample, not on IMB; "
-                       "refusing to push them (--allow-sample to push anyway)")
+        raise ImbError(f"{runs} task runs were scored on the bundled sample or name no data (no provenance "
+                       "recorded), not on IMB; refusing to push them (--allow-sample to push anyway)")
 
 
 def _conflict(exc) -> bool:

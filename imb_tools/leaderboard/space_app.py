@@ -76,13 +76,22 @@ def load(folder: Path):
     return table, frames["summary"], plots, frames["scores"], frames["pairs"]
 
 
-def hidden_mask(frame):
-    """Rows of a run on the bundled sample or with --limit."""
+def unproven(frame):
+    """Rows not known to be scored on IMB itself: on the bundled sample, or naming no data at all
+    (no provenance recorded, e.g. a plain lm_eval run whose tasks did not say what they read).
+    Unknown counts as unproven: hidden by default, never pushed unless allowed. The one rule the
+    page, `imb leaderboard build` and both pushes apply."""
     import pandas as pd
 
-    mask = pd.Series(False, index=frame.index)
-    if "is_sample" in frame:
-        mask |= frame["is_sample"].fillna(False).astype(bool)
+    if "is_sample" not in frame:
+        return pd.Series(True, index=frame.index)
+    flag = frame["is_sample"]
+    return flag.isna() | flag.fillna(False).astype(bool)
+
+
+def hidden_mask(frame):
+    """Rows of a run on the bundled sample, on data it does not name, or with --limit."""
+    mask = unproven(frame)
     if "limit" in frame:
         mask |= frame["limit"].notna()
     return mask
