@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class EchoServer:
     """Serves /v1/chat/completions and /v1/completions on 127.0.0.1 (a free port) in a thread."""
 
-    def __init__(self, fail_first: int = 0, status: int = 429, delay: float = 0.0):
+    def __init__(self, fail_first: int = 0, status: int = 429, delay: float = 0.0, garbage: bool = False):
+        self.garbage = garbage  # answer 200 with a body that is no JSON (a web page, a proxy's error)
         self.fail_first = fail_first
         self.status = status
         self.delay = delay
@@ -42,7 +43,7 @@ class EchoServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 status, payload, headers = server._answer(self.path, body, self.headers.get("Authorization", ""))
-                data = json.dumps(payload).encode()
+                data = b"<html>nope</html>" if server.garbage else json.dumps(payload).encode()
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)

@@ -88,6 +88,16 @@ def test_openai_backend_plain_completions_and_unreachable_server(monkeypatch):
         dead.generate(["ciao"])
 
 
+def test_a_reply_that_is_no_completion_is_one_line(monkeypatch):
+    monkeypatch.setenv("IMB_LLM_API_KEY", "sk-test-secret")
+    for chat in (True, False):
+        with EchoServer(garbage=True) as server:
+            backend = make_backend(f"openai:m@{server.url}", chat=chat, max_retries=0)
+            with pytest.raises(ImbError, match="not an OpenAI-compatible completion") as err:
+                backend.generate(["ciao"])
+        assert "\n" not in str(err.value) and "sk-test-secret" not in str(err.value)
+
+
 def test_openai_backend_named_key_env_must_exist(monkeypatch):
     monkeypatch.delenv("MY_KEY", raising=False)
     with pytest.raises(ImbError, match="MY_KEY"):

@@ -62,6 +62,13 @@ class OpenAIBackend(Backend):
         )
 
     def _one(self, prompt: str, max_new_tokens: int, temperature: float) -> Completion:
+        try:
+            return self._ask(prompt, max_new_tokens, temperature)
+        except (ValueError, AttributeError, IndexError, TypeError, KeyError) as exc:  # JSON or shape
+            raise ImbError(f"LLM server {self.base_url} sent a reply that is not an OpenAI-compatible "
+                           f"completion ({type(exc).__name__}: {str(exc)[:80]}); is the URL the server's /v1?") from None
+
+    def _ask(self, prompt: str, max_new_tokens: int, temperature: float) -> Completion:
         if self.chat:
             messages = [{"role": "user", "content": prompt}]
             if self.system_prompt:
