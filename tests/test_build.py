@@ -337,3 +337,18 @@ def test_the_split_key_is_the_folded_text_without_spaces():
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
         assert letters_key(text) == _fold_slowly(text).replace(" ", "").encode(), repr(text)
+
+
+def test_builder_refuses_data_dir_it_would_ignore(tmp_path):
+    """datasets' data_dir / data_files are accepted by every builder; these read one raw file, so
+    they refuse both in one line that names the argument to give and the loader of built folders."""
+    import imb_mcqa
+    import imb_qa
+
+    from imb_tools.infra.errors import ImbError
+
+    for module, builder, raw in ((imb_qa, imb_qa.ImbQa, "IMB-QA.json"), (imb_mcqa, imb_mcqa.ImbMcqa, "IMB-MCQA.json")):
+        for kwargs in ({"data_dir": str(tmp_path)}, {"data_files": "x.json"}):
+            with pytest.raises(ImbError) as err:
+                builder(**kwargs)
+            assert f"raw_path='path/to/{raw}'" in str(err.value) and f"{module.__name__}.load(folder)" in str(err.value)

@@ -57,6 +57,15 @@ class ImbBuilder(datasets.ArrowBasedBuilder):
     LICENSE: ClassVar[str]
     HOMEPAGE: ClassVar[str]
 
+    def __init__(self, *args, data_dir=None, data_files=None, **kwargs):
+        # datasets' own data_dir / data_files would be taken and ignored: say what this builder reads
+        if data_dir is not None or data_files is not None:
+            kind = self.KIND.name.removeprefix("imb-").replace("-", "_")
+            raise ImbError(f"{type(self).__name__} builds from one raw file: pass raw_path='path/to/"
+                           f"{self.RAW_FILENAME}' (data_dir and data_files are not read); a folder made by "
+                           f"'imb build' loads with imb_{kind}.load(folder)")
+        super().__init__(*args, **kwargs)
+
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
             description=self.DESCRIPTION,
