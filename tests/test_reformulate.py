@@ -95,6 +95,7 @@ def test_cache_hits_and_duplicates_generated_once(tmp_path):
         ref = Reformulator(backend, cache, progress=False)
         first = ref(texts)
         assert ref.stats["generated"] == 2 and ref.stats["from_cache"] == 0
+        assert ref.stats["records_generated"] + ref.stats["from_cache"] == 3  # the records add up
         again = Reformulator(backend, cache, progress=False)
         assert again(texts) == [r.__class__(r.text, r.flag, True) for r in first]
         assert again.stats["generated"] == 0 and again.stats["from_cache"] == 3

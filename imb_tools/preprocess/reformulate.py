@@ -214,7 +214,10 @@ class Reformulator:
         from tqdm.auto import tqdm
 
         contexts = contexts if contexts is not None else [None] * len(texts)
-        self.stats.update(dict.fromkeys(("generated", "from_cache", "accepted"), 0))
+        # generated: distinct texts sent to the model in this run; from_cache and records_generated:
+        # records answered from the cache / by this run's generation (with the empty inputs they add
+        # up to the records: a text that appears twice is generated once, for two records)
+        self.stats.update(dict.fromkeys(("generated", "from_cache", "records_generated", "accepted"), 0))
         prompts: list[str | None] = []
         keys: list[str | None] = []
         for text, ctx in zip(texts, contexts):
@@ -262,6 +265,7 @@ class Reformulator:
             flag = check_output(original, output, rec.get("finish_reason", "stop"))
             cached = key in was_cached
             self.stats["from_cache"] += int(cached)
+            self.stats["records_generated"] += int(not cached)
             if flag:
                 self.stats[f"flag:{flag}"] += 1
                 out.append(Reformulation(original, flag, cached))
