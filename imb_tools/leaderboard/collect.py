@@ -194,16 +194,17 @@ def _category(task: str, parent: str | None, configs: dict) -> str | None:
     return task[len(prefix):] if task.startswith(prefix) else task
 
 
-def _metadata(task: str, key: str, configs: dict, group_subtasks: dict, depth: int = 0):
-    """A task's metadata value; a group (no config of its own) takes its first subtask's."""
-    value = ((configs.get(task) or {}).get("metadata") or {}).get(key)
-    if value is not None or depth > 10:
-        return value
+def _task_metadata(task: str, configs: dict, group_subtasks: dict, depth: int = 0) -> dict:
+    """A task's metadata; a group (no config of its own) takes its first subtask's, so a group's
+    row names the same data as its tasks' rows (else one run splits into two by its data)."""
+    own = (configs.get(task) or {}).get("metadata") or {}
+    if own or depth > 10:
+        return own
     for sub in group_subtasks.get(task) or []:
-        value = _metadata(sub, key, configs, group_subtasks, depth + 1)
-        if value is not None:
-            return value
-    return None
+        found = _task_metadata(sub, configs, group_subtasks, depth + 1)
+        if found:
+            return found
+    return {}
 
 
 def _model_name(config: dict, data: dict) -> str:
@@ -328,9 +329,9 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
             skipped.append(f"{path.name}: {task} skipped: {'; '.join(bad)}")
             continue
         version = versions.get(task)
-        metadata = (configs.get(task) or {}).get("metadata") or {}
+        metadata = _task_metadata(task, configs, group_subtasks)
         data_info = _data_info(task, prov, metadata, task_hashes)
-        task_bert = _metadata(task, "bertscore_model", configs, group_subtasks)
+        task_bert = metadata.get("bertscore_model")
         base = {
             "run_key": key, "model": model,
             "model_source": data.get("model_source") or config.get("model"),
@@ -373,7 +374,7 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
                 skipped.append(f"{path.name}: {task} {metric} stderr = {stderr!r} is not a "
                                "standard error; the score is kept without it")
                 stderr = math.nan
-            bert = (_metadata(task, "bertscore_model", configs, group_subtasks)
+            bert = (_task_metadata(task, configs, group_subtasks).get("bertscore_model")
                     if metric.startswith("bertscore") else None)
             rows.append(base | {
                 "metric": metric, "filter": filter_, "value": number, "stderr": stderr,
@@ -472,7 +473,7 @@ def _category_rows(path: Path, task: str, base: dict, imb_summary: dict, configs
                 "parent": task, "category": str(category), "level": "category",
                 "metric": metric, "filter": "none", "value": number, "stderr": math.nan,
                 "n_samples": figures.get("items"),
-                "bertscore_model": (_metadata(task, "bertscore_model", configs, group_subtasks)
+                "bertscore_model": (_task_metadata(task, configs, group_subtasks).get("bertscore_model")
                                     if metric.startswith("bertscore") else None),
             })
     return rows
