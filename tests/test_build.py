@@ -255,8 +255,13 @@ def test_bad_fractions_are_one_line_errors(tmp_path, sample_qa_raw):
 
     with pytest.raises(ImbError, match="add up to more than 1"):
         imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"test": 0.7, "validation": 0.5}, progress=False)
-    with pytest.raises(ImbError, match="unknown split"):
-        imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"dev": 0.1}, progress=False)
+    with pytest.raises(ImbError, match=r"no fraction can be set for \['dev', 'train'\] in imb-qa: fractions are set "
+                                        r"for \['test', 'validation'\], and train gets the rest"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"dev": 0.1, "train": 0.8}, progress=False)
+    with pytest.raises(ImbError, match="fractions must map split names to shares"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "o", "0.8", progress=False)
+    with pytest.raises(ImbError, match="split fraction for 'test' must be a number in"):
+        imb_qa.build(str(sample_qa_raw), tmp_path / "o", {"test": "0.1"}, progress=False)
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path, sample_qa_raw):

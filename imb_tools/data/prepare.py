@@ -316,8 +316,9 @@ def run_pass(kind: Kind, raw_path: Path, work_dir: Path, fractions: Mapping[str,
     check_fractions(fractions)
     unknown = set(fractions) - set(kind.eval_splits)
     if unknown:
-        raise ImbError(f"unknown split(s) {sorted(unknown)} for {kind.name}; "
-                       f"fractions are set for {list(kind.eval_splits)}")
+        rest = [x for x in kind.splits if x not in kind.eval_splits]
+        raise ImbError(f"no fraction can be set for {sorted(unknown)} in {kind.name}: fractions are set for "
+                       f"{list(kind.eval_splits)}" + (f", and {rest[0]} gets the rest" if rest else ""))
     fractions = {s: fractions[s] for s in kind.eval_splits if s in fractions}
     work_dir.mkdir(parents=True, exist_ok=True)
     quarantine_path = work_dir / "quarantine.jsonl"

@@ -113,9 +113,15 @@ def assign_split(question: str, fractions: Mapping[str, float], rest: str, optio
 
 
 def check_fractions(fractions: Mapping[str, float]) -> None:
+    import numbers
+
     from imb_tools.infra.errors import ImbError
 
+    if not isinstance(fractions, Mapping):
+        raise ImbError(f"fractions must map split names to shares, e.g. {{'test': 0.1}}, got {fractions!r}")
     for name, frac in fractions.items():
+        if isinstance(frac, bool) or not isinstance(frac, numbers.Real):
+            raise ImbError(f"split fraction for '{name}' must be a number in [0, 1], got {frac!r}")
         if not 0.0 <= frac <= 1.0:
             raise ImbError(f"split fraction for '{name}' must be in [0, 1], got {frac}")
     if sum(fractions.values()) > 1.0 + 1e-9:
