@@ -118,10 +118,8 @@ def test_index_provenance_is_checked_against_the_evaluated_split(rag_env, built_
         _load(index, built_qa, rag_allow_other_build="maybe")
 
 
-def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, tmp_path):
-    """Issue 19's shape: index a build with a 2% test split, evaluate one with 30%: refused as
-    another build, and with the flag still refused, since the evaluated test items sit in the
-    first build's train split (the knowledge base)."""
+def _two_builds_and_the_small_ones_index(tmp_path, minilm_path):
+    """Issue 19's shape: the sample built with a 2% and with a 30% test split, and an index of the first."""
     from imb_tools.cli import main
 
     small, large = tmp_path / "small", tmp_path / "large"
@@ -129,7 +127,16 @@ def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, t
                  "--test-fraction", "0.02", "--validation-fraction", "0.02"]) == 0
     assert main(["build", "qa", "--raw", "sample", "--out", str(large), "--no-progress",
                  "--test-fraction", "0.3", "--validation-fraction", "0.1"]) == 0
-    index = _make_index(small, tmp_path / "index", minilm_path, tmp_path / "cache", size=100)
+    return small, large, _make_index(small, tmp_path / "index", minilm_path, tmp_path / "cache", size=100)
+
+
+def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, tmp_path):
+    """Issue 19's shape: index a build with a 2% test split, evaluate one with 30%: refused as
+    another build, and with the flag still refused, since the evaluated test items sit in the
+    first build's train split (the knowledge base)."""
+    from imb_tools.cli import main
+
+    small, large, index = _two_builds_and_the_small_ones_index(tmp_path, minilm_path)
     with pytest.raises(ValueError, match=f"was made from build {_fingerprint(small)}, not from {large}"):
         _load(index, large)
     with pytest.raises(ValueError, match=r"holds \d+ item\(s\) of .* by id"):
@@ -144,12 +151,7 @@ def test_imb_eval_refuses_an_index_of_a_build_with_a_smaller_test_split(minilm_p
     from cli_faults import Fault, run_fault
     from imb_tools.cli import main
 
-    small, large = tmp_path / "small", tmp_path / "large"
-    assert main(["build", "qa", "--raw", "sample", "--out", str(small), "--no-progress",
-                 "--test-fraction", "0.02", "--validation-fraction", "0.02"]) == 0
-    assert main(["build", "qa", "--raw", "sample", "--out", str(large), "--no-progress",
-                 "--test-fraction", "0.3", "--validation-fraction", "0.1"]) == 0
-    index = _make_index(small, tmp_path / "index", minilm_path, tmp_path / "cache", size=100)
+    small, large, index = _two_builds_and_the_small_ones_index(tmp_path, minilm_path)
 
     def argv(**extra):
         return ["eval", "--model", "hf", "--model-args", f"pretrained={tiny_llama}", "--device", "cpu",
