@@ -134,8 +134,6 @@ def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, t
     """Issue 19's shape: index a build with a 2% test split, evaluate one with 30%: refused as
     another build, and with the flag still refused, since the evaluated test items sit in the
     first build's train split (the knowledge base)."""
-    from imb_tools.cli import main
-
     small, large, index = _two_builds_and_the_small_ones_index(tmp_path, minilm_path)
     with pytest.raises(ValueError, match=f"was made from build {_fingerprint(small)}, not from {large}"):
         _load(index, large)
@@ -143,13 +141,11 @@ def test_an_index_of_a_build_with_a_smaller_test_split_is_refused(minilm_path, t
         _load(index, large, rag_allow_other_build=True)
 
 
-
 def test_imb_eval_refuses_an_index_of_a_build_with_a_smaller_test_split(minilm_path, tiny_llama, tmp_path):
     """The same shape through the real CLI, as the issue ran it: `imb eval --tasks imb_qa_rag`
     on the 30% build with the 2%-build's index in --metadata is one line naming both builds;
     with rag_allow_other_build it is still one line (test items in the knowledge base)."""
     from cli_faults import Fault, run_fault
-    from imb_tools.cli import main
 
     small, large, index = _two_builds_and_the_small_ones_index(tmp_path, minilm_path)
 
