@@ -257,7 +257,7 @@ def test_dry_run_push_contents(lm_eval_results, tmp_path, monkeypatch):
     assert configs == {"default": "data/results.parquet", "summary": "data/summary.parquet"}
     assert "my-org/imb-leaderboard" in card.text and "imb_mcqa/acc" in card.text
     pushed = collect.read_table(folder / "data" / "results.parquet")
-    pd.testing.assert_frame_equal(pushed, collect.collect([lm_eval_results]))
+    pd.testing.assert_frame_equal(pushed, push.path_free(collect.collect([lm_eval_results])))
     assert secret.encode() not in _all_bytes(folder)
 
     # the folder stands for the repo: pushing the same results again adds nothing
@@ -370,7 +370,7 @@ def test_push_merges_into_hub_table_and_skips_empty_commits(table, results_file,
     assert first["rows_added"] == len(half) and len(hub.commits) == 1
     second = push.push(table, "org/board", allow_sample=True)
     assert second["rows_before"] == len(half) and second["rows_after"] == len(table)
-    pd.testing.assert_frame_equal(collect.read_table(hub.repo / "data" / "results.parquet"), table)
+    pd.testing.assert_frame_equal(collect.read_table(hub.repo / "data" / "results.parquet"), push.path_free(table))
     third = push.push(table, "org/board", allow_sample=True)
     assert third["rows_added"] == 0 and len(hub.commits) == 2  # nothing new: no commit
     assert "hf_fake_for_test" not in capsys.readouterr().out
@@ -389,7 +389,7 @@ def test_two_concurrent_pushes_keep_every_row(table, tmp_path, monkeypatch):
     assert hub.conflicts >= 1 and max(r["attempts"] for r in results) >= 2
     final = collect.read_table(hub.repo / "data" / "results.parquet")
     assert len(final) == len(table)
-    pd.testing.assert_frame_equal(final, collect.merge_tables(table))
+    pd.testing.assert_frame_equal(final, push.path_free(collect.merge_tables(table)))
 
 
 def test_push_without_token_is_one_line_error(table, monkeypatch, tmp_path):
@@ -575,3 +575,30 @@ def test_a_run_that_names_no_data_is_hidden_and_never_pushed(tmp_path, capsys):
     assert main(["leaderboard", "push", "--table", str(board), "--model-repo", "org/model-7B", "--mcqa-repo",
                  "me/imb-mcqa", "--dry-run", str(tmp_path / "staged2")]) == 2
     assert "name no data" in capsys.readouterr().err
+
+
+def test_a_push_publishes_no_local_path(tmp_path, capsys):
+    """Model folders, builds and BERTScore models in site-packages are local paths; what a push
+    stages names them by their last part only (no user name, no folder layout)."""
+    from leaderboard_fixtures import write_run
+
+    from imb_tools.cli import main
+
+    template = {"config": {"model": "hf"}, "lm_eval_version": "0.4.13", "configs": {}, "versions": {}}
+    folder = write_run(tmp_path / "runs", template, "/home/alice/models/mymodel-1B", 1e9, "2026-03-01T00-00-00",
+                       0.8, 0.7, n_mcqa=20, n_qa=20)
+    board = tmp_path / "board"
+    assert main(["leaderboard", "build", str(folder), "--out", str(board), "--no-plots"]) == 0
+    staged = tmp_path / "staged"
+    assert main(["leaderboard", "push", "--table", str(board), "--repo-id", "me/res", "--dry-run", str(staged)]) == 0
+    import pandas as pd
+
+    def text_of(path):
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path).astype(str).to_csv()
+        return path.read_bytes().decode("utf-8", "replace")
+
+    leaked = [p.name for p in staged.rglob("*") if p.is_file() and p.suffix != ".png"
+              and ("/home/alice" in text_of(p) or "/data/imb-" in text_of(p))]
+    assert leaked == []
+    assert b"local:mymodel-1B" in (staged / "leaderboard.md").read_bytes()

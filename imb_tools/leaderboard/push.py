@@ -9,6 +9,7 @@ never printed or written.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -70,12 +71,33 @@ CC BY-NC-ND 4.0.
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}").content
 
 
+_LOCAL_PATH = re.compile(r"(?<![\w.:/~-])(?:~|/)[^\s,;'\"]+")
+
+
+def path_free(table):
+    """`table` as it may leave this machine: every absolute local path in a text column (a model
+    folder, a build, a BERTScore model in site-packages, `pretrained=` in model_args) becomes
+    `local:<its last part>`, so no user name or folder layout is published; Hub ids and URLs
+    stay. Identity is kept by run_key and the fingerprints, computed before."""
+    def strip(text):
+        if not isinstance(text, str):
+            return text
+        return _LOCAL_PATH.sub(lambda m: "local:" + (m.group(0).rstrip("/").rsplit("/", 1)[-1] or "/"), text)
+
+    table = table.copy()
+    for column in table.columns:
+        if table[column].dtype == object or str(table[column].dtype).startswith("string"):
+            table[column] = table[column].map(strip, na_action="ignore")
+    return table
+
+
 def stage(table, folder: str | Path, repo_id: str, plot_options: dict | None = None,
           items=None) -> list[str]:
     """Write every file the repo gets into `folder`; returns the relative paths written."""
     from imb_tools.leaderboard import ranking
 
     folder = Path(folder)
+    table = path_free(table)
     wide = collect.summary(table)
     scores, pairs = ranking.board(table, items)
     atomic_write(folder / TABLE_IN_REPO, lambda p: table.to_parquet(p, index=False))
