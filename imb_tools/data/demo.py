@@ -30,10 +30,9 @@ def refuse_other_outputs(out: Path) -> None:
     so it is open to files; but it is never itself a build, an index, a model or another
     command's output folder, which its subfolders would turn into something else."""
     from imb_tools.infra.errors import ImbError
+    from imb_tools.infra.ownership import command_markers
 
-    if not out.is_dir():
-        return
-    foreign = sorted(p.name for p in out.glob(".imb-*.json") if p.name != ".imb-demo.json")
+    foreign = command_markers(out)
     if (out / "config.json").is_file():
         foreign.append("config.json")
     if foreign:

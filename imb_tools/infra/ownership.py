@@ -179,14 +179,20 @@ def marked_folder_above(target: Path) -> tuple[Path, str] | None:
     marker; None when there is none. A file written into such a folder would change what the
     folder is (a shard replaced by a JSON, a foreign file that makes a rebuild refuse)."""
     for folder in target.parents:
-        try:
-            markers = sorted(n for n in os.listdir(folder)
-                             if n.startswith(".imb-") and n.endswith(".json") and n not in GATHERING_MARKERS)
-        except OSError:  # not there yet, not a folder, not readable: nothing marked
-            continue
+        markers = command_markers(folder)
         if markers:
             return folder, markers[0]
     return None
+
+
+def command_markers(folder: Path) -> list[str]:
+    """The markers in `folder` of commands that wrote it as a whole (`.imb-*.json`, gathering
+    folders' markers left out), sorted; none for a folder that is not there or not readable."""
+    try:
+        return sorted(n for n in os.listdir(folder)
+                      if n.startswith(".imb-") and n.endswith(".json") and n not in GATHERING_MARKERS)
+    except OSError:
+        return []
 
 
 def refuse_outputs_on_inputs(inputs: Iterable[tuple[str, str | os.PathLike]],

@@ -374,8 +374,7 @@ def _rows(path: Path, data: dict, skipped: list[str]) -> list[dict]:
                 skipped.append(f"{path.name}: {task} {metric} stderr = {stderr!r} is not a "
                                "standard error; the score is kept without it")
                 stderr = math.nan
-            bert = (_task_metadata(task, configs, group_subtasks).get("bertscore_model")
-                    if metric.startswith("bertscore") else None)
+            bert = task_bert if metric.startswith("bertscore") else None
             rows.append(base | {
                 "metric": metric, "filter": filter_, "value": number, "stderr": stderr,
                 "higher_is_better": (better_all.get(task) or {}).get(metric),

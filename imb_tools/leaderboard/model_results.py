@@ -29,11 +29,6 @@ def _hub_id(value) -> str | None:
     return text if _HUB_ID.match(text) and not Path(text).exists() else None
 
 
-def _unproven(row) -> bool:
-    """A row on the bundled sample or naming no data (space_app.unproven, for one row)."""
-    return not _present(row["is_sample"]) or bool(row["is_sample"])
-
-
 def _present(value) -> bool:
     try:
         return value is not None and not bool(value != value)
@@ -83,7 +78,7 @@ def entries(table, model_repo: str, dataset_repos: dict[str, str | None],
                        "(--allow-limited to push anyway, marked in notes)")
     rows = rows.sort_values("date", kind="stable", na_position="first")
     files: dict[str, dict] = {}
-    for row in rows.to_dict("records"):
+    for row, row_unproven in zip(rows.to_dict("records"), unproven(rows).tolist()):
         kind = kind_of(row["benchmark"])
         dataset = dataset_repos.get(kind) or _hub_id(row["data_source"])
         if dataset is None:
@@ -92,7 +87,7 @@ def entries(table, model_repo: str, dataset_repos: dict[str, str | None],
         if row["benchmark"] not in DATASET_TASKS[f"imb-{kind}"]:
             continue  # a variant task (prompts, cloze) that is not a task of the benchmark
         path = file_name(row["benchmark"], bool(row["chat_template"]), row["n_shot"],
-                         row["limit"] if _present(row["limit"]) else None, _unproven(row))
+                         row["limit"] if _present(row["limit"]) else None, row_unproven)
         entry = {"dataset": {"id": dataset, "task_id": row["benchmark"]},
                  "value": round(float(row["value"]), 6)}
         date = str(row["date"]) if _present(row["date"]) else None

@@ -134,9 +134,9 @@ class EmbeddingCache:
     """
 
     def __init__(self, cache_dir: str | Path, key: str):
+        """`cache_dir` as claimed by `claim_cache_folder` (the Embedder does it before its model loads)."""
         self.key = key
         cache_dir = Path(cache_dir)
-        claim_cache_folder(cache_dir)
         name = hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
         self.path = cache_dir / f"{name}.sqlite"
         self._db = self._guarded(self._open)
