@@ -69,8 +69,9 @@ def test_heldout_entries_are_in_the_detector_lists_only_outside_a_measurement():
         assert not towns & (first | last | gaz.towns())
         for chosen in (FIRST, FIRST2, LAST, LAST2, FOREIGN, TOWN, TOWN2):
             assert chosen.lower() not in first | last | gaz.towns()
-    first, last = gaz.person_names()  # users' text: every entry ("Giovanni", "Ferrari", "Napoli")
-    assert names <= first | last and towns <= gaz.towns()
+    with gaz.every_entry():  # users' text: every entry ("Giovanni", "Ferrari", "Napoli")
+        first, last = gaz.person_names()
+        assert names <= first | last and towns <= gaz.towns()
 
 
 def test_a_measurement_sees_no_kept_apart_town_and_the_detector_after_it_does():
@@ -81,7 +82,8 @@ def test_a_measurement_sees_no_kept_apart_town_and_the_detector_after_it_does():
     anonymizer = Anonymizer()
     with gaz.measuring_without_heldout():
         assert anonymizer.anonymize(text) == text
-    assert anonymizer.anonymize(text) == "Lavora al Gemelli di [LUOGO] da anni."
+    with gaz.every_entry():
+        assert anonymizer.anonymize(text) == "Lavora al Gemelli di [LUOGO] da anni."
 
 
 def test_only_the_evaluation_and_the_lists_read_the_heldout_file():
@@ -432,8 +434,11 @@ def test_ordinary_sentences_with_idioms_and_town_like_words_stay(anonymizer):
     assert changed == []
     from imb_tools.preprocess.anonymize import Anonymizer
 
-    everyday = Anonymizer()  # and with every list entry, as users' text is anonymized
-    assert [(l, everyday.anonymize(l)) for l in lines if everyday.anonymize(l) != l] == []
+    from imb_tools.preprocess.anonymize_gazetteer import every_entry
+
+    with every_entry():  # and with every list entry, as users' text is anonymized
+        everyday = Anonymizer()
+        assert [(l, everyday.anonymize(l)) for l in lines if everyday.anonymize(l) != l] == []
 
 
 def test_a_town_after_a_role_at_the_end_of_a_signature(anonymizer):

@@ -122,14 +122,24 @@ def town_provinces() -> dict[str, str]:
     return {**dict(_kept_apart()["towns"]), **listed}
 
 
-@contextlib.contextmanager
 def measuring_without_heldout():
     """Run the detector without the entries the evaluation draws from, so that what it finds
     there it finds by the shape of the text, never because a list knows the word; every list
     and every cache built from them is rebuilt on entry and on exit. Not thread-safe: measure
     in a process that anonymizes nothing else at the same time."""
+    return _lists(measuring=True)
+
+
+def every_entry():
+    """The detector as users run it, with every list entry, even inside a measurement (tests
+    that check both)."""
+    return _lists(measuring=False)
+
+
+@contextlib.contextmanager
+def _lists(measuring: bool):
     global _measuring
-    previous, _measuring = _measuring, True
+    previous, _measuring = _measuring, measuring
     _clear_list_caches()
     try:
         yield
